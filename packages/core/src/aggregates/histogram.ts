@@ -1,0 +1,244 @@
+/**
+ * The agent's histogram/timer aggregate (`pkg/metrics/histogram.go`) for `h` and `ms` samples.
+ * Samples are kept exactly, so small contexts flush exactly what the agent would; past `exactLimit`
+ * they move into an {@link AgentSketch} so a hot context stays under 64 KiB. Count, sum, min and max
+ * are tracked outside the samples and stay exact either way.
+ */
+import { AgentSketch } from './agent-sketch.js';
+
+/** Samples kept exactly per histogram before switching to a sketch; 16 KiB at most with weights. */
+export const DEFAULT_HISTOGRAM_EXACT_LIMIT = 1000;
+
+const INITIAL_CAPACITY = 8;
+
+/** One histogram context within one window, with the agent's sample-rate quirks and quantile ranks. */
+export class HistogramAgg {
+  /** Sample count after which samples go to a sketch instead. */
+  readonly exactLimit: number;
+  private values: Float64Array | undefined;
+  /** Weights parallel to `values`; undefined while every weight is 1, the common case. */
+  private weights: Float64Array | undefined;
+  private n = 0;
+  private sorted = true;
+  private sketch: AgentSketch | undefined;
+  private cnt = 0;
+  private total = 0;
+  private lo = Infinity;
+  private hi = -Infinity;
+
+  constructor(exactLimit: number = DEFAULT_HISTOGRAM_EXACT_LIMIT) {
+    if (!Number.isInteger(exactLimit) || exactLimit < 0) throw new RangeError(`exactLimit must be a non-negative integer, got ${exactLimit}`);
+    this.exactLimit = exactLimit;
+  }
+
+  /**
+   * Adds one sample like the agent: weight `trunc(1/rate)` for the count and ranks, but `value·(1/rate)`
+   * for the sum (so `avg` is skewed at rates like 0.3, exactly as in Datadog). A rate outside (0, 1]
+   * counts as 1; non-finite values are ignored since the agent drops them before aggregation.
+   */
+  add(value: number, sampleRate = 1): void {
+    if (value - value !== 0) return;
+    let inv = 1;
+    let weight = 1;
+    if (sampleRate > 0 && sampleRate < 1) {
+      inv = 1 / sampleRate;
+      weight = Math.trunc(inv);
+    }
+    this.cnt += weight;
+    this.total += value * inv;
+    if (value < this.lo) this.lo = value;
+    if (value > this.hi) this.hi = value;
+    if (this.sketch === undefined && this.n >= this.exactLimit) this.switchToSketch();
+    if (this.sketch !== undefined) this.sketch.insert(value, weight);
+    else this.append(value, weight);
+  }
+
+  /** Adds every sample of `other` (its count, sum, min and max included); `other` is left as it was. */
+  merge(other: HistogramAgg): void {
+    if (other.cnt === 0) return;
+    if (other === this) other = this.copy();
+    this.cnt += other.cnt;
+    this.total += other.total;
+    if (other.lo < this.lo) this.lo = other.lo;
+    if (other.hi > this.hi) this.hi = other.hi;
+    if (this.sketch === undefined && other.sketch === undefined && this.n + other.n <= this.exactLimit) {
+      for (let i = 0; i < other.n; i++) this.append(other.values![i]!, other.weights === undefined ? 1 : other.weights[i]!);
+      return;
+    }
+    if (this.sketch === undefined) this.switchToSketch();
+    const sketch = this.sketch!;
+    if (other.sketch !== undefined) sketch.merge(other.sketch);
+    else for (let i = 0; i < other.n; i++) sketch.insert(other.values![i]!, other.weights === undefined ? 1 : other.weights[i]!);
+  }
+
+  /** The agent's `.median`: the first sample (by value) whose cumulative weight exceeds ⌊(count−1)/2⌋. */
+  median(): number {
+    if (this.cnt === 0) return NaN;
+    return this.valueAtRank(Math.floor((this.cnt - 1) / 2));
+  }
+
+  /**
+   * The agent's `.<p>percentile` for q in (0, 1]: p = int(q·100 + 0.5), then the first sample whose
+   * cumulative weight exceeds int((p·count − 1)/100). Integer arithmetic avoids q·count rounding.
+   */
+  percentile(q: number): number {
+    if (this.cnt === 0 || Number.isNaN(q)) return NaN;
+    const p = Math.trunc(q * 100 + 0.5);
+    return this.valueAtRank(Math.max(0, Math.trunc((p * this.cnt - 1) / 100)));
+  }
+
+  /**
+   * Nearest-rank quantile for any q in [0, 1]: the smallest sample with cumulative weight ≥ q·count.
+   * Agrees with `median()` at 0.5 and with `percentile()` at whole percents.
+   */
+  quantile(q: number): number {
+    if (this.cnt === 0 || Number.isNaN(q)) return NaN;
+    if (q <= 0) return this.lo;
+    if (q >= 1) return this.hi;
+    const x = q * this.cnt;
+    // Shave the last bits so q·count landing a hair above an integer (0.07·100) does not skip a rank.
+    return this.valueAtRank(Math.max(0, Math.ceil(x - x * 1e-12) - 1));
+  }
+
+  /**
+   * The sample at 0-based weighted rank `rank` in value order: exact while samples are stored,
+   * otherwise the sketch bin holding that rank (≤ 0.78 % relative error), clamped into [min, max].
+   */
+  valueAtRank(rank: number): number {
+    if (this.cnt === 0) return NaN;
+    if (this.sketch !== undefined) return this.sketch.valueAtRank(rank);
+    this.sort();
+    const values = this.values!, weights = this.weights;
+    if (weights === undefined) return values[Math.min(Math.max(0, Math.floor(rank)), this.n - 1)]!;
+    let acc = 0;
+    for (let i = 0; i < this.n; i++) {
+      acc += weights[i]!;
+      if (acc > rank) return values[i]!;
+    }
+    return this.hi;
+  }
+
+  /** Total weight Σ trunc(1/rate): the agent's `.count` before division by the interval. */
+  get count(): number {
+    return this.cnt;
+  }
+
+  /** Σ value·(1/rate), the agent's `.sum`. */
+  get sum(): number {
+    return this.total;
+  }
+
+  /** sum / count, the agent's `.avg` (skewed by fractional 1/rate, as in the agent); NaN when empty. */
+  get avg(): number {
+    return this.cnt === 0 ? NaN : this.total / this.cnt;
+  }
+
+  /** Exact minimum, NaN when empty. */
+  get min(): number {
+    return this.cnt === 0 ? NaN : this.lo;
+  }
+
+  /** Exact maximum, NaN when empty. */
+  get max(): number {
+    return this.cnt === 0 ? NaN : this.hi;
+  }
+
+  /** True when no sample was added; such contexts emit nothing. */
+  get isEmpty(): boolean {
+    return this.cnt === 0;
+  }
+
+  /** Whether quantiles are still exact (samples stored) rather than sketch estimates. */
+  get isExact(): boolean {
+    return this.sketch === undefined;
+  }
+
+  /** Approximate retained heap bytes, for the per-context memory budget (≤ 64 KiB). */
+  byteSize(): number {
+    let size = 96;
+    if (this.values !== undefined) size += 96 + this.values.byteLength;
+    if (this.weights !== undefined) size += 96 + this.weights.byteLength;
+    if (this.sketch !== undefined) size += this.sketch.byteSize();
+    return size;
+  }
+
+  /** Stores one exact sample, growing the arrays geometrically up to `exactLimit`. */
+  private append(value: number, weight: number): void {
+    const n = this.n;
+    let values = this.values;
+    if (values === undefined || n === values.length) {
+      const cap = Math.min(Math.max(INITIAL_CAPACITY, n * 2), Math.max(this.exactLimit, 1));
+      const grown = new Float64Array(cap);
+      if (values !== undefined) grown.set(values);
+      this.values = values = grown;
+      if (this.weights !== undefined) {
+        const w = new Float64Array(cap);
+        w.set(this.weights);
+        this.weights = w;
+      }
+    }
+    if (weight !== 1 && this.weights === undefined) {
+      this.weights = new Float64Array(values.length);
+      this.weights.fill(1, 0, n);
+    }
+    if (n > 0 && value < values[n - 1]!) this.sorted = false;
+    values[n] = value;
+    if (this.weights !== undefined) this.weights[n] = weight;
+    this.n = n + 1;
+  }
+
+  /** Moves the stored samples into a sketch and frees them. */
+  private switchToSketch(): void {
+    const sketch = new AgentSketch();
+    const values = this.values, weights = this.weights;
+    for (let i = 0; i < this.n; i++) sketch.insert(values![i]!, weights === undefined ? 1 : weights[i]!);
+    this.sketch = sketch;
+    this.values = undefined;
+    this.weights = undefined;
+    this.n = 0;
+    this.sorted = true;
+  }
+
+  /** Sorts the stored samples by value (weights follow); done lazily at read time. */
+  private sort(): void {
+    if (this.sorted) return;
+    this.sorted = true;
+    const n = this.n;
+    const values = this.values!;
+    const weights = this.weights;
+    if (weights === undefined) {
+      values.subarray(0, n).sort();
+      return;
+    }
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort((a, b) => values[a]! - values[b]!);
+    const v2 = new Float64Array(values.length);
+    const w2 = new Float64Array(values.length);
+    for (let i = 0; i < n; i++) {
+      const j = order[i]!;
+      v2[i] = values[j]!;
+      w2[i] = weights[j]!;
+    }
+    this.values = v2;
+    this.weights = w2;
+  }
+
+  /** A deep copy, so merging a histogram into itself reads a stable source. */
+  private copy(): HistogramAgg {
+    const c = new HistogramAgg(this.exactLimit);
+    c.values = this.values?.slice();
+    c.weights = this.weights?.slice();
+    c.n = this.n;
+    c.sorted = this.sorted;
+    c.cnt = this.cnt;
+    c.total = this.total;
+    c.lo = this.lo;
+    c.hi = this.hi;
+    if (this.sketch !== undefined) {
+      c.sketch = new AgentSketch();
+      c.sketch.merge(this.sketch);
+    }
+    return c;
+  }
+}

@@ -1,0 +1,40 @@
+/** Every error code this project raises or returns, one registry so codes, docs and tests stay in sync. */
+export const ErrorCodes = {
+  MD_ERR_CONFIG_INVALID: 'Invalid configuration',
+  MD_ERR_CONFIG_UNKNOWN_KEY: 'Unknown configuration key',
+  MD_ERR_PARSE_FORMAT: 'Invalid DogStatsD message format',
+  MD_ERR_PARSE_TYPE: 'Invalid metric type',
+  MD_ERR_PARSE_VALUE: 'Invalid metric value',
+  MD_ERR_PARSE_RATE: 'Invalid sample rate',
+  MD_ERR_PARSE_TIMESTAMP: 'Invalid timestamp',
+  MD_ERR_PARSE_EVENT: 'Invalid event',
+  MD_ERR_PARSE_SERVICE_CHECK: 'Invalid service check',
+  MD_ERR_AGG_MAX_CONTEXTS: 'Context limit reached',
+  MD_ERR_AGG_TIMESTAMPED_TYPE: 'Timestamped sample of an unsupported type',
+  MD_ERR_AGG_NON_FINITE: 'Non-finite value',
+  MD_ERR_SINK_QUEUE_FULL: 'Sink queue full',
+  MD_ERR_SINK_EXPORT: 'Sink export failed',
+  MD_ERR_SINK_TIMEOUT: 'Sink timed out',
+  MD_ERR_FRONTEND_BIND: 'Front-end could not bind',
+  MD_ERR_FRONTEND_TRUNCATED: 'Datagram truncated',
+} as const;
+
+/** A code from {@link ErrorCodes}. */
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/** The one error class of the project: a typed `code`, a message, and the original `cause` kept. */
+export class MdError extends Error {
+  /** Stable, documented code callers match on instead of the message. */
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? ErrorCodes[code], options);
+    this.name = 'MdError';
+    this.code = code;
+  }
+}
+
+/** True when `err` is an {@link MdError}, optionally with the given code. */
+export function isMdError(err: unknown, code?: ErrorCode): err is MdError {
+  return err instanceof MdError && (code === undefined || err.code === code);
+}

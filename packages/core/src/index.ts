@@ -1,0 +1,30 @@
+/** Public API of @metrics-distributor/core: the model, the parser, the aggregator and the contracts. */
+export { Aggregator, StatsdReceiver, alignWindow, normalizeTags, DEFAULT_HISTOGRAM_AGGREGATES, DEFAULT_HISTOGRAM_PERCENTILES } from './aggregator.js';
+export type { AggregatorOptions, HistogramAggregate } from './aggregator.js';
+export { SUCCESS } from './contracts.js';
+export type { ExportResult, Frontend, Sink } from './contracts.js';
+export { ErrorCodes, MdError, isMdError } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export { RateLimitedLog, createRootLogger, silentLogger } from './logger.js';
+export type { Logger, RootLoggerOptions } from './logger.js';
+export type {
+  AlertType,
+  MetricBatch,
+  MetricType,
+  Sample,
+  Series,
+  SeriesType,
+  ServiceCheck,
+  ServiceCheckStatus,
+  SketchData,
+  SketchSeries,
+  StatsdEvent,
+} from './model.js';
+export { StatsdParser, parseNumber, viewName, viewTags } from './parser/statsd.js';
+export type { SampleView, StatsdHandler, StatsdParserOptions } from './parser/types.js';
+export { AgentSketch } from './aggregates/agent-sketch.js';
+export { HistogramAgg } from './aggregates/histogram.js';
+export { SinkQueue } from './sink-queue.js';
+export type { SinkQueueOptions } from './sink-queue.js';
+export { ComponentStats, StatsRegistry } from './stats.js';
+export { InMemorySink } from './testing.js';
