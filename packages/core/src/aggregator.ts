@@ -138,6 +138,8 @@ export class Aggregator {
   private readonly opts: Required<Omit<AggregatorOptions, 'logger' | 'stats' | 'now' | 'sinkQueue' | 'hostname' | 'flushIntervalMs'>>;
   private readonly now: () => number;
   private readonly logger: Logger;
+  /** Children for receivers and sink queues come from the root so `component` is bound once. */
+  private readonly rootLogger: Logger;
   /** Self-metrics of every component in this process. */
   readonly stats: StatsRegistry;
   private readonly selfStats: ComponentStats;
@@ -180,7 +182,8 @@ export class Aggregator {
       selfMetrics: options.selfMetrics ?? true,
     };
     this.now = options.now ?? Date.now;
-    this.logger = (options.logger ?? silentLogger()).child({ component: 'aggregator' });
+    this.rootLogger = options.logger ?? silentLogger();
+    this.logger = this.rootLogger.child({ component: 'aggregator' });
     this.stats = options.stats ?? new StatsRegistry();
     this.selfStats = this.stats.component('aggregator');
     this.sinkQueueOpts = options.sinkQueue ?? {};
@@ -193,7 +196,7 @@ export class Aggregator {
   /** Attaches a sink behind its own bounded queue. */
   addSink(sink: Sink, queueOptions?: SinkQueueOptions): void {
     const stats = this.stats.component(`sink-${sink.name}`);
-    this.sinks.push(new SinkQueue(sink, stats, this.logger.child({ component: `sink-${sink.name}` }), { ...this.sinkQueueOpts, ...queueOptions }));
+    this.sinks.push(new SinkQueue(sink, stats, this.rootLogger.child({ component: `sink-${sink.name}` }), { ...this.sinkQueueOpts, ...queueOptions }));
   }
 
   /** Starts the wall-clock-aligned flush timer. Without it, call {@link closeWindow} yourself. */
@@ -259,7 +262,7 @@ export class Aggregator {
    * Front-ends keep one and call it for every datagram or line.
    */
   statsdReceiver(component: string): StatsdReceiver {
-    return new StatsdReceiver(this, this.parser, this.stats.component(component), this.logger.child({ component }));
+    return new StatsdReceiver(this, this.parser, this.stats.component(component), this.rootLogger.child({ component }));
   }
 
   /** Parses raw StatsD/DogStatsD bytes (one or more lines) and aggregates them, counted as `embedded`. */
