@@ -1,0 +1,204 @@
+/**
+ * StatsD/DogStatsD over UDP: a thin wrapper over `node:dgram` that hands every datagram, unparsed,
+ * to a core `StatsdReceiver`. Parsing, counting and aggregation all live in core.
+ */
+import { createSocket, type Socket, type SocketType } from 'node:dgram';
+import { isIP } from 'node:net';
+import { MdError, RateLimitedLog, type ComponentStats, type Frontend, type Logger } from '@metrics-distributor/core';
+
+/** Options of the {@link UdpFrontend}; every field has an agent-like default. */
+export interface UdpFrontendOptions {
+  /** Address to bind; an IPv6 literal (`::1`, `[::1]`) binds a udp6 socket. Default `127.0.0.1`. */
+  host?: string;
+  /** Port to bind; 0 picks an ephemeral port (see {@link UdpFrontend.addresses}). Default 8125. */
+  port?: number;
+  /** SO_RCVBUF to request, absorbing bursts while the event loop is busy; 0 keeps the OS default. Default 8 MiB. */
+  recvBufferBytes?: number;
+  /** Bytes of a datagram parsed at most; longer ones are cut and counted as `truncated`. Default 8192. */
+  maxDatagramBytes?: number;
+}
+
+/** What the front-end needs from core's `StatsdReceiver` (structural, so tests can pass a fake). */
+export interface StatsdPacketReceiver {
+  /** Parses and aggregates `buf[start, end)`, counting packets, bytes, lines and bad lines. */
+  packet(buf: Buffer, start?: number, end?: number): void;
+  /** The front-end's self-metrics; the front-end adds its own drops (`truncated`, `internal_error`). */
+  readonly stats: ComponentStats;
+}
+
+/** Collaborators of the {@link UdpFrontend}. */
+export interface UdpFrontendDeps {
+  /** Usually `aggregator.statsdReceiver('statsd-udp')`. */
+  receiver: StatsdPacketReceiver;
+  /** Used as given: pass a child carrying `component: 'statsd-udp'` if you want that binding. */
+  logger: Logger;
+}
+
+/** Default SO_RCVBUF request: the agent's recommended `dogstatsd_so_rcvbuf` order of magnitude. */
+export const DEFAULT_RECV_BUFFER_BYTES = 8 * 1024 * 1024;
+/** Default parse limit per datagram: the agent's `dogstatsd_buffer_size`. */
+export const DEFAULT_MAX_DATAGRAM_BYTES = 8192;
+
+/** Logs about a flood (bad datagrams, socket errors) are limited to one line per this interval. */
+const LOG_INTERVAL_MS = 60_000;
+
+/** Strips the brackets of `[::1]`, the form people copy from URLs. */
+function unbracket(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/**
+ * The StatsD UDP listener. Each datagram is handed to the receiver synchronously inside the
+ * `message` callback, so nothing is buffered in JS and `close()` has nothing left to hand over.
+ */
+export class UdpFrontend implements Frontend {
+  /** Component id, used in logs and self-metrics. */
+  readonly name = 'statsd-udp';
+  private readonly host: string;
+  private readonly port: number;
+  private readonly recvBufferBytes: number;
+  private readonly maxDatagramBytes: number;
+  private readonly receiver: StatsdPacketReceiver;
+  private readonly logger: Logger;
+  private socket: Socket | undefined;
+  private bound: string | undefined;
+  private starting: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly errorLog = new RateLimitedLog(LOG_INTERVAL_MS);
+  private readonly truncLog = new RateLimitedLog(LOG_INTERVAL_MS);
+  private readonly crashLog = new RateLimitedLog(LOG_INTERVAL_MS);
+
+  constructor(opts: UdpFrontendOptions, deps: UdpFrontendDeps) {
+    this.host = unbracket(opts.host ?? '127.0.0.1');
+    this.port = opts.port ?? 8125;
+    this.recvBufferBytes = opts.recvBufferBytes ?? DEFAULT_RECV_BUFFER_BYTES;
+    this.maxDatagramBytes = opts.maxDatagramBytes ?? DEFAULT_MAX_DATAGRAM_BYTES;
+    if (!Number.isInteger(this.port) || this.port < 0 || this.port > 65535) {
+      throw new MdError('MD_ERR_CONFIG_INVALID', `statsd-udp port must be an integer in [0, 65535], got ${String(opts.port)}`);
+    }
+    if (!Number.isInteger(this.recvBufferBytes) || this.recvBufferBytes < 0) {
+      throw new MdError('MD_ERR_CONFIG_INVALID', `statsd-udp recvBufferBytes must be a non-negative integer, got ${String(opts.recvBufferBytes)}`);
+    }
+    if (!Number.isInteger(this.maxDatagramBytes) || this.maxDatagramBytes < 1) {
+      throw new MdError('MD_ERR_CONFIG_INVALID', `statsd-udp maxDatagramBytes must be a positive integer, got ${String(opts.maxDatagramBytes)}`);
+    }
+    this.receiver = deps.receiver;
+    this.logger = deps.logger;
+  }
+
+  /** Binds and resolves once listening; rejects with `MD_ERR_FRONTEND_BIND` (cause kept) when it cannot. */
+  start(): Promise<void> {
+    if (this.closing !== undefined) return Promise.reject(new MdError('MD_ERR_FRONTEND_BIND', 'statsd-udp was closed; create a new front-end'));
+    return (this.starting ??= this.bind());
+  }
+
+  private bind(): Promise<void> {
+    const type: SocketType = isIP(this.host) === 6 ? 'udp6' : 'udp4';
+    const socket = createSocket({ type });
+    this.socket = socket;
+    return new Promise<void>((resolve, reject) => {
+      const onBindError = (err: Error): void => {
+        this.socket = undefined;
+        this.starting = undefined; // a later start() may try again, e.g. once the port is free
+        try {
+          socket.close();
+        } catch {
+          // Already closed by dgram after the failure: nothing to release.
+        }
+        reject(new MdError('MD_ERR_FRONTEND_BIND', `statsd-udp could not bind ${this.host}:${this.port}: ${err.message}`, { cause: err }));
+      };
+      socket.once('error', onBindError);
+      socket.bind({ address: this.host, port: this.port }, () => {
+        socket.off('error', onBindError);
+        // From here on an 'error' must never reach the default handler, which would crash the process.
+        socket.on('error', (err) => this.onSocketError(err));
+        socket.on('message', (msg) => this.onMessage(msg));
+        this.applyRecvBuffer(socket);
+        const { address, port } = socket.address();
+        this.bound = `udp://${type === 'udp6' ? `[${address}]` : address}:${port}`;
+        this.logger.info({ address: this.bound }, 'StatsD UDP listening.');
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Requests SO_RCVBUF and logs what the kernel granted: Linux doubles the request and caps it at
+   * `net.core.rmem_max`, so a silently small buffer is the usual cause of UDP drops under bursts.
+   */
+  private applyRecvBuffer(socket: Socket): void {
+    let requestError: unknown;
+    if (this.recvBufferBytes > 0) {
+      try {
+        socket.setRecvBufferSize(this.recvBufferBytes);
+      } catch (err) {
+        requestError = err;
+      }
+    }
+    let granted: number | undefined;
+    try {
+      granted = socket.getRecvBufferSize();
+    } catch {
+      granted = undefined;
+    }
+    const requested = this.recvBufferBytes > 0 ? this.recvBufferBytes : undefined;
+    this.logger.info({ requestedBytes: requested ?? 'os-default', grantedBytes: granted }, 'StatsD UDP receive buffer.');
+    if (requested !== undefined && (requestError !== undefined || granted === undefined || granted < requested)) {
+      this.logger.warn(
+        { err: requestError, requestedBytes: requested, grantedBytes: granted },
+        'StatsD UDP receive buffer is smaller than requested; bursts may be dropped by the kernel. Raise net.core.rmem_max (Linux) or lower recvBufferBytes.',
+      );
+    }
+  }
+
+  private onMessage(msg: Buffer): void {
+    try {
+      let end = msg.length;
+      if (end > this.maxDatagramBytes) {
+        // The agent's fixed read buffer cuts the datagram and then parses the cut line, which can record a
+        // wrong value (x:12345 read as x:12). We cut back to the last complete line instead.
+        const lastNewline = msg.lastIndexOf(10, this.maxDatagramBytes - 1);
+        end = lastNewline >= 0 ? lastNewline : 0;
+        this.receiver.stats.drop('truncated');
+        this.truncLog.maybe((suppressed) =>
+          this.logger.warn(
+            { code: 'MD_ERR_FRONTEND_TRUNCATED', bytes: msg.length, maxDatagramBytes: this.maxDatagramBytes, suppressed },
+            'StatsD datagram longer than maxDatagramBytes; parsed only its complete lines within the limit. Raise maxDatagramBytes to match the clients.',
+          ),
+        );
+      }
+      this.receiver.packet(msg, 0, end);
+    } catch (err) {
+      // The parser is meant never to throw; if it does, one datagram is lost but the socket lives on.
+      this.receiver.stats.drop('internal_error');
+      this.crashLog.maybe((suppressed) =>
+        this.logger.error({ err, bytes: msg.length, suppressed }, 'StatsD datagram could not be processed; it was dropped.'),
+      );
+    }
+  }
+
+  private onSocketError(err: Error): void {
+    this.errorLog.maybe((suppressed) => this.logger.error({ err, suppressed }, 'StatsD UDP socket error; still listening.'));
+  }
+
+  /** Stops receiving and resolves when the socket is closed. Idempotent; safe before `start()`. */
+  close(): Promise<void> {
+    return (this.closing ??= this.closeSocket());
+  }
+
+  private async closeSocket(): Promise<void> {
+    // A bind in progress must finish (or fail) first, or the socket would open after we "closed" it.
+    if (this.starting !== undefined) await this.starting.catch(() => undefined);
+    const socket = this.socket;
+    this.socket = undefined;
+    this.bound = undefined;
+    if (socket === undefined) return;
+    socket.removeAllListeners('message');
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+
+  /** The bound address as `udp://host:port` (real port when 0 was asked); empty before start and after close. */
+  addresses(): readonly string[] {
+    return this.bound === undefined ? [] : [this.bound];
+  }
+}
