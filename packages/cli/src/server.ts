@@ -1,0 +1,100 @@
+import { Aggregator, MdError, type Frontend, type Logger, type Sink } from '@metrics-distributor/core';
+import { UdpFrontend } from '@metrics-distributor/frontend-statsd-udp';
+import { ConsoleSink } from '@metrics-distributor/sink-console';
+import type { ServerConfig } from './config.js';
+
+/** Process-level things the server needs, injectable for tests. */
+export interface ServerDeps {
+  /** The root logger; every component gets a child. */
+  logger: Logger;
+  /** Where the console sink writes; default process.stdout. */
+  stdout?: NodeJS.WritableStream;
+}
+
+/** A running server. */
+export interface RunningServer {
+  /** The aggregator every front-end feeds. */
+  readonly aggregator: Aggregator;
+  /** Started front-ends. */
+  readonly frontends: readonly Frontend[];
+  /** Stops receiving, flushes the open window and waits for sinks until the shutdown timeout. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Known sink names and how each is built: the CLI is the only place that wires packages together. */
+const SINK_FACTORIES: Record<string, (config: ServerConfig, deps: ServerDeps) => Sink> = {
+  console: (_config, deps) => new ConsoleSink({ stream: deps.stdout ?? process.stdout }, { logger: deps.logger.child({ component: 'sink-console' }) }),
+};
+
+/** Names accepted by `--sink`. */
+export const SINK_NAMES = Object.keys(SINK_FACTORIES);
+
+/** Builds sinks, aggregator and front-ends from a validated config and starts them. */
+export async function startServer(config: ServerConfig, deps: ServerDeps): Promise<RunningServer> {
+  const { logger } = deps;
+  const sinks = config.sinks.map((name) => {
+    const factory = SINK_FACTORIES[name];
+    if (factory === undefined) throw new MdError('MD_ERR_CONFIG_INVALID', `invalid option --sink: unknown sink '${name}' (known: ${SINK_NAMES.join(', ')})`);
+    return factory(config, deps);
+  });
+  const aggregator = new Aggregator({
+    flushIntervalMs: config.flushIntervalMs,
+    hostname: config.hostname,
+    countersAs: config.countersAs,
+    histogramAggregates: config.histogramAggregates,
+    histogramPercentiles: config.histogramPercentiles,
+    counterExpiryMs: config.counterExpiryMs,
+    maxContexts: config.maxContexts,
+    gaugeDeltas: config.gaugeDeltas,
+    globalTags: config.tags,
+    selfMetrics: config.selfMetrics,
+    sinkQueue: { maxBatches: config.sinkQueueMaxBatches },
+    logger,
+  });
+  for (const sink of sinks) aggregator.addSink(sink);
+
+  const frontends: Frontend[] = [];
+  if (config.statsdUdp !== undefined) {
+    frontends.push(
+      new UdpFrontend(
+        { host: config.statsdUdp.host, port: config.statsdUdp.port, recvBufferBytes: config.statsdUdpRecvBufferBytes, maxDatagramBytes: config.statsdUdpMaxDatagramBytes },
+        { receiver: aggregator.statsdReceiver('statsd-udp'), logger: logger.child({ component: 'statsd-udp' }) },
+      ),
+    );
+  }
+  const started: Frontend[] = [];
+  try {
+    for (const f of frontends) {
+      await f.start();
+      started.push(f);
+    }
+  } catch (err) {
+    await Promise.allSettled(started.map((f) => f.close()));
+    throw err;
+  }
+  aggregator.start();
+  logger.info(
+    {
+      listeners: frontends.flatMap((f) => f.addresses()),
+      sinks: sinks.map((s) => s.name),
+      flushIntervalMs: config.flushIntervalMs,
+      hostname: config.hostname,
+    },
+    'metrics-distributor started.',
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    aggregator,
+    frontends,
+    close() {
+      closing ??= (async () => {
+        const deadline = Date.now() + config.shutdownTimeoutMs;
+        // Front-ends first so everything already received lands in the final window.
+        await Promise.allSettled(frontends.map((f) => f.close()));
+        await aggregator.close(deadline);
+      })();
+      return closing;
+    },
+  };
+}
