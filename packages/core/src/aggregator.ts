@@ -7,6 +7,7 @@ import { StatsdParser } from './parser/statsd.js';
 import type { SampleView, StatsdHandler } from './parser/types.js';
 import { AgentSketch } from './aggregates/agent-sketch.js';
 import { HistogramAgg } from './aggregates/histogram.js';
+import { CounterAgg, GaugeAgg, SetAgg } from './aggregates/scalar.js';
 import { SinkQueue, type SinkQueueOptions } from './sink-queue.js';
 import { COUNTER_FIELDS, StatsRegistry, type ComponentStats } from './stats.js';
 
@@ -84,11 +85,11 @@ class Context {
   /** Window (start ms) the aggregate fields belong to; -1 when it has none yet. */
   windowStart = -1;
   lastSeenMs = 0;
-  value = 0;
-  hasValue = false;
-  /** A gauge value exists, possibly from an earlier window: Etsy deltas apply to it. */
-  gaugeKnown = false;
-  set: Set<string> | undefined;
+  counter: CounterAgg | undefined;
+  gauge: GaugeAgg | undefined;
+  set: SetAgg | undefined;
+  /** Last gauge value of any window while the context lives: Etsy deltas build on it. */
+  lastGauge: number | undefined;
   hist: HistogramAgg | undefined;
   sketch: AgentSketch | undefined;
   /** Raw-byte keys that resolve to this context, removed with it. */
@@ -318,7 +319,7 @@ export class Aggregator {
     if (ctx === undefined) return;
     this.touch(ctx);
     if (ctx.kind === Kind.Set) {
-      (ctx.set ??= new Set()).add(sample.setMember ?? String(sample.value));
+      (ctx.set ??= new SetAgg()).add(sample.setMember ?? String(sample.value));
     } else {
       this.addValue(ctx, sample.value, sample.sampleRate ?? 1, sample.gaugeDelta ?? 0);
     }
@@ -352,7 +353,7 @@ export class Aggregator {
     }
     this.touch(ctx);
     if (ctx.kind === Kind.Set) {
-      (ctx.set ??= new Set()).add(buf.toString('latin1', view.setStart, view.setEnd));
+      (ctx.set ??= new SetAgg()).add(buf.toString('latin1', view.setStart, view.setEnd));
       return;
     }
     for (let i = 0; i < view.valueCount; i++) {
@@ -421,9 +422,8 @@ export class Aggregator {
   private touch(ctx: Context): void {
     if (ctx.windowStart !== this.windowStart) {
       ctx.windowStart = this.windowStart;
-      ctx.hasValue = false;
-      // Gauges keep their last value so Etsy-style deltas can build on it while the context lives.
-      if (ctx.kind !== Kind.Gauge) ctx.value = 0;
+      ctx.counter = undefined;
+      ctx.gauge = undefined;
       ctx.set = undefined;
       ctx.hist = undefined;
       ctx.sketch = undefined;
@@ -436,14 +436,12 @@ export class Aggregator {
     const r = rate > 0 && rate <= 1 ? rate : 1;
     switch (ctx.kind) {
       case Kind.Counter:
-        ctx.value += v / r;
-        ctx.hasValue = true;
+        (ctx.counter ??= new CounterAgg()).add(v, r);
         return;
       case Kind.Gauge:
         // Etsy semantics: a signed value adjusts the gauge only when one exists, else it sets it.
-        ctx.value = delta !== 0 && ctx.gaugeKnown ? ctx.value + v : v;
-        ctx.hasValue = true;
-        ctx.gaugeKnown = true;
+        ctx.lastGauge = delta !== 0 && ctx.lastGauge !== undefined ? ctx.lastGauge + v : v;
+        (ctx.gauge ??= new GaugeAgg()).set(ctx.lastGauge, this.now());
         return;
       case Kind.Histogram:
         (ctx.hist ??= new HistogramAgg(this.opts.histogramExactSamples)).add(v, r);
@@ -502,13 +500,18 @@ export class Aggregator {
     for (const ctx of active) {
       switch (ctx.kind) {
         case Kind.Counter:
-          series.push(this.point(ctx, ctx.name, countType, ts, countType === 'rate' ? ctx.value / interval : ctx.value));
+          if (ctx.counter !== undefined) {
+            const sum = ctx.counter.sum;
+            series.push(this.point(ctx, ctx.name, countType, ts, countType === 'rate' ? sum / interval : sum));
+          }
+          ctx.counter = undefined;
           break;
         case Kind.Gauge:
-          series.push(this.point(ctx, ctx.name, 'gauge', ts, ctx.value));
+          if (ctx.gauge !== undefined) series.push(this.point(ctx, ctx.name, 'gauge', ts, ctx.gauge.value));
+          ctx.gauge = undefined;
           break;
         case Kind.Set:
-          series.push(this.point(ctx, ctx.name, 'gauge', ts, ctx.set?.size ?? 0));
+          if (ctx.set !== undefined) series.push(this.point(ctx, ctx.name, 'gauge', ts, ctx.set.size));
           ctx.set = undefined;
           break;
         case Kind.Histogram:

@@ -24,6 +24,7 @@ export { StatsdParser, parseNumber, viewName, viewTags } from './parser/statsd.j
 export type { SampleView, StatsdHandler, StatsdParserOptions } from './parser/types.js';
 export { AgentSketch } from './aggregates/agent-sketch.js';
 export { HistogramAgg } from './aggregates/histogram.js';
+export { CounterAgg, GaugeAgg, SetAgg } from './aggregates/scalar.js';
 export { SinkQueue } from './sink-queue.js';
 export type { SinkQueueOptions } from './sink-queue.js';
 export { ComponentStats, StatsRegistry } from './stats.js';
