@@ -8,6 +8,7 @@ import type { SampleView, StatsdHandler } from './parser/types.js';
 import { AgentSketch } from './aggregates/agent-sketch.js';
 import { HistogramAgg } from './aggregates/histogram.js';
 import { CounterAgg, GaugeAgg, SetAgg } from './aggregates/scalar.js';
+import { RawKeyIndex, type RawKeyEntry } from './raw-index.js';
 import { SinkQueue, type SinkQueueOptions } from './sink-queue.js';
 import { COUNTER_FIELDS, StatsRegistry, type ComponentStats } from './stats.js';
 
@@ -94,6 +95,8 @@ class Context {
   sketch: AgentSketch | undefined;
   /** Raw-byte keys that resolve to this context, removed with it. */
   aliases: string[] = [];
+  /** Byte-form keys (see RawKeyIndex) that resolve to this context. */
+  rawEntries: RawKeyEntry<Context>[] = [];
 
   constructor(
     readonly key: string,
@@ -146,6 +149,7 @@ export class Aggregator {
   private readonly selfStats: ComponentStats;
   private readonly contexts = new Map<string, Context>();
   private readonly aliases = new Map<string, Context>();
+  private readonly rawIndex = new RawKeyIndex<Context>();
   private active: Context[] = [];
   private timestamped: Series[] = [];
   private events: StatsdEvent[] = [];
@@ -313,10 +317,16 @@ export class Aggregator {
       this.dropSample('non_finite', sample.name);
       return;
     }
-    // The \u0001 prefix keeps object-form keys apart from the byte-form keys of addView.
     const rawKey = `\u0001${sample.type}\u0000${sample.name}\u0000${sample.host ?? ''}\u0000${tags.join(',')}`;
-    const ctx = this.aliases.get(rawKey) ?? this.resolve(rawKey, sample.type, sample.name, tags, sample.host);
-    if (ctx === undefined) return;
+    let ctx = this.aliases.get(rawKey);
+    if (ctx === undefined) {
+      ctx = this.resolve(sample.type, sample.name, tags, sample.host);
+      if (ctx === undefined) return;
+      if (ctx.aliases.length < MAX_ALIASES) {
+        ctx.aliases.push(rawKey);
+        this.aliases.set(rawKey, ctx);
+      }
+    }
     this.touch(ctx);
     if (ctx.kind === Kind.Set) {
       (ctx.set ??= new SetAgg()).add(sample.setMember ?? String(sample.value));
@@ -328,11 +338,6 @@ export class Aggregator {
   /** @internal Called by {@link StatsdReceiver} for each parsed metric line. */
   addView(view: SampleView): void {
     const buf = view.buf;
-    // One latin1 key per line: bytes map 1:1 to chars, so it is exact for any UTF-8 and cheap to build.
-    const rawKey =
-      view.tagsStart >= 0
-        ? `${view.type}\u0000${buf.toString('latin1', view.nameStart, view.nameEnd)}\u0000${buf.toString('latin1', view.tagsStart, view.tagsEnd)}`
-        : `${view.type}\u0000${buf.toString('latin1', view.nameStart, view.nameEnd)}`;
     if (view.timestampS > 0) {
       if (view.type === 's') {
         this.dropSample('timestamped_type', buf.toString('utf8', view.nameStart, view.nameEnd));
@@ -344,12 +349,17 @@ export class Aggregator {
       return;
     }
     if (view.type !== 's' && !this.hasFiniteValue(view)) return;
-    let ctx = this.aliases.get(rawKey);
+    const { nameStart, nameEnd, tagsStart, tagsEnd } = view;
+    // 'ms' and 'h' differ in their first byte, so one byte identifies the type.
+    const typeCode = view.type.charCodeAt(0);
+    const hash = this.rawIndex.hash(typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd);
+    let ctx = this.rawIndex.get(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd);
     if (ctx === undefined) {
-      const name = buf.toString('utf8', view.nameStart, view.nameEnd);
-      const tags = view.tagsStart >= 0 ? buf.toString('utf8', view.tagsStart, view.tagsEnd).split(',') : [];
-      ctx = this.resolve(rawKey, view.type, name, tags, undefined);
+      const name = buf.toString('utf8', nameStart, nameEnd);
+      const tags = tagsStart >= 0 ? buf.toString('utf8', tagsStart, tagsEnd).split(',') : [];
+      ctx = this.resolve(view.type, name, tags, undefined);
       if (ctx === undefined) return;
+      if (ctx.rawEntries.length < MAX_ALIASES) ctx.rawEntries.push(this.rawIndex.add(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, ctx));
     }
     this.touch(ctx);
     if (ctx.kind === Kind.Set) {
@@ -399,7 +409,7 @@ export class Aggregator {
     this.serviceChecks.push(check);
   }
 
-  private resolve(rawKey: string, type: MetricType, name: string, rawTags: readonly string[], hostOverride: string | undefined): Context | undefined {
+  private resolve(type: MetricType, name: string, rawTags: readonly string[], hostOverride: string | undefined): Context | undefined {
     const { tags, host } = normalizeTags(rawTags, this.opts.globalTags);
     const finalHost = hostOverride ?? host ?? this.hostname;
     const key = `${type}\u0000${name}\u0000${finalHost}\u0000${tags.join(',')}`;
@@ -411,10 +421,6 @@ export class Aggregator {
       }
       ctx = new Context(key, kindOf(type), name, finalHost, tags);
       this.contexts.set(key, ctx);
-    }
-    if (ctx.aliases.length < MAX_ALIASES) {
-      ctx.aliases.push(rawKey);
-      this.aliases.set(rawKey, ctx);
     }
     return ctx;
   }
@@ -536,6 +542,7 @@ export class Aggregator {
       }
       this.contexts.delete(ctx.key);
       for (const a of ctx.aliases) this.aliases.delete(a);
+      for (const e of ctx.rawEntries) this.rawIndex.delete(e);
     }
 
     const batch: MetricBatch = {

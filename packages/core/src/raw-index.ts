@@ -1,0 +1,89 @@
+/**
+ * Finds a context from the raw bytes of a StatsD line (type, name, tag segment) without building a
+ * string: the hot path hashes the bytes in place and compares them with the stored copy. This replaced
+ * a latin1-string Map key, which cost two string slices and a concatenation per line.
+ */
+
+/** One stored key; `next` chains entries whose hashes collide. */
+export interface RawKeyEntry<V> {
+  readonly hash: number;
+  readonly type: number;
+  readonly nameLen: number;
+  /** Name bytes followed by tag bytes. */
+  readonly bytes: Buffer;
+  readonly value: V;
+  next: RawKeyEntry<V> | undefined;
+}
+
+function hashRange(h: number, buf: Buffer, start: number, end: number): number {
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 16777619);
+  return h;
+}
+
+function sameBytes(a: Buffer, aStart: number, b: Buffer, bStart: number, len: number): boolean {
+  for (let i = 0; i < len; i++) if (a[aStart + i] !== b[bStart + i]) return false;
+  return true;
+}
+
+/** A hash table from (type, name bytes, tag bytes) to a value, chained on collisions. */
+export class RawKeyIndex<V> {
+  private readonly table = new Map<number, RawKeyEntry<V>>();
+  private count = 0;
+
+  /** Number of keys stored. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** FNV-1a over type, name and tags; tagsStart < 0 means no tags. */
+  hash(type: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number): number {
+    let h = Math.imul(0x811c9dc5 ^ type, 16777619);
+    h = hashRange(h, buf, nameStart, nameEnd);
+    // A separator byte that cannot start a tag keeps "ab"+"c" apart from "a"+"bc".
+    h = Math.imul(h ^ 0x7c, 16777619);
+    if (tagsStart >= 0) h = hashRange(h, buf, tagsStart, tagsEnd);
+    return h;
+  }
+
+  /** The value stored for these bytes, if any. */
+  get(hash: number, type: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number): V | undefined {
+    const nameLen = nameEnd - nameStart;
+    const tagsLen = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
+    for (let e = this.table.get(hash); e !== undefined; e = e.next) {
+      if (e.type !== type || e.nameLen !== nameLen || e.bytes.length !== nameLen + tagsLen) continue;
+      if (!sameBytes(e.bytes, 0, buf, nameStart, nameLen)) continue;
+      if (tagsLen > 0 && !sameBytes(e.bytes, nameLen, buf, tagsStart, tagsLen)) continue;
+      return e.value;
+    }
+    return undefined;
+  }
+
+  /** Stores a copy of the key bytes; returns the entry so it can be deleted later. */
+  add(hash: number, type: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number, value: V): RawKeyEntry<V> {
+    const nameLen = nameEnd - nameStart;
+    const tagsLen = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
+    const bytes = Buffer.allocUnsafeSlow(nameLen + tagsLen);
+    buf.copy(bytes, 0, nameStart, nameEnd);
+    if (tagsLen > 0) buf.copy(bytes, nameLen, tagsStart, tagsEnd);
+    const entry: RawKeyEntry<V> = { hash, type, nameLen, bytes, value, next: this.table.get(hash) };
+    this.table.set(hash, entry);
+    this.count++;
+    return entry;
+  }
+
+  /** Removes one entry. */
+  delete(entry: RawKeyEntry<V>): void {
+    let head = this.table.get(entry.hash);
+    if (head === entry) {
+      if (entry.next === undefined) this.table.delete(entry.hash);
+      else this.table.set(entry.hash, entry.next);
+      this.count--;
+      return;
+    }
+    while (head !== undefined && head.next !== entry) head = head.next;
+    if (head !== undefined) {
+      head.next = entry.next;
+      this.count--;
+    }
+  }
+}

@@ -1,0 +1,47 @@
+import t from 'tap';
+import { RawKeyIndex } from '../src/raw-index.js';
+
+const b = (s: string) => Buffer.from(s);
+
+t.test('finds by type, name and tag bytes; name/tag boundary and type matter', async (t) => {
+  const idx = new RawKeyIndex<string>();
+  const buf = b('abc|x:1');
+  const h1 = idx.hash(99, buf, 0, 2, 2, 3); // "ab" + "c"
+  idx.add(h1, 99, buf, 0, 2, 2, 3, 'ab+c');
+  t.equal(idx.get(h1, 99, buf, 0, 2, 2, 3), 'ab+c');
+  const h2 = idx.hash(99, buf, 0, 1, 1, 3); // "a" + "bc"
+  t.equal(idx.get(h2, 99, buf, 0, 1, 1, 3), undefined);
+  t.equal(idx.get(h1, 103, buf, 0, 2, 2, 3), undefined, 'other type');
+  const h3 = idx.hash(99, buf, 0, 3, -1, -1);
+  t.equal(idx.get(h3, 99, buf, 0, 3, -1, -1), undefined, 'no tags differs from tags');
+  idx.add(h3, 99, buf, 0, 3, -1, -1, 'abc');
+  const other = b('zzabc');
+  t.equal(idx.get(idx.hash(99, other, 2, 5, -1, -1), 99, other, 2, 5, -1, -1), 'abc', 'same bytes at other offsets');
+  t.equal(idx.size, 2);
+});
+
+t.test('colliding hashes chain, and deleting any entry keeps the others', async (t) => {
+  const idx = new RawKeyIndex<number>();
+  const keys = ['k0', 'k1', 'k2', 'k3'].map(b);
+  // Force one bucket to exercise chaining.
+  const entries = keys.map((k, i) => idx.add(42, 99, k, 0, 2, -1, -1, i));
+  for (const [i, k] of keys.entries()) t.equal(idx.get(42, 99, k, 0, 2, -1, -1), i);
+  idx.delete(entries[2]!); // middle of the chain
+  idx.delete(entries[3]!); // head
+  t.equal(idx.get(42, 99, keys[2]!, 0, 2, -1, -1), undefined);
+  t.equal(idx.get(42, 99, keys[3]!, 0, 2, -1, -1), undefined);
+  t.equal(idx.get(42, 99, keys[0]!, 0, 2, -1, -1), 0);
+  t.equal(idx.get(42, 99, keys[1]!, 0, 2, -1, -1), 1);
+  idx.delete(entries[0]!);
+  idx.delete(entries[1]!);
+  t.equal(idx.size, 0);
+});
+
+t.test('stored keys are copies: reusing the packet buffer does not corrupt them', async (t) => {
+  const idx = new RawKeyIndex<string>();
+  const buf = b('name#tag');
+  const h = idx.hash(99, buf, 0, 4, 5, 8);
+  idx.add(h, 99, buf, 0, 4, 5, 8, 'v');
+  buf.write('XXXX');
+  t.equal(idx.get(h, 99, b('name#tag'), 0, 4, 5, 8), 'v');
+});
