@@ -29,6 +29,8 @@ function sameBytes(a: Buffer, aStart: number, b: Buffer, bStart: number, len: nu
 export class RawKeyIndex<V> {
   private readonly table = new Map<number, RawKeyEntry<V>>();
   private count = 0;
+  /** A per-process seed keeps clients from crafting names that all land in one chain. */
+  private readonly seed = (Math.random() * 0x100000000) >>> 0;
 
   /** Number of keys stored. */
   get size(): number {
@@ -37,7 +39,7 @@ export class RawKeyIndex<V> {
 
   /** FNV-1a over type, name and tags; tagsStart < 0 means no tags. */
   hash(type: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number): number {
-    let h = Math.imul(0x811c9dc5 ^ type, 16777619);
+    let h = Math.imul((0x811c9dc5 ^ this.seed) ^ type, 16777619);
     h = hashRange(h, buf, nameStart, nameEnd);
     // A separator byte that cannot start a tag keeps "ab"+"c" apart from "a"+"bc".
     h = Math.imul(h ^ 0x7c, 16777619);
