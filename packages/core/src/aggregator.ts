@@ -2,11 +2,11 @@ import { hostname as osHostname } from 'node:os';
 import type { Sink } from './contracts.js';
 import { MdError, type ErrorCode } from './errors.js';
 import { RateLimitedLog, silentLogger, type Logger } from './logger.js';
-import type { MetricBatch, MetricType, Sample, Series, ServiceCheck, SketchSeries, StatsdEvent } from './model.js';
+import type { MetricBatch, MetricType, Sample, Series, ServiceCheck, SketchData, SketchSeries, StatsdEvent } from './model.js';
 import { StatsdParser } from './parser/statsd.js';
 import type { SampleView, StatsdHandler } from './parser/types.js';
 import { AgentSketch } from './aggregates/agent-sketch.js';
-import { HistogramAgg } from './aggregates/histogram.js';
+import { HistogramAgg, type HistogramState } from './aggregates/histogram.js';
 import { CounterAgg, GaugeAgg, SetAgg } from './aggregates/scalar.js';
 import { RawKeyIndex, type RawKeyEntry } from './raw-index.js';
 import { SinkQueue, type SinkQueueOptions } from './sink-queue.js';
@@ -56,6 +56,30 @@ export interface AggregatorOptions {
   stats?: StatsRegistry;
 }
 
+/** One context's aggregate for one window, in a structured-cloneable form (see {@link Aggregator.drainState}). */
+export interface ContextState {
+  type: MetricType;
+  name: string;
+  host: string;
+  /** Already normalised: sorted, de-duplicated, `host:` removed, global tags added. */
+  tags: readonly string[];
+  counter?: number;
+  gauge?: { value: number; updatedAtMs: number };
+  set?: string[];
+  histogram?: HistogramState;
+  sketch?: SketchData;
+}
+
+/** A partial window from one aggregator, to be merged into another with {@link Aggregator.mergeState}. */
+export interface WindowState {
+  /** Window start (epoch ms) it was collected for. */
+  windowStartMs: number;
+  contexts: ContextState[];
+  timestamped: Series[];
+  events: StatsdEvent[];
+  serviceChecks: ServiceCheck[];
+}
+
 /** Per-context kind, resolved once when the context is created. */
 const enum Kind {
   Counter,
@@ -101,6 +125,7 @@ class Context {
   constructor(
     readonly key: string,
     readonly kind: Kind,
+    readonly type: MetricType,
     readonly name: string,
     readonly host: string,
     readonly tags: readonly string[],
@@ -248,6 +273,85 @@ export class Aggregator {
     const batch = this.closeWindow();
     await Promise.all(this.sinks.map((q) => q.shutdown(deadlineMs)));
     return batch;
+  }
+
+  /**
+   * Takes the open window as a partial-window state and opens the next one, without producing series:
+   * a worker's aggregator does this and its parent merges the states with {@link mergeState}. Idle
+   * contexts are forgotten here, since zero-fill and expiry are the merging side's job.
+   */
+  drainState(): WindowState {
+    const start = this.windowStart;
+    if (this.opts.selfMetrics) this.recordSelfMetrics();
+    const contexts: ContextState[] = [];
+    for (const ctx of this.active) {
+      const cs: ContextState = { type: ctx.type, name: ctx.name, host: ctx.host, tags: ctx.tags };
+      if (ctx.counter !== undefined) cs.counter = ctx.counter.sum;
+      if (ctx.gauge !== undefined) cs.gauge = { value: ctx.gauge.value, updatedAtMs: ctx.gauge.updatedAtMs };
+      if (ctx.set !== undefined) cs.set = [...ctx.set.members];
+      if (ctx.hist !== undefined) cs.histogram = ctx.hist.toState();
+      if (ctx.sketch !== undefined) cs.sketch = ctx.sketch.toData();
+      contexts.push(cs);
+      ctx.counter = undefined;
+      ctx.gauge = undefined;
+      ctx.set = undefined;
+      ctx.hist = undefined;
+      ctx.sketch = undefined;
+    }
+    this.active = [];
+    for (const ctx of this.contexts.values()) if (ctx.windowStart !== start) this.forget(ctx);
+    const state: WindowState = { windowStartMs: start, contexts, timestamped: this.timestamped, events: this.events, serviceChecks: this.serviceChecks };
+    this.timestamped = [];
+    this.events = [];
+    this.serviceChecks = [];
+    this.windowStart = Math.max(start + this.flushIntervalMs, alignWindow(this.now(), this.flushIntervalMs));
+    return state;
+  }
+
+  /**
+   * Merges a partial window from another aggregator into the open window, with every aggregate's own
+   * merge: counters add, gauges keep the latest update, sets unite, histograms and sketches merge.
+   */
+  mergeState(state: WindowState): void {
+    for (const cs of state.contexts) {
+      const key = `${cs.type}\u0000${cs.name}\u0000${cs.host}\u0000${cs.tags.join(',')}`;
+      let ctx = this.contexts.get(key);
+      if (ctx === undefined) {
+        if (this.contexts.size >= this.opts.maxContexts) {
+          this.dropSample('max_contexts', cs.name);
+          continue;
+        }
+        ctx = new Context(key, kindOf(cs.type), cs.type, cs.name, cs.host, cs.tags);
+        this.contexts.set(key, ctx);
+      }
+      this.touch(ctx);
+      if (cs.counter !== undefined) (ctx.counter ??= new CounterAgg()).sum += cs.counter;
+      if (cs.gauge !== undefined) {
+        const g = new GaugeAgg();
+        g.set(cs.gauge.value, cs.gauge.updatedAtMs);
+        (ctx.gauge ??= new GaugeAgg()).merge(g);
+        ctx.lastGauge = ctx.gauge.value;
+      }
+      if (cs.set !== undefined) {
+        const set = (ctx.set ??= new SetAgg());
+        for (const m of cs.set) set.add(m);
+      }
+      if (cs.histogram !== undefined) {
+        const h = HistogramAgg.fromState(cs.histogram, this.opts.histogramExactSamples);
+        if (ctx.hist === undefined) ctx.hist = h;
+        else ctx.hist.merge(h);
+      }
+      if (cs.sketch !== undefined) (ctx.sketch ??= new AgentSketch()).merge(AgentSketch.fromData(cs.sketch));
+    }
+    for (const s of state.timestamped) this.timestamped.push(s);
+    for (const e of state.events) this.events.push(e);
+    for (const c of state.serviceChecks) this.serviceChecks.push(c);
+  }
+
+  private forget(ctx: Context): void {
+    this.contexts.delete(ctx.key);
+    for (const a of ctx.aliases) this.aliases.delete(a);
+    for (const e of ctx.rawEntries) this.rawIndex.delete(e);
   }
 
   /** Number of live contexts (idle counters included). */
@@ -419,7 +523,7 @@ export class Aggregator {
         this.dropSample('max_contexts', name);
         return undefined;
       }
-      ctx = new Context(key, kindOf(type), name, finalHost, tags);
+      ctx = new Context(key, kindOf(type), type, name, finalHost, tags);
       this.contexts.set(key, ctx);
     }
     return ctx;
@@ -540,9 +644,7 @@ export class Aggregator {
         series.push(this.point(ctx, ctx.name, countType, ts, 0));
         continue;
       }
-      this.contexts.delete(ctx.key);
-      for (const a of ctx.aliases) this.aliases.delete(a);
-      for (const e of ctx.rawEntries) this.rawIndex.delete(e);
+      this.forget(ctx);
     }
 
     const batch: MetricBatch = {

@@ -1,6 +1,6 @@
 /** Public API of @metrics-distributor/core: the model, the parser, the aggregator and the contracts. */
 export { Aggregator, StatsdReceiver, alignWindow, normalizeTags, DEFAULT_HISTOGRAM_AGGREGATES, DEFAULT_HISTOGRAM_PERCENTILES } from './aggregator.js';
-export type { AggregatorOptions, HistogramAggregate } from './aggregator.js';
+export type { AggregatorOptions, ContextState, HistogramAggregate, WindowState } from './aggregator.js';
 export { SUCCESS } from './contracts.js';
 export type { ExportResult, Frontend, Sink } from './contracts.js';
 export { ErrorCodes, MdError, isMdError } from './errors.js';
@@ -24,6 +24,7 @@ export { StatsdParser, parseNumber, viewName, viewTags } from './parser/statsd.j
 export type { SampleView, StatsdHandler, StatsdParserOptions } from './parser/types.js';
 export { AgentSketch } from './aggregates/agent-sketch.js';
 export { HistogramAgg } from './aggregates/histogram.js';
+export type { HistogramState } from './aggregates/histogram.js';
 export { CounterAgg, GaugeAgg, SetAgg } from './aggregates/scalar.js';
 export { SinkQueue } from './sink-queue.js';
 export type { SinkQueueOptions } from './sink-queue.js';

@@ -4,12 +4,24 @@
  * they move into an {@link AgentSketch} so a hot context stays under 64 KiB. Count, sum, min and max
  * are tracked outside the samples and stay exact either way.
  */
+import type { SketchData } from '../model.js';
 import { AgentSketch } from './agent-sketch.js';
 
 /** Samples kept exactly per histogram before switching to a sketch; 16 KiB at most with weights. */
 export const DEFAULT_HISTOGRAM_EXACT_LIMIT = 1000;
 
 const INITIAL_CAPACITY = 8;
+
+/** The serialisable form of a {@link HistogramAgg}: exact samples, or a sketch past the exact limit. */
+export interface HistogramState {
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  values?: number[];
+  weights?: number[];
+  sketch?: SketchData;
+}
 
 /** One histogram context within one window, with the agent's sample-rate quirks and quantile ranks. */
 export class HistogramAgg {
@@ -51,6 +63,38 @@ export class HistogramAgg {
     if (this.sketch === undefined && this.n >= this.exactLimit) this.switchToSketch();
     if (this.sketch !== undefined) this.sketch.insert(value, weight);
     else this.append(value, weight);
+  }
+
+  /** A plain, structured-cloneable copy, for sending a partial window to another process. */
+  toState(): HistogramState {
+    return {
+      count: this.cnt,
+      sum: this.total,
+      min: this.lo,
+      max: this.hi,
+      ...(this.sketch !== undefined
+        ? { sketch: this.sketch.toData() }
+        : { values: Array.from(this.values?.subarray(0, this.n) ?? []), ...(this.weights !== undefined ? { weights: Array.from(this.weights.subarray(0, this.n)) } : {}) }),
+    };
+  }
+
+  /** Rebuilds a histogram from {@link HistogramAgg.toState}. */
+  static fromState(state: HistogramState, exactLimit: number = DEFAULT_HISTOGRAM_EXACT_LIMIT): HistogramAgg {
+    const h = new HistogramAgg(exactLimit);
+    if (state.sketch !== undefined) h.sketch = AgentSketch.fromData(state.sketch);
+    else if (state.values !== undefined) {
+      if (state.values.length > exactLimit) h.switchToSketch();
+      for (let i = 0; i < state.values.length; i++) {
+        const w = state.weights?.[i] ?? 1;
+        if (h.sketch !== undefined) h.sketch.insert(state.values[i]!, w);
+        else h.append(state.values[i]!, w);
+      }
+    }
+    h.cnt = state.count;
+    h.total = state.sum;
+    h.lo = state.min;
+    h.hi = state.max;
+    return h;
   }
 
   /** Adds every sample of `other` (its count, sum, min and max included); `other` is left as it was. */
