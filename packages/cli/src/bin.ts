@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { createRootLogger, isMdError } from '@metrics-distributor/core';
 import { buildConfig, OPTIONS, readConfigFile, type ServerConfig } from './config.js';
 import { startServer } from './server.js';
+import { isUdpWorker, runUdpWorker } from './workers.js';
 
 const EXIT_USAGE = 2;
 
@@ -27,6 +28,12 @@ function buildProgram(): Command {
 }
 
 async function main(): Promise<void> {
+  if (isUdpWorker()) {
+    const cfg = JSON.parse(process.env['METRICS_DISTRIBUTOR_WORKER_CONFIG'] ?? '{}') as { logLevel?: string };
+    const root = createRootLogger({ level: cfg.logLevel ?? 'info', destination: pino.destination({ fd: 2, sync: true }) });
+    await runUdpWorker(root.child({ workerPid: process.pid }));
+    return;
+  }
   const program = buildProgram();
   try {
     program.parse(process.argv);

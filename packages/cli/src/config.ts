@@ -29,6 +29,31 @@ export interface ServerConfig {
   tags: readonly string[];
   selfMetrics: boolean;
   sinkQueueMaxBatches: number;
+  workers: number | 'auto';
+  statsdTcp: ListenAddress | undefined;
+  statsdUnix: string | undefined;
+  statsdUnixMode: number;
+  statsdTcpMaxLineBytes: number;
+  statsdTcpMaxConnections: number;
+  statsdTcpIdleTimeoutMs: number;
+  http: ListenAddress | undefined;
+  httpAuth: readonly HttpCredential[];
+  httpMaxBodyBytes: number;
+  httpAllowUnauthenticated: boolean;
+  vercelSecret: string | undefined;
+  datadogApiKey: string | undefined;
+  datadogSite: string;
+  datadogUrl: string | undefined;
+  datadogTimeoutMs: number;
+  datadogRetryBufferBytes: number;
+  datadogCompression: 'gzip' | 'deflate';
+}
+
+/** One HTTP Basic credential for log drains, optionally mapped to an `app` tag. */
+export interface HttpCredential {
+  user?: string;
+  password?: string;
+  app?: string;
 }
 
 type Raw = unknown;
@@ -40,6 +65,10 @@ export interface OptionSpec<K extends keyof ServerConfig = keyof ServerConfig> {
   arg?: string;
   description: string;
   repeatable?: boolean;
+  /** Environment variable read when neither a flag nor the file sets the option (flags > env > file). */
+  env?: string;
+  /** Never echo the value in errors or logs. */
+  secret?: boolean;
   parse: (raw: Raw) => ServerConfig[K];
   default: () => ServerConfig[K];
 }
@@ -83,6 +112,45 @@ function parseInteger(min: number) {
   };
 }
 
+function parseString(raw: Raw): string {
+  if (typeof raw !== 'string' || raw.length === 0) fail('expected a non-empty string');
+  return raw;
+}
+
+function parseOctal(raw: Raw): number {
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^0?o?[0-7]{3,4}$/.test(raw) ? parseInt(raw.replace(/^0?o?/, ''), 8) : NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 0o7777) fail(`expected an octal file mode such as 660, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/** `user:pass`, `token@`-style bare user, `:password`, or `{ user, password, app }` objects in a file. */
+function parseCredentials(raw: Raw): HttpCredential[] {
+  const items = Array.isArray(raw) ? (raw as unknown[]) : [raw];
+  return items.map((item) => {
+    if (typeof item === 'string') {
+      const i = item.indexOf(':');
+      const user = i < 0 ? item : item.slice(0, i);
+      const password = i < 0 ? undefined : item.slice(i + 1);
+      if (user === '' && (password === undefined || password === '')) fail('a credential needs a user or a password');
+      return { ...(user !== '' ? { user } : {}), ...(password !== undefined && password !== '' ? { password } : {}) };
+    }
+    if (item !== null && typeof item === 'object' && !Array.isArray(item)) {
+      const o = item as Record<string, unknown>;
+      for (const k of Object.keys(o)) if (!['user', 'password', 'app'].includes(k)) fail(`unknown credential field '${k}'`);
+      const cred: HttpCredential = {};
+      for (const k of ['user', 'password', 'app'] as const) {
+        const v = o[k];
+        if (v === undefined) continue;
+        if (typeof v !== 'string') fail(`credential field '${k}' must be a string`);
+        cred[k] = v;
+      }
+      if (cred.user === undefined && cred.password === undefined) fail('a credential needs a user or a password');
+      return cred;
+    }
+    return fail('expected user:pass or { user, password, app }');
+  });
+}
+
 function parseBool(raw: Raw): boolean {
   if (typeof raw === 'boolean') return raw;
   if (raw === 'true') return true;
@@ -111,7 +179,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'statsdUdpRecvBufferBytes', flag: '--statsd-udp-recv-buffer-bytes', arg: '<bytes>', description: 'SO_RCVBUF requested for the UDP socket (default 8388608)', parse: parseInteger(0), default: () => 8 * 1024 * 1024 },
   { key: 'statsdUdpMaxDatagramBytes', flag: '--statsd-udp-max-datagram-bytes', arg: '<bytes>', description: 'longer datagrams are truncated and counted (default 8192)', parse: parseInteger(1), default: () => 8192 },
   { key: 'flushIntervalMs', flag: '--flush-interval', arg: '<duration>', description: 'window length, aligned to the wall clock, e.g. 10s or 500ms (default 10s)', parse: (raw) => { const ms = parseDurationMs(raw); if (ms < 1) fail('must be at least 1ms'); return ms; }, default: () => 10_000 },
-  { key: 'sinks', flag: '--sink', arg: '<name>', repeatable: true, description: 'sink to send windows to, repeatable: console (default console)', parse: (raw) => { const l = parseList(raw); if (l.length === 0) fail('at least one sink is needed'); return l; }, default: () => ['console'] },
+  { key: 'sinks', flag: '--sink', arg: '<name>', repeatable: true, description: 'sink to send windows to, repeatable: console, datadog (default datadog when DD_API_KEY is set, else console)', parse: (raw) => { const l = parseList(raw); if (l.length === 0) fail('at least one sink is needed'); return l; }, default: () => ['console'] },
   { key: 'hostname', flag: '--hostname', arg: '<name>', description: 'host put on series without a host: tag (default: the OS hostname)', parse: (raw) => { if (typeof raw !== 'string') fail(`expected a string, got ${JSON.stringify(raw)}`); return raw; }, default: () => osHostname() },
   { key: 'logLevel', flag: '--log-level', arg: '<level>', description: `log level: ${LOG_LEVELS.join(', ')} (default info)`, parse: oneOf(LOG_LEVELS), default: () => 'info' },
   { key: 'histogramAggregates', flag: '--histogram-aggregates', arg: '<list>', description: 'comma list of max,min,median,avg,sum,count (default max,median,avg,count)', parse: (raw) => parseList(raw).map((a) => oneOf(HISTOGRAM_AGGREGATES)(a)), default: () => ['max', 'median', 'avg', 'count'] },
@@ -123,6 +191,24 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'shutdownTimeoutMs', flag: '--shutdown-timeout', arg: '<duration>', description: 'on SIGTERM/SIGINT, time given to sinks to deliver the last window (default 10s)', parse: parseDurationMs, default: () => 10_000 },
   { key: 'tags', flag: '--tags', arg: '<list>', description: 'comma list of tags added to every series, event and check', parse: parseList, default: () => [] },
   { key: 'selfMetrics', flag: '--self-metrics', arg: '<true|false>', description: 'emit metrics_distributor.* self-metrics each window (default true)', parse: parseBool, default: () => true },
+  { key: 'statsdTcp', flag: '--statsd-tcp', arg: '<host:port|off>', description: 'StatsD TCP listener, newline framed (default 127.0.0.1:8125)', parse: parseListen, default: () => ({ host: '127.0.0.1', port: 8125 }) },
+  { key: 'statsdUnix', flag: '--statsd-unix', arg: '<path|off>', description: 'StatsD Unix stream socket path (default off)', parse: (raw) => (raw === 'off' ? undefined : parseString(raw)), default: () => undefined },
+  { key: 'statsdUnixMode', flag: '--statsd-unix-mode', arg: '<octal>', description: 'file mode of the Unix socket (default 660)', parse: parseOctal, default: () => 0o660 },
+  { key: 'statsdTcpMaxLineBytes', flag: '--statsd-tcp-max-line-bytes', arg: '<bytes>', description: 'longer TCP lines are discarded and counted (default 65536)', parse: parseInteger(1), default: () => 65_536 },
+  { key: 'statsdTcpMaxConnections', flag: '--statsd-tcp-max-connections', arg: '<n>', description: 'concurrent TCP/Unix connections at most (default 1024)', parse: parseInteger(1), default: () => 1024 },
+  { key: 'statsdTcpIdleTimeoutMs', flag: '--statsd-tcp-idle-timeout', arg: '<duration>', description: 'close connections idle this long (default 5m)', parse: parseDurationMs, default: () => 300_000 },
+  { key: 'http', flag: '--http', arg: '<host:port|off>', description: 'HTTP log-drain listener (default 127.0.0.1:8080)', parse: parseListen, default: () => ({ host: '127.0.0.1', port: 8080 }) },
+  { key: 'httpAuth', flag: '--http-auth', arg: '<user:pass>', repeatable: true, secret: true, description: 'HTTP Basic credential for drains, repeatable (user:pass, token@ as user, or :password)', parse: parseCredentials, default: () => [] },
+  { key: 'httpMaxBodyBytes', flag: '--http-max-body-bytes', arg: '<bytes>', description: 'largest drain body, decompressed (default 5242880)', parse: parseInteger(1), default: () => 5 * 1024 * 1024 },
+  { key: 'httpAllowUnauthenticated', flag: '--http-allow-unauthenticated', description: 'allow a non-loopback HTTP listener without credentials', parse: parseBool, default: () => false },
+  { key: 'vercelSecret', flag: '--vercel-secret', arg: '<secret>', secret: true, description: 'verify x-vercel-signature with this secret', parse: parseString, default: () => undefined },
+  { key: 'datadogApiKey', flag: '--datadog-api-key', arg: '<key>', env: 'DD_API_KEY', secret: true, description: 'Datadog API key (or DD_API_KEY); when set, the default sink is datadog', parse: parseString, default: () => undefined },
+  { key: 'datadogSite', flag: '--datadog-site', arg: '<site>', env: 'DD_SITE', description: 'Datadog site, e.g. datadoghq.eu (or DD_SITE; default datadoghq.com)', parse: parseString, default: () => 'datadoghq.com' },
+  { key: 'datadogUrl', flag: '--datadog-url', arg: '<url>', description: 'override the intake base URL (proxies, tests)', parse: (raw) => { const u = parseString(raw); if (!/^https?:\/\/[^/]/.test(u)) fail(`expected an http(s) URL, got '${u}'`); return u.replace(/\/+$/, ''); }, default: () => undefined },
+  { key: 'datadogTimeoutMs', flag: '--datadog-timeout', arg: '<duration>', description: 'per-request timeout (default 20s)', parse: parseDurationMs, default: () => 20_000 },
+  { key: 'datadogRetryBufferBytes', flag: '--datadog-retry-buffer-bytes', arg: '<bytes>', description: 'payload bytes kept for retries; oldest dropped beyond (default 16777216)', parse: parseInteger(0), default: () => 16 * 1024 * 1024 },
+  { key: 'datadogCompression', flag: '--datadog-compression', arg: '<gzip|deflate>', description: 'request body compression (default gzip)', parse: oneOf(['gzip', 'deflate'] as const), default: () => 'gzip' },
+  { key: 'workers', flag: '--workers', arg: '<n|auto>', description: 'processes receiving UDP on the one port; windows are merged before flushing (default 1; auto = one per core)', parse: (raw) => (raw === 'auto' ? 'auto' : parseInteger(1)(raw)), default: () => 1 },
   { key: 'sinkQueueMaxBatches', flag: '--sink-queue-max-batches', arg: '<n>', description: 'closed windows queued per sink before the oldest is dropped (default 16)', parse: parseInteger(1), default: () => 16 },
 ];
 
@@ -155,7 +241,12 @@ export function readConfigFile(path: string): Record<string, unknown> {
  * Validates once and freezes: defaults < config file < command-line flags.
  * Unknown file keys are rejected with an error that names the key.
  */
-export function buildConfig(fromFile: Record<string, unknown>, fromFlags: Partial<Record<keyof ServerConfig, unknown>>, source = 'config file'): ServerConfig {
+export function buildConfig(
+  fromFile: Record<string, unknown>,
+  fromFlags: Partial<Record<keyof ServerConfig, unknown>>,
+  source = 'config file',
+  env: NodeJS.ProcessEnv = process.env,
+): ServerConfig {
   const byKey = new Map(OPTIONS.map((o) => [o.key as string, o]));
   for (const key of Object.keys(fromFile)) {
     if (!byKey.has(key)) {
@@ -166,8 +257,9 @@ export function buildConfig(fromFile: Record<string, unknown>, fromFlags: Partia
   const out: Record<string, unknown> = {};
   for (const opt of OPTIONS) {
     const fromFlag = fromFlags[opt.key];
-    const raw = fromFlag !== undefined ? fromFlag : fromFile[opt.key];
-    const where = fromFlag !== undefined ? `option ${opt.flag}` : `key '${opt.key}' in ${source}`;
+    const fromEnv = opt.env !== undefined && env[opt.env] !== undefined && env[opt.env] !== '' ? env[opt.env] : undefined;
+    const raw = fromFlag ?? fromEnv ?? fromFile[opt.key];
+    const where = fromFlag !== undefined ? `option ${opt.flag}` : fromEnv !== undefined ? `environment variable ${opt.env}` : `key '${opt.key}' in ${source}`;
     if (raw === undefined) {
       out[opt.key] = opt.default();
       continue;
@@ -178,6 +270,12 @@ export function buildConfig(fromFile: Record<string, unknown>, fromFlags: Partia
       const msg = err instanceof Error ? err.message : String(err);
       throw new MdError('MD_ERR_CONFIG_INVALID', `invalid ${where}: ${msg}`, { cause: err });
     }
+  }
+  // The Datadog agent's habit: an API key in the environment means "ship to Datadog".
+  if (fromFlags.sinks === undefined && fromFile['sinks'] === undefined && out['datadogApiKey'] !== undefined) out['sinks'] = ['datadog'];
+  const sinks = out['sinks'] as string[];
+  if (sinks.includes('datadog') && out['datadogApiKey'] === undefined) {
+    throw new MdError('MD_ERR_CONFIG_INVALID', 'invalid option --sink: the datadog sink needs --datadog-api-key or DD_API_KEY');
   }
   return Object.freeze(out) as unknown as ServerConfig;
 }

@@ -1,7 +1,9 @@
 import { Aggregator, MdError, type Frontend, type Logger, type Sink } from '@metrics-distributor/core';
 import { UdpFrontend } from '@metrics-distributor/frontend-statsd-udp';
 import { ConsoleSink } from '@metrics-distributor/sink-console';
+import { availableParallelism } from 'node:os';
 import type { ServerConfig } from './config.js';
+import { resolveWorkers, UdpWorkerPool } from './workers.js';
 
 /** Process-level things the server needs, injectable for tests. */
 export interface ServerDeps {
@@ -54,7 +56,9 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
   for (const sink of sinks) aggregator.addSink(sink);
 
   const frontends: Frontend[] = [];
-  if (config.statsdUdp !== undefined) {
+  const workerCount = resolveWorkers(config.workers, availableParallelism());
+  const pool = config.statsdUdp !== undefined && workerCount > 1 ? new UdpWorkerPool(workerCount, config, aggregator, logger.child({ component: 'workers' })) : undefined;
+  if (config.statsdUdp !== undefined && pool === undefined) {
     frontends.push(
       new UdpFrontend(
         { host: config.statsdUdp.host, port: config.statsdUdp.port, recvBufferBytes: config.statsdUdpRecvBufferBytes, maxDatagramBytes: config.statsdUdpMaxDatagramBytes },
@@ -63,19 +67,25 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
     );
   }
   const started: Frontend[] = [];
+  let poolAddresses: string[] = [];
   try {
     for (const f of frontends) {
       await f.start();
       started.push(f);
     }
+    if (pool !== undefined) poolAddresses = await pool.start();
   } catch (err) {
     await Promise.allSettled(started.map((f) => f.close()));
+    await pool?.close(Date.now() + 2000);
     throw err;
   }
-  aggregator.start();
+  // Workers send their partial window right at the boundary; give them a moment before closing it.
+  const graceMs = Math.min(2000, Math.max(50, Math.floor(config.flushIntervalMs / 2)));
+  aggregator.start(pool === undefined ? {} : { beforeClose: (windowStart) => pool.waitForWindow(windowStart, graceMs) });
   logger.info(
     {
-      listeners: frontends.flatMap((f) => f.addresses()),
+      listeners: [...poolAddresses, ...frontends.flatMap((f) => f.addresses())],
+      workers: pool === undefined ? 1 : workerCount,
       sinks: sinks.map((s) => s.name),
       flushIntervalMs: config.flushIntervalMs,
       hostname: config.hostname,
@@ -91,7 +101,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
       closing ??= (async () => {
         const deadline = Date.now() + config.shutdownTimeoutMs;
         // Front-ends first so everything already received lands in the final window.
-        await Promise.allSettled(frontends.map((f) => f.close()));
+        await Promise.allSettled([...frontends.map((f) => f.close()), pool?.close(deadline)]);
         await aggregator.close(deadline);
       })();
       return closing;

@@ -31,7 +31,11 @@ export interface Child {
 
 /** Spawns the CLI with `args`; stdout is parsed as JSON lines (the console sink's non-TTY format). */
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const proc = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: 'pipe' });
+  // A developer's own Datadog settings must not leak into tests.
+  const base = { ...process.env };
+  for (const k of Object.keys(base)) if (k.startsWith('DD_')) delete base[k];
+  // Listeners that would collide between parallel tests are off unless a test turns them on (last flag wins).
+  const proc = spawn(process.execPath, [BIN, '--statsd-tcp', 'off', '--http', 'off', ...args], { env: { ...base, ...env }, stdio: 'pipe' });
   const lines: OutLine[] = [];
   let out = '';
   let err = '';

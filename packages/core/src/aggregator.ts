@@ -229,19 +229,34 @@ export class Aggregator {
     this.sinks.push(new SinkQueue(sink, stats, this.rootLogger.child({ component: `sink-${sink.name}` }), { ...this.sinkQueueOpts, ...queueOptions }));
   }
 
-  /** Starts the wall-clock-aligned flush timer. Without it, call {@link closeWindow} yourself. */
-  start(): void {
+  /**
+   * Starts the wall-clock-aligned flush timer. Without it, call {@link closeWindow} yourself.
+   * `beforeClose(windowStartMs)` runs at each boundary before the window closes, e.g. to wait for
+   * partial windows from worker processes.
+   */
+  start(opts: { beforeClose?: (windowStartMs: number) => Promise<void> } = {}): void {
     if (this.timer !== undefined || this.closed) return;
+    this.beforeClose = opts.beforeClose;
     this.windowStart = alignWindow(this.now(), this.flushIntervalMs);
     this.schedule();
   }
+  private beforeClose: ((windowStartMs: number) => Promise<void>) | undefined;
 
   private schedule(): void {
     const delay = Math.max(0, this.windowStart + this.flushIntervalMs - this.now());
     this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.closeWindow();
-      if (!this.closed) this.schedule();
+      const close = () => {
+        this.timer = undefined;
+        // close() may have flushed the window while we waited.
+        if (this.closed) return;
+        this.closeWindow();
+        this.schedule();
+      };
+      if (this.beforeClose === undefined) return close();
+      this.beforeClose(this.windowStart).then(close, (err: unknown) => {
+        this.logger.error({ err }, 'beforeClose failed; closing the window anyway.');
+        close();
+      });
     }, delay);
   }
 

@@ -1,0 +1,63 @@
+import t from 'tap';
+import { buildConfig, parseDurationMs, parseListen } from '../src/config.js';
+
+t.test('durations need a unit on the command line; numbers in a file are milliseconds', async (t) => {
+  t.equal(parseDurationMs('10s'), 10_000);
+  t.equal(parseDurationMs('500ms'), 500);
+  t.equal(parseDurationMs('1.5m'), 90_000);
+  t.equal(parseDurationMs('1h'), 3_600_000);
+  t.equal(parseDurationMs(250), 250);
+  t.throws(() => parseDurationMs('10'), /duration/);
+  t.throws(() => parseDurationMs('ten seconds'), /duration/);
+});
+
+t.test('listen addresses', async (t) => {
+  t.same(parseListen('127.0.0.1:8125'), { host: '127.0.0.1', port: 8125 });
+  t.same(parseListen('[::1]:0'), { host: '::1', port: 0 });
+  t.same(parseListen(':9000'), { host: '0.0.0.0', port: 9000 });
+  t.equal(parseListen('off'), undefined);
+  t.throws(() => parseListen('localhost'), /host:port/);
+  t.throws(() => parseListen('a:70000'), /range/);
+});
+
+t.test('defaults, file, env and flags: flags > env > file > default', async (t) => {
+  const d = buildConfig({}, {}, 'f', {});
+  t.same(d.statsdUdp, { host: '127.0.0.1', port: 8125 });
+  t.same(d.statsdTcp, { host: '127.0.0.1', port: 8125 });
+  t.same(d.http, { host: '127.0.0.1', port: 8080 });
+  t.equal(d.flushIntervalMs, 10_000);
+  t.same(d.sinks, ['console']);
+  t.same(d.histogramPercentiles, [0.95]);
+  t.ok(Object.isFrozen(d));
+  const c = buildConfig({ flushIntervalMs: '5s', datadogSite: 'file.example' }, { flushIntervalMs: '1s' }, 'f', { DD_SITE: 'datadoghq.eu' });
+  t.equal(c.flushIntervalMs, 1000);
+  t.equal(c.datadogSite, 'datadoghq.eu');
+});
+
+t.test('DD_API_KEY makes datadog the default sink; --sink still overrides', async (t) => {
+  t.same(buildConfig({}, {}, 'f', { DD_API_KEY: 'abcd1234' }).sinks, ['datadog']);
+  t.same(buildConfig({}, { sinks: ['console'] }, 'f', { DD_API_KEY: 'abcd1234' }).sinks, ['console']);
+  t.throws(() => buildConfig({}, { sinks: ['datadog'] }, 'f', {}), /needs --datadog-api-key/);
+});
+
+t.test('unknown keys and bad values are named; secrets are not echoed', async (t) => {
+  t.throws(() => buildConfig({ flushInterval: '10s' }, {}, 'c.yaml', {}), { code: 'MD_ERR_CONFIG_UNKNOWN_KEY', message: /unknown key 'flushInterval' in c\.yaml \(did you mean 'flushIntervalMs'\?\)/ });
+  t.throws(() => buildConfig({ maxContexts: -1 }, {}, 'c.yaml', {}), { code: 'MD_ERR_CONFIG_INVALID', message: /key 'maxContexts' in c\.yaml/ });
+  t.throws(() => buildConfig({}, { histogramPercentiles: '95' }, 'f', {}), /option --histogram-percentiles/);
+  t.throws(() => buildConfig({}, { histogramAggregates: 'max,p99' }, 'f', {}), /--histogram-aggregates/);
+  const err = (() => {
+    try {
+      buildConfig({}, { httpAuth: [':'] }, 'f', {});
+    } catch (e) {
+      return e as Error;
+    }
+    return undefined;
+  })();
+  t.match(err?.message, /--http-auth/);
+});
+
+t.test('credentials: user:pass, bare token user, :password and objects with app', async (t) => {
+  const c = buildConfig({ httpAuth: ['u:p', 'tok', ':secret', { user: 'x', password: 'y', app: 'shop' }] }, {}, 'f', {});
+  t.same(c.httpAuth, [{ user: 'u', password: 'p' }, { user: 'tok' }, { password: 'secret' }, { user: 'x', password: 'y', app: 'shop' }]);
+  t.throws(() => buildConfig({ httpAuth: [{ user: 'x', role: 'admin' }] }, {}, 'f', {}), /unknown credential field 'role'/);
+});

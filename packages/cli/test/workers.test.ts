@@ -1,0 +1,49 @@
+import t from 'tap';
+import { portOf, sendUdp, startCli, type OutLine } from './helpers.js';
+
+const total = (lines: OutLine[], metric: string) =>
+  lines.filter((l) => l.metric === metric && l.kind === undefined).reduce((sum, l) => sum + l.value! * l.interval!, 0);
+
+t.test('--workers 2: the same totals as one worker, no double counting, nothing lost at SIGTERM', async (t) => {
+  const c = startCli(['--statsd-udp', '127.0.0.1:0', '--workers', '2', '--flush-interval', '500ms', '--histogram-aggregates', 'max,min,count', '--histogram-percentiles', '0.5']);
+  const listeners = await c.listening;
+  const port = portOf(listeners, 'udp');
+  t.match(c.stderr(), /"workers":2/);
+  // Many datagrams so both workers get some; counters, sets and histograms across windows.
+  const packets: string[] = [];
+  for (let i = 0; i < 400; i++) packets.push(`w.count:1|c\nw.count:2|c|@0.5\nw.set:u${i % 37}|s\nw.hist:${i % 100}|h`);
+  await sendUdp(port, packets.slice(0, 200));
+  await new Promise((r) => setTimeout(r, 700)); // at least one boundary passes mid-stream
+  await sendUdp(port, packets.slice(200));
+  await new Promise((r) => setTimeout(r, 200));
+  c.proc.kill('SIGTERM');
+  t.equal((await c.exited).code, 0);
+  const lines = c.lines;
+  t.equal(Math.round(total(lines, 'w.count')), 400 * 5, 'every increment counted exactly once');
+  t.equal(Math.round(total(lines, 'w.hist.count')), 400, 'histogram samples counted once');
+  t.equal(Math.max(...lines.filter((l) => l.metric === 'w.hist.max').map((l) => l.value!)), 99);
+  t.equal(Math.min(...lines.filter((l) => l.metric === 'w.hist.min').map((l) => l.value!)), 0);
+  const setWindows = lines.filter((l) => l.metric === 'w.set');
+  t.ok(setWindows.every((l) => l.value! <= 37), 'set cardinality merged, never summed past the distinct members');
+  const packetsSelf = lines.filter((l) => l.metric === 'metrics_distributor.packets' && l.tags!.includes('component:statsd-udp'));
+  t.equal(Math.round(packetsSelf.reduce((s, l) => s + l.value! * l.interval!, 0)), 400, 'self-metrics summed over workers');
+});
+
+t.test('a worker that dies is restarted and the others keep going', async (t) => {
+  const c = startCli(['--statsd-udp', '127.0.0.1:0', '--workers', '2', '--flush-interval', '1h']);
+  const port = portOf(await c.listening, 'udp');
+  const workerPids = () => [...c.stderr().matchAll(/"workerPid":(\d+)/g)].map((m) => Number(m[1]));
+  const before = [...new Set(workerPids())];
+  t.ok(before.length >= 1, 'worker log lines carry their pid');
+  process.kill(before[0]!, 'SIGKILL');
+  const deadline = Date.now() + 10_000;
+  while (!/UDP worker died/.test(c.stderr()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.match(c.stderr(), /UDP worker died/);
+  // Wait for the replacement to listen, then traffic still flows.
+  while ([...new Set(workerPids())].length < before.length + 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await sendUdp(port, Array.from({ length: 50 }, () => 'alive:1|c'));
+  await new Promise((r) => setTimeout(r, 200));
+  c.proc.kill('SIGTERM');
+  t.equal((await c.exited).code, 0);
+  t.equal(Math.round(total(c.lines, 'alive')), 50);
+});
