@@ -1,4 +1,5 @@
 import { Aggregator, MdError, type Frontend, type Logger, type Sink } from '@metrics-distributor/core';
+import { TcpFrontend } from '@metrics-distributor/frontend-statsd-tcp';
 import { UdpFrontend } from '@metrics-distributor/frontend-statsd-udp';
 import { ConsoleSink } from '@metrics-distributor/sink-console';
 import { availableParallelism } from 'node:os';
@@ -63,6 +64,22 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
       new UdpFrontend(
         { host: config.statsdUdp.host, port: config.statsdUdp.port, recvBufferBytes: config.statsdUdpRecvBufferBytes, maxDatagramBytes: config.statsdUdpMaxDatagramBytes },
         { receiver: aggregator.statsdReceiver('statsd-udp'), logger: logger.child({ component: 'statsd-udp' }) },
+      ),
+    );
+  }
+  if (config.statsdTcp !== undefined || config.statsdUnix !== undefined) {
+    frontends.push(
+      new TcpFrontend(
+        {
+          host: config.statsdTcp?.host,
+          port: config.statsdTcp?.port ?? null,
+          unixPath: config.statsdUnix,
+          unixSocketMode: config.statsdUnixMode,
+          maxLineBytes: config.statsdTcpMaxLineBytes,
+          maxConnections: config.statsdTcpMaxConnections,
+          idleTimeoutMs: config.statsdTcpIdleTimeoutMs,
+        },
+        { receiver: aggregator.statsdReceiver('statsd-tcp'), logger: logger.child({ component: 'statsd-tcp' }) },
       ),
     );
   }
