@@ -12,7 +12,7 @@ import type { ServerConfig } from './config.js';
 const CONFIG_ENV = 'METRICS_DISTRIBUTOR_WORKER_CONFIG';
 
 /** Counter deltas of a worker's components since its last message, applied to the primary's stats. */
-type StatsDelta = Record<string, { counters: Record<string, number>; drops: Record<string, number> }>;
+type StatsDelta = Record<string, { counters: Record<string, number>; drops: Record<string, number>; named: Record<string, number> }>;
 
 /** Messages from a worker to the primary. */
 type FromWorker =
@@ -39,7 +39,7 @@ export function resolveWorkers(raw: number | 'auto', cores: number): number {
 function statsDelta(stats: StatsRegistry, last: Map<string, number>): StatsDelta {
   const out: StatsDelta = {};
   for (const s of stats.all()) {
-    const entry = { counters: {} as Record<string, number>, drops: {} as Record<string, number> };
+    const entry = { counters: {} as Record<string, number>, drops: {} as Record<string, number>, named: {} as Record<string, number> };
     for (const f of COUNTERS) {
       const id = `${s.component}/${f}`;
       const d = s[f] - (last.get(id) ?? 0);
@@ -50,6 +50,12 @@ function statsDelta(stats: StatsRegistry, last: Map<string, number>): StatsDelta
       const id = `${s.component}/drop/${reason}`;
       const d = total - (last.get(id) ?? 0);
       if (d !== 0) entry.drops[reason] = d;
+      last.set(id, total);
+    }
+    for (const [name, total] of s.namedCounters()) {
+      const id = `${s.component}/named/${name}`;
+      const d = total - (last.get(id) ?? 0);
+      if (d !== 0) entry.named[name] = d;
       last.set(id, total);
     }
     out[s.component] = entry;
@@ -184,6 +190,7 @@ export class UdpWorkerPool {
       const s = this.aggregator.stats.component(component);
       for (const [f, n] of Object.entries(d.counters)) s[f as (typeof COUNTERS)[number]] += n;
       for (const [reason, n] of Object.entries(d.drops)) s.drop(reason, n);
+      for (const [name, n] of Object.entries(d.named)) s.count(name, n);
     }
     this.reported.set(worker.id, Math.max(this.reported.get(worker.id) ?? -Infinity, state.windowStartMs));
     this.wakeIfComplete();

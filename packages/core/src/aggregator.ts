@@ -721,6 +721,7 @@ export class Aggregator {
     for (const s of this.stats.all()) {
       const tag = `component:${s.component}`;
       for (const field of COUNTER_FIELDS) this.selfCounter(`metrics_distributor.${field}`, [tag], `${s.component}/${field}`, s[field]);
+      for (const [name, total] of s.namedCounters()) this.selfCounter(`metrics_distributor.${name}`, [tag], `${s.component}/named/${name}`, total);
       for (const [reason, total] of s.dropReasons()) {
         this.selfCounter('metrics_distributor.dropped', [tag, `reason:${reason}`], `${s.component}/dropped/${reason}`, total);
       }

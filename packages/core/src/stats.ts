@@ -21,6 +21,7 @@ export class ComponentStats {
   failed = 0;
   private readonly drops = new Map<string, number>();
   private readonly gauges = new Map<string, number>();
+  private readonly named = new Map<string, number>();
 
   constructor(
     /** Component id, e.g. `statsd-udp`, `aggregator`, `sink-console`. */
@@ -38,6 +39,21 @@ export class ComponentStats {
     let total = 0;
     for (const n of this.drops.values()) total += n;
     return total;
+  }
+
+  /** Adds `n` to a component-specific counter, emitted as `metrics_distributor.<name>` (e.g. `late_lines`). */
+  count(name: string, n = 1): void {
+    this.named.set(name, (this.named.get(name) ?? 0) + n);
+  }
+
+  /** Total of a named counter (see {@link count}). */
+  counter(name: string): number {
+    return this.named.get(name) ?? 0;
+  }
+
+  /** Named counters (cumulative). */
+  namedCounters(): ReadonlyMap<string, number> {
+    return this.named;
   }
 
   /** Sets a point-in-time value such as a queue depth; emitted as `metrics_distributor.<name>` gauge. */

@@ -236,11 +236,14 @@ t.test('self-metrics: per-component deltas as ordinary metrics each window', asy
   t.equal(one(t, b, 'metrics_distributor.bad', 'component:statsd-udp').value, 0.1);
   t.equal(one(t, b, 'metrics_distributor.received', 'component:statsd-udp').value, 0.2);
   t.equal(one(t, b, 'metrics_distributor.contexts', 'component:aggregator').type, 'gauge');
+  t.equal(find(b, 'metrics_distributor.late_lines').length, 0, 'a named counter appears once used');
+  r.stats.count('late_lines', 2);
   r.packet(Buffer.from('a:1|c\na:1|c'));
   c.now += 10_000;
   const b2 = a.closeWindow();
   t.equal(one(t, b2, 'metrics_distributor.received', 'component:statsd-udp').value, 0.2, 'a delta, not a total');
   t.equal(one(t, b2, 'metrics_distributor.bad', 'component:statsd-udp').value, 0, 'idle self counter reports 0');
+  t.equal(one(t, b2, 'metrics_distributor.late_lines', 'component:statsd-udp').value, 0.2, 'named counters are emitted per component');
 });
 
 t.test('embedding API: record in-process and attach a sink', async (t) => {
