@@ -1,4 +1,5 @@
 import { Aggregator, MdError, type Frontend, type Logger, type Sink } from '@metrics-distributor/core';
+import { HttpFrontend } from '@metrics-distributor/frontend-http';
 import { TcpFrontend } from '@metrics-distributor/frontend-statsd-tcp';
 import { UdpFrontend } from '@metrics-distributor/frontend-statsd-udp';
 import { ConsoleSink } from '@metrics-distributor/sink-console';
@@ -80,6 +81,21 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
           idleTimeoutMs: config.statsdTcpIdleTimeoutMs,
         },
         { receiver: aggregator.statsdReceiver('statsd-tcp'), logger: logger.child({ component: 'statsd-tcp' }) },
+      ),
+    );
+  }
+  if (config.http !== undefined) {
+    frontends.push(
+      new HttpFrontend(
+        {
+          host: config.http.host,
+          port: config.http.port,
+          credentials: config.httpAuth,
+          allowUnauthenticated: config.httpAllowUnauthenticated,
+          maxBodyBytes: config.httpMaxBodyBytes,
+          vercelSecret: config.vercelSecret,
+        },
+        { aggregator, logger: logger.child({ component: 'http' }) },
       ),
     );
   }

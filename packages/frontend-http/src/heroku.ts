@@ -1,0 +1,238 @@
+/**
+ * Turns one log line into metric samples (logreference §3.6): Heroku router lines, dyno runtime
+ * metrics, Postgres/Redis/PgBouncer add-on samples, `Error Xnn` lines, logplex L10, and l2met app lines.
+ * Pure: lines in, `Sample` objects out; the caller feeds the aggregator and counts.
+ *
+ * Naming rule: in Heroku's own keys `-` becomes `_` (`sample#active-connections` →
+ * `heroku.postgres.active_connections`), so every `heroku.*` name is snake_case. App (l2met) names are
+ * kept as written, except that characters outside `A-Za-z0-9_.-/` become `_`.
+ *
+ * Tag rule: only bounded values become tags. `request_id`, `fwd`, `path`, `host` and the per-run
+ * `dyno=heroku.<app>.<uuid>` id are never tags.
+ */
+import type { Sample } from '@metrics-distributor/core';
+import { cleanName, extractL2met, logfmt, parseUnitValue, type L2metBadReason, type Pair } from './l2met.js';
+
+/** The parts of a log line extraction looks at; plain-text and JSON lines have no app or proc id. */
+export interface LogLine {
+  /** Syslog APP-NAME: `heroku` for the platform, `app` for the application and add-ons. */
+  appName?: string | undefined;
+  /** Syslog PROCID: `router`, `web.1`, `heroku-postgres`, `logplex`… */
+  procId?: string | undefined;
+  /** The message text. */
+  msg: string;
+}
+
+/** Why a value in a line was skipped: a bad l2met pair, or a router field that does not parse. */
+export type ExtractBadReason = L2metBadReason;
+
+/** Callback for skipped values; `key` is the logfmt key, never the value (which may be anything). */
+export type OnBad = (reason: ExtractBadReason, key: string) => void;
+
+/** Characters kept in tag values; others become `_` so a tag never breaks `k:v,k:v` lists. */
+const TAG_BAD_CHARS = /[^A-Za-z0-9_.\-/%]/g;
+/** Longest tag value kept; longer ones are cut. */
+const MAX_TAG_VALUE = 100;
+
+/** `key:value` with the value cleaned and cut, or undefined for an empty value. */
+export function tag(key: string, value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  return `${key}:${value.slice(0, MAX_TAG_VALUE).replace(TAG_BAD_CHARS, '_')}`;
+}
+
+/** Heroku key → metric-name segment: `-` becomes `_` (the documented naming rule), then cleaned. */
+export function herokuKey(key: string): string | undefined {
+  return cleanName(key.replace(/-/g, '_'));
+}
+
+function withTags(base: readonly string[], ...extra: (string | undefined)[]): string[] {
+  const out = base.slice();
+  for (const t of extra) if (t !== undefined) out.push(t);
+  return out;
+}
+
+/** First value per key: Heroku lines never repeat keys, and first-wins keeps a forged suffix harmless. */
+function toMap(pairs: readonly Pair[]): Map<string, string | undefined> {
+  const m = new Map<string, string | undefined>();
+  for (const p of pairs) if (!m.has(p.key)) m.set(p.key, p.value);
+  return m;
+}
+
+/** `web.1`, `worker.12`, `run.1234`: a dyno name. */
+const DYNO_RE = /^([A-Za-z0-9_-]{1,60})\.(\d{1,8})$/;
+/** Dyno types whose number changes with every run: tagging the number would grow without bound. */
+const ONE_OFF_TYPES = new Set(['run', 'scheduler', 'release']);
+
+/** `dyno:` and `dyno_type:` tags for a dyno name; one-off dynos (`run.1234`) only get `dyno_type`. */
+export function dynoTags(name: string | undefined): string[] {
+  if (name === undefined) return [];
+  const m = DYNO_RE.exec(name);
+  if (m === null) return [];
+  const type = m[1]!;
+  const typeTag = tag('dyno_type', type)!;
+  return ONE_OFF_TYPES.has(type) ? [typeTag] : [tag('dyno', name)!, typeTag];
+}
+
+/** Methods kept as tag values; anything else is `other`, so a client cannot invent new tag values. */
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'CONNECT', 'TRACE']);
+
+/** Heroku error codes: H (router), R (runtime), L (logging) and two digits. */
+const CODE_RE = /^[HRL]\d{2}$/;
+
+/**
+ * Router line (`heroku router`): `heroku.router.request` +1 tagged method, status, status_class, dyno;
+ * `heroku.router.connect` and `.service` timers (ms) and `heroku.router.bytes` histogram tagged method,
+ * status_class, dyno; for `at=error code=Hxx` also `heroku.router.error` and `heroku.error` tagged code.
+ * Empty fields (H10: `connect= service= bytes=`) are skipped, never read as 1.
+ */
+export function extractRouter(msg: string, base: readonly string[], out: Sample[], onBad: OnBad): void {
+  const kv = toMap(logfmt(msg));
+  const at = kv.get('at');
+  if (at !== 'info' && at !== 'error') return;
+  const rawMethod = kv.get('method');
+  const method = rawMethod === undefined || rawMethod === '' ? undefined : METHODS.has(rawMethod) ? rawMethod : 'other';
+  const rawStatus = kv.get('status');
+  const status = rawStatus !== undefined && /^[1-5]\d\d$/.test(rawStatus) ? rawStatus : undefined;
+  const statusClass = status === undefined ? undefined : `${status[0]}xx`;
+  const dyno = dynoTags(kv.get('dyno'));
+  const methodTag = tag('method', method);
+  const classTag = tag('status_class', statusClass);
+  out.push({ name: 'heroku.router.request', type: 'c', value: 1, tags: withTags(base, methodTag, tag('status', status), classTag, ...dyno) });
+  const timerTags = withTags(base, methodTag, classTag, ...dyno);
+  for (const [key, name, type] of [
+    ['connect', 'heroku.router.connect', 'ms'],
+    ['service', 'heroku.router.service', 'ms'],
+    ['bytes', 'heroku.router.bytes', 'h'],
+  ] as const) {
+    const raw = kv.get(key);
+    if (raw === undefined || raw === '') continue;
+    const v = parseUnitValue(raw);
+    // Router timings are always whole ms; another unit would mean a format change we should not guess at.
+    if (v === undefined || (v.unit !== undefined && v.unit !== (type === 'ms' ? 'ms' : 'bytes'))) {
+      onBad('bad_value', key);
+      continue;
+    }
+    out.push({ name, type, value: v.value, tags: timerTags });
+  }
+  const code = kv.get('code');
+  if (at === 'error' && code !== undefined && CODE_RE.test(code)) {
+    const codeTag = tag('code', code);
+    out.push({ name: 'heroku.router.error', type: 'c', value: 1, tags: withTags(base, codeTag) });
+    out.push({ name: 'heroku.error', type: 'c', value: 1, tags: withTags(base, codeTag, ...dyno) });
+  }
+}
+
+/**
+ * Gauges `<prefix>.<key>` for every `sample#key=value` of a line; the unit is dropped (it is fixed per
+ * key, see the README). Used for dyno runtime metrics and add-on metrics.
+ */
+function extractSamples(pairs: readonly Pair[], prefix: string, tags: readonly string[], out: Sample[], onBad: OnBad): void {
+  for (const { key, value } of pairs) {
+    if (!key.startsWith('sample#')) continue;
+    const name = herokuKey(key.slice(7));
+    const v = value === undefined || value === '' ? undefined : parseUnitValue(value);
+    if (name === undefined) {
+      onBad('bad_name', key);
+      continue;
+    }
+    if (v === undefined) {
+      onBad('bad_value', key);
+      continue;
+    }
+    out.push({ name: `${prefix}.${name}`, type: 'g', value: v.value, tags });
+  }
+}
+
+/**
+ * Dyno runtime metrics (`source=web.1 dyno=heroku.… sample#memory_total=…`): gauges `heroku.dyno.<key>`
+ * tagged `dyno` (from `source=`, else the PROCID) and `dyno_type`; the `dyno=heroku.<uuid>` id is ignored.
+ */
+export function extractRuntime(msg: string, procId: string | undefined, base: readonly string[], out: Sample[], onBad: OnBad): void {
+  const pairs = logfmt(msg);
+  const source = toMap(pairs).get('source') ?? procId;
+  extractSamples(pairs, 'heroku.dyno', withTags(base, ...dynoTags(source)), out, onBad);
+}
+
+/** Add-on PROCIDs and the metric prefix of each. */
+export const ADDON_PREFIXES: ReadonlyMap<string, string> = new Map([
+  ['heroku-postgres', 'heroku.postgres'],
+  ['heroku-redis', 'heroku.redis'],
+  ['heroku-pgbouncer', 'heroku.pgbouncer'],
+]);
+
+/**
+ * Heroku Postgres, Redis and PgBouncer metric lines: gauges `heroku.<addon>.<key>` tagged `addon`
+ * (`addon=postgresql-…`) and `source` (`DATABASE`, `HEROKU_POSTGRESQL_GREEN`, `REDIS`), when present.
+ */
+export function extractAddon(msg: string, prefix: string, base: readonly string[], out: Sample[], onBad: OnBad): void {
+  const pairs = logfmt(msg);
+  const kv = toMap(pairs);
+  extractSamples(pairs, prefix, withTags(base, tag('addon', kv.get('addon')), tag('source', kv.get('source'))), out, onBad);
+}
+
+const ERROR_RE = /^Error ([HRL]\d{2}) \(/;
+const L10_RE = /(\d+) messages dropped since|dropped (\d+) messages since/;
+
+/**
+ * `Error R14 (Memory quota exceeded)`-style lines: `heroku.error` +1 tagged `code` and the dyno.
+ * Returns true when the line was one.
+ */
+export function extractError(msg: string, procId: string | undefined, base: readonly string[], out: Sample[]): boolean {
+  const m = ERROR_RE.exec(msg);
+  if (m === null) return false;
+  out.push({ name: 'heroku.error', type: 'c', value: 1, tags: withTags(base, tag('code', m[1]), ...dynoTags(procId)) });
+  return true;
+}
+
+/**
+ * Logplex's own lines: `Error L10 (output buffer overflow): N messages dropped since …` (and the newer
+ * `drain '…' dropped N messages since …`) become `heroku.logplex.dropped` += N. Other `Error Lnn` lines
+ * are `heroku.error`.
+ */
+export function extractLogplex(msg: string, base: readonly string[], out: Sample[]): void {
+  if (msg.startsWith('Error L10 ')) {
+    const m = L10_RE.exec(msg);
+    if (m !== null) {
+      out.push({ name: 'heroku.logplex.dropped', type: 'c', value: Number(m[1] ?? m[2]), tags: base.slice() });
+      return;
+    }
+  }
+  extractError(msg, undefined, base, out);
+}
+
+/** l2met types → StatsD types: `count#` a counter, `sample#` a gauge, `measure#` a timer (`ms`). */
+const L2MET_TYPES = { count: 'c', sample: 'g', measure: 'ms' } as const;
+
+/**
+ * App lines: every l2met metric, named as written, tagged `source` (from `source=`) and `unit`
+ * (from the value's suffix, unconverted).
+ */
+export function extractApp(msg: string, base: readonly string[], out: Sample[], onBad: OnBad): void {
+  // Most app lines carry no metric: skip the tokeniser for them.
+  if (!msg.includes('#')) return;
+  const { metrics, source } = extractL2met(logfmt(msg), onBad);
+  if (metrics.length === 0) return;
+  const sourceTag = tag('source', source);
+  for (const m of metrics) {
+    out.push({ name: m.name, type: L2MET_TYPES[m.kind], value: m.value, tags: withTags(base, sourceTag, tag('unit', m.unit)) });
+  }
+}
+
+/**
+ * Routes a line by (APP-NAME, PROCID), then by payload: router, logplex, add-on, platform dyno line
+ * (runtime metrics or `Error Xnn`), else an app line (`Error Xnn` or l2met).
+ * `base` holds the drain-level tags (`app:`); samples are appended to `out`.
+ */
+export function extractLine(line: LogLine, base: readonly string[], out: Sample[], onBad: OnBad): void {
+  const { appName, procId, msg } = line;
+  if (procId === 'router' && appName === 'heroku') return extractRouter(msg, base, out, onBad);
+  if (procId === 'logplex' && appName === 'heroku') return extractLogplex(msg, base, out);
+  const addon = procId === undefined ? undefined : ADDON_PREFIXES.get(procId);
+  if (addon !== undefined) return extractAddon(msg, addon, base, out, onBad);
+  if (extractError(msg, procId, base, out)) return;
+  if (appName === 'heroku') {
+    if (msg.includes('sample#')) extractRuntime(msg, procId, base, out, onBad);
+    return;
+  }
+  extractApp(msg, base, out, onBad);
+}

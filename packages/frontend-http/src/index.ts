@@ -1,0 +1,208 @@
+/**
+ * HTTP log drains on fastify: Heroku logplex, l2met lines, plain text, Vercel/Fly NDJSON and JSON, and
+ * raw StatsD over HTTP, all aggregated by core in the same windows as the StatsD traffic.
+ */
+import type { AddressInfo } from 'node:net';
+import { MdError, type Aggregator, type Frontend, type Logger } from '@metrics-distributor/core';
+import { CredentialStore, isLoopbackHost, type HttpCredential } from './auth.js';
+import { DEFAULT_DEDUPE_MAX_IDS, DEFAULT_DEDUPE_WINDOW_MS, RecentIds } from './dedupe.js';
+import { LogIngest } from './ingest.js';
+import { APP_RE, buildApp, type HttpApp, type RouteRuntime } from './routes.js';
+
+export { CredentialStore, constantTimeEqual, isLoopbackHost, parseAuthorization, verifyVercelSignature } from './auth.js';
+export type { AuthResult, HttpCredential, PresentedAuth } from './auth.js';
+export { BodyError, decodeBody, detectFormat, forEachRecord } from './body.js';
+export type { BadRecordReason, BodyErrorKind, BodyFormat, LogRecord, RecordVisitor } from './body.js';
+export { RecentIds, DEFAULT_DEDUPE_MAX_IDS, DEFAULT_DEDUPE_WINDOW_MS } from './dedupe.js';
+export { extractLine, extractRouter, extractRuntime, extractAddon, extractError, extractLogplex, extractApp, dynoTags, herokuKey, tag, ADDON_PREFIXES } from './heroku.js';
+export type { ExtractBadReason, LogLine, OnBad } from './heroku.js';
+export { LogIngest, LATE_LINES } from './ingest.js';
+export type { IngestResult } from './ingest.js';
+export { cleanName, extractL2met, logfmt, parseUnitValue, MAX_NAME_LENGTH } from './l2met.js';
+export type { L2metBadReason, L2metKind, L2metMetric, Pair, UnitValue } from './l2met.js';
+export { frameHeaderAt, parseRfc3339, parseSyslog, readFrames } from './logplex.js';
+export type { FrameVisitor, SyslogMessage } from './logplex.js';
+export { APP_RE, REQUEST_TIMEOUT_MS, buildApp, readRaw } from './routes.js';
+export type { HttpApp, RouteContext, RouteLimits, RouteRuntime } from './routes.js';
+
+/** Options of the {@link HttpFrontend}; every field has a default. */
+export interface HttpFrontendOptions {
+  /** Address to bind. Default `127.0.0.1`. */
+  host?: string;
+  /** Port to bind; 0 picks an ephemeral port. Default 8080. */
+  port?: number;
+  /** Accepted HTTP Basic credentials. None: the server is open, which is only allowed on loopback unless `allowUnauthenticated`. */
+  credentials?: readonly HttpCredential[];
+  /** Allow a non-loopback listener without credentials. Default false. */
+  allowUnauthenticated?: boolean;
+  /** Largest body, both as sent and after decompression; beyond it 413. Default 5 MiB. */
+  maxBodyBytes?: number;
+  /** Largest frame or line; longer ones are counted and skipped. Default 10 KiB (logplex's own limit). */
+  maxFrameBytes?: number;
+  /** Vercel drain secret: when set, `x-vercel-signature` is verified (403 on mismatch). */
+  vercelSecret?: string;
+  /** How long a `Logplex-Frame-Id` is remembered. Default 5 minutes. */
+  dedupeWindowMs?: number;
+  /** How many frame ids are remembered at most. Default 50000. */
+  dedupeMaxIds?: number;
+  /** POST requests handled at once; more get 503 so logplex retries. Default 64. */
+  maxInflightRequests?: number;
+}
+
+/** Collaborators of the {@link HttpFrontend}. */
+export interface HttpFrontendDeps {
+  /** The aggregator every sample goes to. */
+  aggregator: Aggregator;
+  /** Used as given (also as fastify's `loggerInstance`): pass a child carrying `component: 'http'` if you want that binding. */
+  logger: Logger;
+}
+
+/** Component ids of the self-metrics this front-end keeps. */
+export const COMPONENTS = {
+  /**
+   * `/logs` bodies, lines, bad lines, every request-level drop, and the named counters `late_lines`
+   * (stamped before the open window, still aggregated) and `msg_count_mismatch` (logplex bodies whose
+   * frame count differed from `Logplex-Msg-Count`).
+   */
+  http: 'http',
+  /** `/statsd` bodies and lines, counted by core's StatsD receiver. */
+  statsd: 'http-statsd',
+} as const;
+
+/** Default body limit: Heroku batches are about 100 KiB, so 5 MiB is ample and still bounded. */
+export const DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024;
+/** Default frame limit: logplex's `SYSLOG_MAX_SIZE` (10240). */
+export const DEFAULT_MAX_FRAME_BYTES = 10 * 1024;
+/** Default concurrent POSTs: bounds memory at this many bodies of `maxBodyBytes`. */
+export const DEFAULT_MAX_INFLIGHT_REQUESTS = 64;
+/** How long `close()` waits for in-flight requests before cutting their connections. */
+export const DRAIN_TIMEOUT_MS = 10_000;
+
+function positiveInt(name: string, v: number | undefined, dflt: number, min = 1): number {
+  const n = v ?? dflt;
+  if (!Number.isInteger(n) || n < min) throw new MdError('MD_ERR_CONFIG_INVALID', `http ${name} must be an integer ≥ ${min}, got ${String(v)}`);
+  return n;
+}
+
+/**
+ * The HTTP log-drain listener. Bodies are parsed synchronously once read, so everything acknowledged
+ * with a 2xx is already in the aggregator; `close()` lets in-flight requests finish first.
+ */
+export class HttpFrontend implements Frontend {
+  /** Component id, used in logs and self-metrics. */
+  readonly name = 'http';
+  private readonly host: string;
+  private readonly port: number;
+  private readonly logger: Logger;
+  private readonly app: HttpApp;
+  private readonly runtime: RouteRuntime = { closing: false, inflight: 0, onIdle: undefined };
+  private readonly ingest: LogIngest;
+  private bound: string | undefined;
+  private starting: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(opts: HttpFrontendOptions, deps: HttpFrontendDeps) {
+    this.host = opts.host ?? '127.0.0.1';
+    this.port = opts.port ?? 8080;
+    if (!Number.isInteger(this.port) || this.port < 0 || this.port > 65535) {
+      throw new MdError('MD_ERR_CONFIG_INVALID', `http port must be an integer in [0, 65535], got ${String(opts.port)}`);
+    }
+    const maxBodyBytes = positiveInt('maxBodyBytes', opts.maxBodyBytes, DEFAULT_MAX_BODY_BYTES);
+    const maxFrameBytes = positiveInt('maxFrameBytes', opts.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES);
+    const dedupeWindowMs = positiveInt('dedupeWindowMs', opts.dedupeWindowMs, DEFAULT_DEDUPE_WINDOW_MS, 0);
+    const dedupeMaxIds = positiveInt('dedupeMaxIds', opts.dedupeMaxIds, DEFAULT_DEDUPE_MAX_IDS, 0);
+    const maxInflightRequests = positiveInt('maxInflightRequests', opts.maxInflightRequests, DEFAULT_MAX_INFLIGHT_REQUESTS);
+    const credentials = opts.credentials ?? [];
+    for (const [i, c] of credentials.entries()) {
+      // Never echo a credential: only its position.
+      if ((c.user ?? '') === '' && (c.password ?? '') === '') throw new MdError('MD_ERR_CONFIG_INVALID', `http credential #${i + 1} needs a user or a password`);
+      if (c.app !== undefined && !APP_RE.test(c.app)) throw new MdError('MD_ERR_CONFIG_INVALID', `http credential #${i + 1}: app must match ${String(APP_RE)}`);
+    }
+    if (opts.vercelSecret !== undefined && opts.vercelSecret === '') throw new MdError('MD_ERR_CONFIG_INVALID', 'http vercelSecret must not be empty');
+    if (credentials.length === 0 && opts.allowUnauthenticated !== true && !isLoopbackHost(this.host)) {
+      throw new MdError(
+        'MD_ERR_CONFIG_INVALID',
+        `http: refusing to listen on ${this.host} without credentials; configure credentials (--http-auth) or allow it explicitly (--http-allow-unauthenticated)`,
+      );
+    }
+    this.logger = deps.logger;
+    const { aggregator } = deps;
+    const stats = aggregator.stats.component(COMPONENTS.http);
+    this.ingest = new LogIngest(aggregator, stats, this.logger, maxFrameBytes);
+    this.app = buildApp({
+      options: { maxBodyBytes, maxInflightRequests, vercelSecret: opts.vercelSecret },
+      credentials: new CredentialStore(credentials),
+      recent: new RecentIds(dedupeWindowMs, dedupeMaxIds),
+      ingest: this.ingest,
+      statsd: aggregator.statsdReceiver(COMPONENTS.statsd),
+      stats,
+      logger: this.logger,
+      runtime: this.runtime,
+    });
+  }
+
+  /** The fastify instance, for `inject()` in tests; usable before `start()`. */
+  get server(): HttpApp {
+    return this.app;
+  }
+
+  /** POST requests currently being handled. */
+  get inflight(): number {
+    return this.runtime.inflight;
+  }
+
+  /** Lines received so far whose timestamp was older than the open window. */
+  get lateLines(): number {
+    return this.ingest.lateLines;
+  }
+
+  /** Listens and resolves once bound; rejects with `MD_ERR_FRONTEND_BIND` (cause kept) when it cannot. */
+  start(): Promise<void> {
+    if (this.closing !== undefined) return Promise.reject(new MdError('MD_ERR_FRONTEND_BIND', 'http was closed; create a new front-end'));
+    return (this.starting ??= this.listen());
+  }
+
+  private async listen(): Promise<void> {
+    try {
+      await this.app.listen({ host: this.host, port: this.port, listenTextResolver: (address) => `HTTP log drains listening at ${address}.` });
+    } catch (err) {
+      this.starting = undefined;
+      throw new MdError('MD_ERR_FRONTEND_BIND', `http could not listen on ${this.host}:${this.port}: ${(err as Error).message}`, { cause: err });
+    }
+    const addr = this.app.server.address() as AddressInfo;
+    this.bound = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  }
+
+  /**
+   * `/healthz` and new POSTs turn 503 at once; requests already past the gate finish (up to
+   * {@link DRAIN_TIMEOUT_MS}); then the server closes. Idempotent; safe before `start()`.
+   */
+  close(): Promise<void> {
+    return (this.closing ??= this.shutdown());
+  }
+
+  private async shutdown(): Promise<void> {
+    this.runtime.closing = true;
+    if (this.starting !== undefined) await this.starting.catch(() => undefined);
+    if (this.runtime.inflight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.runtime.onIdle = resolve;
+        timer = setTimeout(resolve, DRAIN_TIMEOUT_MS);
+      });
+      clearTimeout(timer);
+      this.runtime.onIdle = undefined;
+      if (this.runtime.inflight > 0) {
+        this.logger.warn({ inflight: this.runtime.inflight }, 'HTTP requests still running at shutdown; their connections are cut.');
+        this.app.server.closeAllConnections();
+      }
+    }
+    await this.app.close();
+    this.bound = undefined;
+  }
+
+  /** `http://host:port` with the real port once listening; empty before start and after close. */
+  addresses(): readonly string[] {
+    return this.bound === undefined ? [] : [this.bound];
+  }
+}

@@ -1,0 +1,350 @@
+/**
+ * The fastify application: `POST /logs`, `POST /statsd`, `GET /healthz`, and the gate in front of the
+ * POST routes (shutdown, credentials, size, load) that answers before a byte of the body is read.
+ *
+ * Status codes follow logplex's retry rules (logreference §1.4): any 4xx but 429 makes logplex drop
+ * the batch for good, so bad lines never cause one; 503 makes it retry.
+ */
+import type { Readable } from 'node:stream';
+import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import { RateLimitedLog, type ComponentStats, type Logger, type StatsdReceiver } from '@metrics-distributor/core';
+import { verifyVercelSignature, type CredentialStore } from './auth.js';
+import { BodyError, decodeBody, detectFormat } from './body.js';
+import type { RecentIds } from './dedupe.js';
+import type { LogIngest } from './ingest.js';
+
+/** The fastify instance this package builds (logging through the shared pino logger); tests drive it with `inject()`. */
+export type HttpApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger>;
+
+/** Limits and switches the routes need, already validated. */
+export interface RouteLimits {
+  /** Largest body as sent and after decompression; beyond it 413. */
+  maxBodyBytes: number;
+  /** POSTs handled at once; beyond it 503. */
+  maxInflightRequests: number;
+  /** When set, `x-vercel-signature` is verified. */
+  vercelSecret: string | undefined;
+}
+
+/** Mutable lifecycle state shared with the front-end: it sets `closing`, the routes keep `inflight`. */
+export interface RouteRuntime {
+  /** Once true, `/healthz` and every POST answer 503. */
+  closing: boolean;
+  /** POST requests past the gate and not yet answered. */
+  inflight: number;
+  /** Called when `inflight` drops to 0 while closing. */
+  onIdle: (() => void) | undefined;
+}
+
+/** Everything the routes use; built once by the front-end. */
+export interface RouteContext {
+  /** Limits and switches. */
+  options: RouteLimits;
+  /** Accepted credentials; empty means open. */
+  credentials: CredentialStore;
+  /** Recently accepted frame ids. */
+  recent: RecentIds;
+  /** Parses `/logs` bodies into the aggregator. */
+  ingest: LogIngest;
+  /** Core's receiver for `/statsd` bodies. */
+  statsd: StatsdReceiver;
+  /** `http` self-metrics: request-level drops land here too. */
+  stats: ComponentStats;
+  /** The shared pino logger, also fastify's `loggerInstance`. */
+  logger: Logger;
+  /** Lifecycle state shared with the front-end. */
+  runtime: RouteRuntime;
+}
+
+/** Longest socket-to-response time allowed for one request; logplex itself gives up after 5 s. */
+export const REQUEST_TIMEOUT_MS = 60_000;
+/** Sent with 503 so well-behaved clients back off a little before retrying. */
+const RETRY_AFTER_S = '5';
+/** `?app=` values accepted as the `app` tag: Heroku app names and the like, nothing unbounded. */
+export const APP_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+/** Longest `Logplex-Frame-Id` / drain token remembered; ids are 32 hex chars, tokens a uuid. */
+const MAX_ID_LENGTH = 128;
+
+/** Per-request facts the gate establishes for the handler. */
+interface RequestState {
+  /** Who sent it: a credential index, `vercel` (signature pending), or `open` (no credentials configured). */
+  identity: string;
+  /** `app` mapped from the credential, if any. */
+  app: string | undefined;
+  /** Whether this request holds an `inflight` slot. */
+  holdsSlot: boolean;
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const v = request.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Answers an error status; `close` asks Node to drop the connection instead of reading an unwanted body. */
+function deny(reply: FastifyReply, status: number, error: string, close: boolean): FastifyReply {
+  if (close) reply.header('connection', 'close');
+  if (status === 503) reply.header('retry-after', RETRY_AFTER_S);
+  return reply.code(status).send({ error });
+}
+
+/**
+ * Reads a request body up to `limit` bytes. Resolves undefined as soon as the limit is passed (the rest
+ * is never buffered); rejects when the client goes away first.
+ */
+export function readRaw(stream: Readable | undefined, limit: number): Promise<Buffer | undefined> {
+  if (stream === undefined) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let settled = false;
+    const settle = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+      fn();
+    };
+    const onData = (chunk: Buffer): void => {
+      total += chunk.length;
+      if (total > limit) {
+        // Pausing (not destroying) keeps the socket alive for the 413 response.
+        stream.pause();
+        settle(() => resolve(undefined));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => settle(() => resolve(Buffer.concat(chunks, total)));
+    const onError = (err: Error): void => settle(() => reject(err));
+    const onClose = (): void => settle(() => reject(new Error('request closed before its body was complete')));
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+  });
+}
+
+/**
+ * fastify's per-request lines, moved to `debug` (a drain posts several times a second, so `info` would
+ * drown the log). Fields are the route pattern and status, never the raw URL or headers: some senders
+ * put tokens in the query string, and `Authorization` must never be logged.
+ */
+export class DebugLogController extends LogController {
+  constructor() {
+    super({ disableRequestLogging: false });
+  }
+
+  /** Request start, at debug. */
+  override incomingRequest(request: FastifyRequest): void {
+    request.log.debug({ method: request.method, route: request.routeOptions.url }, 'HTTP request received.');
+  }
+
+  /** Request end, at debug; an error here is one the error handler already counted and logged. */
+  override requestCompleted(_error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    reply.log.debug({ method: request.method, route: request.routeOptions.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'HTTP request completed.');
+  }
+
+  /** Unknown routes are a client's problem: debug only. */
+  override routeNotFound(request: FastifyRequest): void {
+    request.log.debug({ method: request.method }, 'HTTP route not found.');
+  }
+
+  /** 4xx at debug, 5xx at error (our error handler normally handles both first). */
+  override defaultErrorLog(error: Error, _request: FastifyRequest, reply: FastifyReply): void {
+    if (reply.statusCode >= 500) reply.log.error({ err: error }, 'HTTP request failed.');
+    else reply.log.debug({ statusCode: reply.statusCode }, error.message);
+  }
+
+  /** Requests refused while fastify closes: expected during shutdown, so debug. */
+  override serviceUnavailable(logger: FastifyBaseLogger): void {
+    logger.debug('HTTP request refused: the server is closing.');
+  }
+}
+
+/**
+ * Builds the application. Nothing listens until `listen()`; `inject()` works at once. fastify logs
+ * through the shared pino logger, per-request lines at `debug` only.
+ */
+export function buildApp(ctx: RouteContext): HttpApp {
+  const { options, credentials, recent, ingest, statsd, stats, runtime, logger } = ctx;
+  const states = new WeakMap<FastifyRequest, RequestState>();
+  const errorLog = new RateLimitedLog(60_000);
+
+  const app = fastify({
+    loggerInstance: logger,
+    logController: new DebugLogController(),
+    requestTimeout: REQUEST_TIMEOUT_MS,
+  });
+
+  // No JSON/text parsers: every body is handed over as a stream and read raw, capped, by readRaw, so
+  // the HMAC sees the exact bytes and a gzip bomb is stopped at the decompressed limit.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+
+  const release = (request: FastifyRequest): void => {
+    const s = states.get(request);
+    if (s === undefined || !s.holdsSlot) return;
+    s.holdsSlot = false;
+    runtime.inflight--;
+    if (runtime.closing && runtime.inflight === 0) runtime.onIdle?.();
+  };
+  app.addHook('onResponse', (request, _reply, done) => {
+    release(request);
+    done();
+  });
+  app.addHook('onRequestAbort', (request, done) => {
+    release(request);
+    done();
+  });
+
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message?: string }, request, reply) => {
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status >= 500) {
+      stats.drop('internal_error');
+      errorLog.maybe((suppressed) => request.log.error({ err, suppressed }, 'HTTP request failed.'));
+    } else {
+      request.log.debug({ code: err.code, statusCode: status }, 'HTTP request rejected.');
+    }
+    return reply.code(status).send({ error: status >= 500 ? 'internal error' : (err.code ?? 'bad request') });
+  });
+
+  // fastify's default 404 body echoes the method and URL; answer without request data.
+  app.setNotFoundHandler((_request, reply) => {
+    void reply.code(404).send({ error: 'not found' });
+  });
+
+  /** The gate: shutdown, credentials, declared size, load. Runs before the body is touched. */
+  const check = (request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined => {
+    if (runtime.closing) {
+      stats.drop('shutting_down');
+      return deny(reply, 503, 'shutting down', true);
+    }
+    const state: RequestState = { identity: 'open', app: undefined, holdsSlot: false };
+    if (credentials.size > 0) {
+      const auth = credentials.checkHeader(header(request, 'authorization'));
+      if (auth.ok) {
+        state.identity = String(auth.index);
+        state.app = auth.app;
+      } else if (options.vercelSecret !== undefined && header(request, 'x-vercel-signature') !== undefined) {
+        // Vercel cannot always send Basic credentials; its body signature, checked once read, stands in.
+        state.identity = 'vercel';
+      } else {
+        stats.drop('unauthorized');
+        reply.header('www-authenticate', 'Basic realm="metrics-distributor"');
+        return deny(reply, 401, 'unauthorized', true);
+      }
+    }
+    const declared = Number(header(request, 'content-length'));
+    if (declared > options.maxBodyBytes) {
+      stats.drop('body_too_large');
+      return deny(reply, 413, 'body too large', true);
+    }
+    if (runtime.inflight >= options.maxInflightRequests) {
+      stats.drop('overloaded');
+      return deny(reply, 503, 'overloaded', true);
+    }
+    runtime.inflight++;
+    state.holdsSlot = true;
+    states.set(request, state);
+    return undefined;
+  };
+  // Callback style: after answering, `done` must not be called, which ends the chain there.
+  const gate = (request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
+    if (check(request, reply) === undefined) done();
+  };
+
+  /** Reads, verifies and decodes the body; answers the error itself and returns undefined when it cannot. */
+  const readBody = async (request: FastifyRequest, reply: FastifyReply): Promise<{ raw: Buffer; body: Buffer } | undefined> => {
+    let raw: Buffer | undefined;
+    try {
+      raw = await readRaw(request.body as Readable | undefined, options.maxBodyBytes);
+    } catch (err) {
+      // The client went away mid-body: nothing to count but the loss, and nobody to answer.
+      stats.drop('client_aborted');
+      request.log.debug({ err }, 'HTTP body incomplete: the client went away.');
+      deny(reply, 400, 'incomplete body', true);
+      return undefined;
+    }
+    if (raw === undefined) {
+      stats.drop('body_too_large');
+      deny(reply, 413, 'body too large', true);
+      return undefined;
+    }
+    const signature = header(request, 'x-vercel-signature');
+    if (options.vercelSecret !== undefined && signature !== undefined && !verifyVercelSignature(options.vercelSecret, raw, signature)) {
+      stats.drop('bad_signature');
+      deny(reply, 403, 'invalid_signature', false);
+      return undefined;
+    }
+    try {
+      return { raw, body: await decodeBody(raw, header(request, 'content-encoding'), options.maxBodyBytes) };
+    } catch (err) {
+      if (!(err instanceof BodyError)) throw err;
+      const [status, reason] = err.kind === 'too_large' ? [413, 'body_too_large'] : err.kind === 'unsupported_encoding' ? [415, 'unsupported_encoding'] : [400, 'bad_encoding'];
+      stats.drop(reason);
+      request.log.debug({ reason }, err.message);
+      deny(reply, status, reason, false);
+      return undefined;
+    }
+  };
+
+  const appTags = (request: FastifyRequest, state: RequestState): string[] => {
+    const fromQuery = (request.query as Record<string, unknown> | undefined)?.['app'];
+    const app = state.app ?? (typeof fromQuery === 'string' && APP_RE.test(fromQuery) ? fromQuery : undefined);
+    return app === undefined ? [] : [`app:${app}`];
+  };
+
+  const frameKey = (request: FastifyRequest, state: RequestState): string | undefined => {
+    const id = header(request, 'logplex-frame-id');
+    if (id === undefined || id.length === 0 || id.length > MAX_ID_LENGTH) return undefined;
+    const token = (header(request, 'logplex-drain-token') ?? '').slice(0, MAX_ID_LENGTH);
+    // Scoped by credential too, so one tenant cannot suppress another's frames by reusing ids.
+    return `${state.identity}\u0000${token}\u0000${id}`;
+  };
+
+  app.post('/logs', { onRequest: gate }, async (request, reply) => {
+    const state = states.get(request)!;
+    const key = frameKey(request, state);
+    if (key !== undefined && recent.has(key)) {
+      // A logplex retry of a body already counted: acknowledge it so logplex stops, count it once.
+      stats.drop('duplicate');
+      return reply.code(200).send();
+    }
+    const read = await readBody(request, reply);
+    if (read === undefined) return reply;
+    const { raw, body } = read;
+    // Check again: an identical retry may have finished while this body was arriving.
+    if (key !== undefined && recent.has(key)) {
+      stats.drop('duplicate');
+      return reply.code(200).send();
+    }
+    stats.packets++;
+    stats.bytes += raw.length;
+    const format = detectFormat(header(request, 'content-type'), body);
+    const result = ingest.ingest(body, format, appTags(request, state));
+    if (key !== undefined) recent.add(key);
+    const declared = header(request, 'logplex-msg-count');
+    if (format === 'logplex' && declared !== undefined && /^\d+$/.test(declared) && Number(declared) !== result.frames) {
+      ctx.stats.count('msg_count_mismatch');
+      request.log.debug({ declared: Number(declared), found: result.frames }, 'Logplex-Msg-Count differs from the frames found.');
+    }
+    return reply.code(200).send();
+  });
+
+  app.post('/statsd', { onRequest: gate }, async (request, reply) => {
+    const read = await readBody(request, reply);
+    if (read === undefined) return reply;
+    // Core's receiver counts packets, bytes, lines and bad lines in the `http-statsd` component.
+    statsd.packet(read.body);
+    return reply.code(200).send();
+  });
+
+  app.get('/healthz', async (_request, reply) => {
+    if (runtime.closing) return reply.code(503).header('retry-after', RETRY_AFTER_S).send({ status: 'shutting down' });
+    return reply.code(200).send({ status: 'ok' });
+  });
+
+  return app;
+}

@@ -1,0 +1,102 @@
+/** Shared test helpers: fixtures, a real aggregator, captured logs, and a compact view of a batch. */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Test } from 'tap';
+import { Aggregator, createRootLogger, type Logger, type MetricBatch } from '@metrics-distributor/core';
+import { HttpFrontend, type HttpFrontendOptions } from '../src/index.js';
+
+/** `shared/` sits beside the repository clone, in CI as here (/work/shared next to /work/main). */
+export const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/logdrains/', import.meta.url));
+
+/** One MANIFEST.json entry. */
+export interface FixtureEntry {
+  file: string;
+  bytes: number;
+  headers: Record<string, string>;
+  expect: Record<string, unknown>;
+}
+
+/** The fixture manifest, as committed. */
+export const MANIFEST = JSON.parse(readFileSync(`${FIXTURES}MANIFEST.json`, 'utf8')) as FixtureEntry[];
+
+/** The exact bytes of a fixture file. */
+export function fixture(file: string): Buffer {
+  return readFileSync(FIXTURES + file);
+}
+
+/** The manifest entry of a fixture. */
+export function entry(file: string): FixtureEntry {
+  const e = MANIFEST.find((m) => m.file === file);
+  if (e === undefined) throw new Error(`no fixture ${file}`);
+  return e;
+}
+
+/** One captured pino line. */
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+/** A real pino logger whose JSON lines are kept, so tests can assert what was (not) logged. */
+export function captureLogger(level = 'debug'): { logger: Logger; lines: LogLine[]; text: () => string } {
+  const lines: LogLine[] = [];
+  const raw: string[] = [];
+  const logger = createRootLogger({
+    level,
+    destination: {
+      write: (s: string) => {
+        raw.push(s);
+        lines.push(JSON.parse(s) as LogLine);
+      },
+    },
+  });
+  return { logger, lines, text: () => raw.join('') };
+}
+
+/** The aggregator every test uses: no self-metrics, host `h`, counters as counts so values read plainly. */
+export function newAggregator(): Aggregator {
+  return new Aggregator({ selfMetrics: false, hostname: 'h', countersAs: 'count' });
+}
+
+/** A front-end on a fresh aggregator (not listening: tests use `inject()`), closed at teardown. */
+export function setup(t: Test, opts: HttpFrontendOptions = {}, level = 'debug') {
+  const agg = newAggregator();
+  const log = captureLogger(level);
+  const fe = new HttpFrontend({ port: 0, ...opts }, { aggregator: agg, logger: log.logger });
+  t.teardown(() => fe.close());
+  return { agg, fe, log, stats: agg.stats.component('http') };
+}
+
+/**
+ * A batch as sorted `metric type value [tags] host` strings: exact, order-free, and readable in a diff.
+ * Timestamps are checked separately where they matter.
+ */
+export function flat(batch: MetricBatch): string[] {
+  return batch.series.map((s) => `${s.metric} ${s.type} ${s.value} [${s.tags.join(',')}] ${s.host}`).sort();
+}
+
+/** Expected line of a counter (countersAs count). */
+export function c(metric: string, value: number, tags: string[]): string {
+  return `${metric} count ${value} [${[...tags].sort().join(',')}] h`;
+}
+
+/** Expected line of a gauge. */
+export function g(metric: string, value: number, tags: string[]): string {
+  return `${metric} gauge ${value} [${[...tags].sort().join(',')}] h`;
+}
+
+/** Expected lines of a timer/histogram that got the single value `v` (default aggregates and p95). */
+export function h1(metric: string, v: number, tags: string[]): string[] {
+  return [g(`${metric}.max`, v, tags), g(`${metric}.median`, v, tags), g(`${metric}.avg`, v, tags), c(`${metric}.count`, 1, tags), g(`${metric}.95percentile`, v, tags)];
+}
+
+/** Sorted copy, to compare with {@link flat}. */
+export function sorted(lines: (string | string[])[]): string[] {
+  return lines.flat().sort();
+}
+
+/** `Basic base64(userinfo)`. */
+export function basic(userinfo: string): string {
+  return `Basic ${Buffer.from(userinfo).toString('base64')}`;
+}
