@@ -15,6 +15,10 @@ export const ErrorCodes = {
   MD_ERR_SINK_QUEUE_FULL: 'Sink queue full',
   MD_ERR_SINK_EXPORT: 'Sink export failed',
   MD_ERR_SINK_TIMEOUT: 'Sink timed out',
+  MD_ERR_SINK_REJECTED: 'Payload rejected by the destination',
+  MD_ERR_SINK_AUTH: 'Destination refused the credentials',
+  MD_ERR_SINK_PAYLOAD_TOO_LARGE: 'Item too large for any payload',
+  MD_ERR_SINK_RETRY_BUFFER_FULL: 'Retry buffer full',
   MD_ERR_FRONTEND_BIND: 'Front-end could not bind',
   MD_ERR_FRONTEND_TRUNCATED: 'Datagram truncated',
 } as const;
