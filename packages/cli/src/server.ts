@@ -1,4 +1,5 @@
-import { Aggregator, MdError, type Frontend, type Logger, type Sink } from '@metrics-distributor/core';
+import { Aggregator, MdError, StatsRegistry, type Frontend, type Logger, type Sink } from '@metrics-distributor/core';
+import { DatadogSink } from '@metrics-distributor/sink-datadog';
 import { HttpFrontend } from '@metrics-distributor/frontend-http';
 import { TcpFrontend } from '@metrics-distributor/frontend-statsd-tcp';
 import { UdpFrontend } from '@metrics-distributor/frontend-statsd-udp';
@@ -26,8 +27,25 @@ export interface RunningServer {
 }
 
 /** Known sink names and how each is built: the CLI is the only place that wires packages together. */
-const SINK_FACTORIES: Record<string, (config: ServerConfig, deps: ServerDeps) => Sink> = {
+const SINK_FACTORIES: Record<string, (config: ServerConfig, deps: ServerDeps, stats: StatsRegistry) => Sink> = {
   console: (_config, deps) => new ConsoleSink({ stream: deps.stdout ?? process.stdout }, { logger: deps.logger.child({ component: 'sink-console' }) }),
+  datadog: (config, deps, stats) => {
+    const sink = new DatadogSink(
+      {
+        // buildConfig guarantees a key whenever the datadog sink is selected.
+        apiKey: config.datadogApiKey!,
+        site: config.datadogSite,
+        url: config.datadogUrl,
+        timeoutMs: config.datadogTimeoutMs,
+        retryBufferBytes: config.datadogRetryBufferBytes,
+        compression: config.datadogCompression,
+      },
+      { logger: deps.logger.child({ component: 'sink-datadog' }), stats: stats.component('sink-datadog'), extraStats: (c) => stats.component(c) },
+    );
+    // Fail open like the agent: a bad key is logged loudly, the server keeps running.
+    void sink.start();
+    return sink;
+  },
 };
 
 /** Names accepted by `--sink`. */
@@ -36,12 +54,13 @@ export const SINK_NAMES = Object.keys(SINK_FACTORIES);
 /** Builds sinks, aggregator and front-ends from a validated config and starts them. */
 export async function startServer(config: ServerConfig, deps: ServerDeps): Promise<RunningServer> {
   const { logger } = deps;
-  const sinks = config.sinks.map((name) => {
-    const factory = SINK_FACTORIES[name];
-    if (factory === undefined) throw new MdError('MD_ERR_CONFIG_INVALID', `invalid option --sink: unknown sink '${name}' (known: ${SINK_NAMES.join(', ')})`);
-    return factory(config, deps);
-  });
+  const stats = new StatsRegistry();
+  for (const name of config.sinks) {
+    if (SINK_FACTORIES[name] === undefined) throw new MdError('MD_ERR_CONFIG_INVALID', `invalid option --sink: unknown sink '${name}' (known: ${SINK_NAMES.join(', ')})`);
+  }
+  const sinks = config.sinks.map((name) => SINK_FACTORIES[name]!(config, deps, stats));
   const aggregator = new Aggregator({
+    stats,
     flushIntervalMs: config.flushIntervalMs,
     hostname: config.hostname,
     countersAs: config.countersAs,

@@ -1,0 +1,830 @@
+/**
+ * The Datadog sink: splits each window into payloads that fit the intake limits, compresses them off
+ * the event loop, posts them over a keep-alive undici Pool, and handles every intake answer itself
+ * (drop, split, or retry from a byte-bounded buffer) so that core's queue never re-sends a whole window.
+ */
+import { deflate, gzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Pool } from 'undici';
+import {
+  ComponentStats,
+  MdError,
+  RateLimitedLog,
+  SUCCESS,
+  type ExportResult,
+  type Logger,
+  type MetricBatch,
+  type Sink,
+} from '@metrics-distributor/core';
+import {
+  DEFAULT_LIMITS,
+  KIND_SPECS,
+  assemble,
+  encodeCheck,
+  encodeEvent,
+  encodeSeries,
+  encodeSketch,
+  type PayloadKind,
+  type PayloadLimits,
+} from './encode.js';
+
+const gzipAsync = promisify(gzip);
+const deflateAsync = promisify(deflate);
+
+/** Options of the {@link DatadogSink}. Durations are milliseconds, sizes bytes. */
+export interface DatadogSinkOptions {
+  /** The Datadog API key; sent only in the `DD-API-KEY` header, logged at most as `***` + its last 4 characters. */
+  apiKey: string;
+  /** Datadog site; the intake is `https://api.<site>`. Default `datadoghq.com`. */
+  site?: string;
+  /** Base URL overriding the site (proxies, tests); a path is kept as a prefix. */
+  url?: string;
+  /** Per-request timeout. Default 20000. */
+  timeoutMs?: number;
+  /** Bytes of payloads held for retry (uncompressed plus compressed size); oldest dropped beyond. Default 16 MiB. */
+  retryBufferBytes?: number;
+  /** Body compression: `gzip`, or `deflate` (zlib-wrapped, as the agent's zlib). Default `gzip`, as the CLI. */
+  compression?: 'gzip' | 'deflate';
+  /** Requests in flight at most (also the Pool's connection count). Default 10, as an agent forwarder worker. */
+  maxConcurrentRequests?: number;
+  /** Check the key with `GET /api/v1/validate` in {@link DatadogSink.start}. Default true. */
+  validateKey?: boolean;
+  /** First retry delay; doubles per consecutive failure, jittered to [t/2, t]. Default 2000. */
+  retryBaseMs?: number;
+  /** Longest retry delay. Default 64000. */
+  retryMaxMs?: number;
+  /** Payload limits per kind, for tests or a proxy with smaller limits; default Datadog's ({@link DEFAULT_LIMITS}). */
+  limits?: { [K in PayloadKind]?: Partial<PayloadLimits> };
+}
+
+/** What the sink needs from its host process. */
+export interface DatadogSinkDeps {
+  /** Logger (the CLI passes a `component: sink-datadog` child). */
+  logger: Logger;
+  /** The `sink-datadog` stats core's queue also uses: the sink adds payloads, bytes, drops by reason and retry-buffer gauges. */
+  stats: ComponentStats;
+  /**
+   * Stats for the sink's detail components (`sink-datadog-series`, `sink-datadog-http-5xx`, …; see the
+   * README), e.g. `(c) => aggregator.stats.component(c)`. Without it they are kept but not published.
+   */
+  extraStats?: (component: string) => ComponentStats;
+}
+
+/** Outcome of the start-up key check: `unknown` when Datadog could not be asked. */
+export type KeyStatus = 'valid' | 'invalid' | 'unknown';
+
+/** Retry-After / X-RateLimit-Reset longer than this is treated as this: a misbehaving proxy must not park data for days. */
+const MAX_RETRY_AFTER_MS = 10 * 60_000;
+/** Compressed bodies aim this far under the limit, so a slightly worse ratio than estimated rarely forces a re-split. */
+const COMPRESSED_HEADROOM = 0.9;
+/** Encoding yields to the event loop after this much CPU time, so a huge window never stalls ingestion. */
+const SLICE_MS = 4;
+/** Response bodies of rejected payloads are logged up to this many characters. */
+const LOGGED_BODY_CHARS = 500;
+const KINDS: readonly PayloadKind[] = ['series', 'sketches', 'events', 'checks'];
+const USER_AGENT = 'metrics-distributor-sink-datadog';
+
+/** One request body: its encoded items (kept so it can be split), and the compressed bytes once built. */
+interface Payload {
+  readonly kind: PayloadKind;
+  readonly parts: Buffer[];
+  readonly rawBytes: number;
+  body: Buffer | undefined;
+}
+
+/** What one POST came back with. */
+type Outcome =
+  | { readonly ok: true; readonly status: number }
+  | { readonly ok: false; readonly status: number | undefined; readonly retryAfterMs: number | undefined; readonly body: string; readonly error: unknown };
+
+/** Items one export lost for good, so it can report `failure` with the reasons. */
+interface Tally {
+  lost: number;
+  readonly reasons: Set<string>;
+}
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** `***` plus the last 4 characters, and only for keys long enough that 4 characters reveal little. */
+export function maskKey(key: string): string {
+  return key.length >= 16 ? `***${key.slice(-4)}` : '***';
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' ? `${err.name} ${code}: ${err.message}` : `${err.name}: ${err.message}`;
+  }
+  return String(err);
+}
+
+function header(h: IncomingHttpHeaders, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Wait asked for by `Retry-After` (seconds or HTTP date) or Datadog's `X-RateLimit-Reset` (seconds). */
+export function retryAfterMs(h: IncomingHttpHeaders, now = Date.now()): number | undefined {
+  const clamp = (ms: number) => Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
+  const ra = header(h, 'retry-after')?.trim();
+  if (ra !== undefined && ra !== '') {
+    const s = Number(ra);
+    if (Number.isFinite(s)) return clamp(s * 1000);
+    const at = Date.parse(ra);
+    if (!Number.isNaN(at)) return clamp(at - now);
+  }
+  const reset = header(h, 'x-ratelimit-reset')?.trim();
+  if (reset !== undefined && reset !== '') {
+    const s = Number(reset);
+    if (Number.isFinite(s)) return clamp(s * 1000);
+  }
+  return undefined;
+}
+
+async function readLimited(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  // Read to the end so the connection can be reused, but keep only the head.
+  for await (const chunk of body) {
+    if (n < limit) {
+      chunks.push(chunk);
+      n += chunk.length;
+    }
+  }
+  return Buffer.concat(chunks).toString('utf8').slice(0, limit);
+}
+
+function positive(name: string, v: number | undefined, dflt: number, min = 1): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw new MdError('MD_ERR_CONFIG_INVALID', `datadog sink: ${name} must be a number ≥ ${min}, got ${String(v)}`);
+  return v;
+}
+
+/**
+ * Delivers windows to Datadog as the agent would: series to `/api/v2/series` (JSON), distributions to
+ * `/api/beta/sketches` (agent protobuf), events to `/api/v1/events`, service checks to `/api/v1/check_run`.
+ * `export` never throws and never returns `retryable`: retries happen per payload, inside the sink.
+ */
+export class DatadogSink implements Sink {
+  /** Sink id: core names its queue and stats `sink-datadog` after it. */
+  readonly name = 'datadog';
+  /** Base URL requests go to, for the start-up log line (holds no secret). */
+  readonly baseUrl: string;
+
+  private readonly logger: Logger;
+  private readonly stats: ComponentStats;
+  private readonly kindStats: Record<PayloadKind, ComponentStats>;
+  private readonly statsFor: (component: string) => ComponentStats;
+  private readonly retryStats: ComponentStats;
+  private readonly pool: Pool;
+  private readonly pathPrefix: string;
+  private readonly apiKey: string;
+  private readonly maskedKey: string;
+  private readonly compression: 'gzip' | 'deflate';
+  private readonly timeoutMs: number;
+  private readonly retryBufferBytes: number;
+  private readonly maxConcurrent: number;
+  private readonly retryBaseMs: number;
+  private readonly retryMaxMs: number;
+  private readonly validateOnStart: boolean;
+  private readonly limits: Record<PayloadKind, PayloadLimits>;
+  /** Compressed/uncompressed ratio per kind, learnt from large bodies; starts pessimistic-ish. */
+  private readonly ratio: Record<PayloadKind, number> = { series: 0.5, sketches: 0.7, events: 0.7, checks: 0.5 };
+
+  private active = 0;
+  private readonly slotWaiters: (() => void)[] = [];
+
+  private readonly retry: Payload[] = [];
+  private retryBytes = 0;
+  private errorCount = 0;
+  private blockedUntil = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private draining: Promise<void> | undefined;
+
+  private readonly exports = new Set<Promise<ExportResult>>();
+  private readonly inflight = new Set<AbortController>();
+  private closing = false;
+  /** After shutdown: anything that would be buffered is counted as lost at once. */
+  private final = false;
+  private deadlineMs = Number.POSITIVE_INFINITY;
+  private shutdownPromise: Promise<void> | undefined;
+
+  private readonly badRequestLog = new RateLimitedLog(10_000);
+  private readonly forbiddenLog = new RateLimitedLog(60_000);
+  private readonly tooLargeLog = new RateLimitedLog(60_000);
+  private readonly invalidLog = new RateLimitedLog(60_000);
+  private readonly retryLog = new RateLimitedLog(60_000);
+  private readonly bufferFullLog = new RateLimitedLog(60_000);
+
+  constructor(opts: DatadogSinkOptions, deps: DatadogSinkDeps) {
+    if (typeof opts.apiKey !== 'string' || opts.apiKey.length === 0) {
+      throw new MdError('MD_ERR_CONFIG_INVALID', 'datadog sink: an API key is required (--datadog-api-key or DD_API_KEY)');
+    }
+    // A key undici refuses as a header value would fail every request and be retried forever.
+    if (!/^[\x21-\x7e]+$/.test(opts.apiKey)) throw new MdError('MD_ERR_CONFIG_INVALID', 'datadog sink: the API key holds characters not allowed in an HTTP header');
+    const site = opts.site ?? 'datadoghq.com';
+    if (opts.url === undefined && !/^[a-z0-9.-]+$/i.test(site)) throw new MdError('MD_ERR_CONFIG_INVALID', `datadog sink: invalid site '${site}' (e.g. datadoghq.eu)`);
+    let url: URL;
+    try {
+      url = new URL(opts.url ?? `https://api.${site}`);
+    } catch (err) {
+      throw new MdError('MD_ERR_CONFIG_INVALID', `datadog sink: invalid URL '${opts.url ?? ''}'`, { cause: err });
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new MdError('MD_ERR_CONFIG_INVALID', `datadog sink: URL must be http(s), got '${url.protocol}'`);
+    if (opts.compression !== undefined && opts.compression !== 'gzip' && opts.compression !== 'deflate') {
+      throw new MdError('MD_ERR_CONFIG_INVALID', `datadog sink: compression must be gzip or deflate, got '${String(opts.compression)}'`);
+    }
+    this.apiKey = opts.apiKey;
+    this.maskedKey = maskKey(opts.apiKey);
+    this.compression = opts.compression ?? 'gzip';
+    this.timeoutMs = positive('timeoutMs', opts.timeoutMs, 20_000);
+    this.retryBufferBytes = positive('retryBufferBytes', opts.retryBufferBytes, 16 * 1024 * 1024, 0);
+    this.maxConcurrent = Math.floor(positive('maxConcurrentRequests', opts.maxConcurrentRequests, 10));
+    this.retryBaseMs = positive('retryBaseMs', opts.retryBaseMs, 2_000);
+    this.retryMaxMs = Math.max(this.retryBaseMs, positive('retryMaxMs', opts.retryMaxMs, 64_000));
+    this.validateOnStart = opts.validateKey ?? true;
+    this.limits = {} as Record<PayloadKind, PayloadLimits>;
+    for (const k of KINDS) this.limits[k] = { ...DEFAULT_LIMITS[k], ...opts.limits?.[k] };
+
+    this.pathPrefix = url.pathname.replace(/\/+$/, '');
+    this.baseUrl = `${url.origin}${this.pathPrefix}`;
+    this.pool = new Pool(url.origin, {
+      connections: this.maxConcurrent,
+      keepAliveTimeout: 15_000,
+      keepAliveMaxTimeout: 60_000,
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+      connect: { timeout: this.timeoutMs },
+    });
+
+    this.logger = deps.logger;
+    this.stats = deps.stats;
+    const own = new Map<string, ComponentStats>();
+    this.statsFor =
+      deps.extraStats ??
+      ((c: string) => {
+        let s = own.get(c);
+        if (s === undefined) own.set(c, (s = new ComponentStats(c)));
+        return s;
+      });
+    this.kindStats = {
+      series: this.statsFor('sink-datadog-series'),
+      sketches: this.statsFor('sink-datadog-sketches'),
+      events: this.statsFor('sink-datadog-events'),
+      checks: this.statsFor('sink-datadog-checks'),
+    };
+    this.retryStats = this.statsFor('sink-datadog-retry');
+    this.updateRetryGauges();
+  }
+
+  // ------------------------------------------------------------------ start-up
+
+  /**
+   * Runs the start-up key check unless `validateKey: false`. Never rejects; the server keeps running
+   * whatever the answer (fail open, as the agent does), so callers need not await it.
+   */
+  async start(): Promise<KeyStatus | undefined> {
+    if (!this.validateOnStart) return undefined;
+    return this.validateKey();
+  }
+
+  /** `GET /api/v1/validate`: 2xx valid; 403 loud error; anything else or no answer a warning. Never rejects. */
+  async validateKey(): Promise<KeyStatus> {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(new MdError('MD_ERR_SINK_TIMEOUT', `no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+    this.inflight.add(ac);
+    try {
+      const res = await this.pool.request({
+        path: `${this.pathPrefix}/api/v1/validate`,
+        method: 'GET',
+        headers: { 'dd-api-key': this.apiKey, 'user-agent': USER_AGENT },
+        signal: ac.signal,
+      });
+      const body = await readLimited(res.body, LOGGED_BODY_CHARS).catch(() => '');
+      if (res.statusCode >= 200 && res.statusCode < 300) {
+        this.logger.info({ key: this.maskedKey, url: this.baseUrl }, 'Datadog API key is valid.');
+        return 'valid';
+      }
+      if (res.statusCode === 403) {
+        this.logger.error(
+          { err: new MdError('MD_ERR_SINK_AUTH', 'invalid API key'), status: 403, key: this.maskedKey, url: this.baseUrl },
+          'Datadog says the API key is invalid (403 on /api/v1/validate): invalid API key. Metrics will be rejected until --datadog-api-key / DD_API_KEY is fixed; continuing.',
+        );
+        return 'invalid';
+      }
+      this.logger.warn({ status: res.statusCode, body, key: this.maskedKey, url: this.baseUrl }, 'Could not validate the Datadog API key; continuing.');
+      return 'unknown';
+    } catch (err) {
+      this.logger.warn({ error: describe(err), url: this.baseUrl }, 'Could not reach Datadog to validate the API key; continuing.');
+      return 'unknown';
+    } finally {
+      clearTimeout(timer);
+      this.inflight.delete(ac);
+    }
+  }
+
+  // ------------------------------------------------------------------ export
+
+  /**
+   * Splits the window into payloads and sends them. Resolves `success` once every payload was accepted or
+   * parked for retry, `failure` when some items were dropped for good (each counted by reason). Never throws.
+   */
+  async export(batch: MetricBatch): Promise<ExportResult> {
+    const job = this.runExport(batch);
+    this.exports.add(job);
+    try {
+      return await job;
+    } finally {
+      this.exports.delete(job);
+    }
+  }
+
+  private async runExport(batch: MetricBatch): Promise<ExportResult> {
+    const tally: Tally = { lost: 0, reasons: new Set() };
+    if (this.final) {
+      const counts: [PayloadKind, number][] = [
+        ['series', batch.series.length],
+        ['sketches', batch.sketches.length],
+        ['events', batch.events.length],
+        ['checks', batch.serviceChecks.length],
+      ];
+      for (const [kind, n] of counts) {
+        this.kindStats[kind].received += n;
+        this.lose(kind, n, 'shutdown_unsent', tally);
+      }
+    } else {
+      try {
+        const payloads: Payload[] = [];
+        await this.group('series', batch.series, encodeSeries, (s) => s.metric, payloads, tally);
+        await this.group('sketches', batch.sketches, encodeSketch, (s) => s.metric, payloads, tally);
+        await this.group('events', batch.events, encodeEvent, (e) => e.title, payloads, tally);
+        await this.group('checks', batch.serviceChecks, encodeCheck, (c) => c.name, payloads, tally);
+        let next = 0;
+        const worker = async (): Promise<void> => {
+          while (next < payloads.length) await this.process(payloads[next++]!, tally);
+        };
+        await Promise.all(Array.from({ length: Math.min(this.maxConcurrent, payloads.length) }, worker));
+      } catch (err) {
+        // Only a bug gets here (process() catches per payload); the window is then partly unaccounted for.
+        this.logger.error({ err }, 'Datadog sink: unexpected error while exporting a window.');
+        return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', 'datadog sink: unexpected error', { cause: err }) };
+      }
+    }
+    if (tally.lost === 0) return SUCCESS;
+    return {
+      code: 'failure',
+      error: new MdError('MD_ERR_SINK_EXPORT', `datadog sink: ${tally.lost} item(s) of the window dropped (${[...tally.reasons].join(', ')})`),
+    };
+  }
+
+  /** Encodes items one by one and groups them into payloads under the limits, yielding to the loop regularly. */
+  private async group<T>(
+    kind: PayloadKind,
+    items: readonly T[],
+    encode: (item: T) => Buffer | undefined,
+    nameOf: (item: T) => string,
+    out: Payload[],
+    tally: Tally,
+  ): Promise<void> {
+    if (items.length === 0) return;
+    this.kindStats[kind].received += items.length;
+    const limits = this.limits[kind];
+    const spec = KIND_SPECS[kind];
+    const envelope = spec.prefix.length + spec.suffix.length;
+    // Compression is only known afterwards: aim the raw size at what the learnt ratio says fits compressed.
+    const rawTarget = Math.min(limits.maxUncompressedBytes, Math.floor((COMPRESSED_HEADROOM * limits.maxCompressedBytes) / this.ratio[kind]));
+    let parts: Buffer[] = [];
+    let size = envelope;
+    let sliceStart = performance.now();
+    for (let i = 0; i < items.length; i++) {
+      if ((i & 63) === 63 && performance.now() - sliceStart > SLICE_MS) {
+        await yieldToLoop();
+        sliceStart = performance.now();
+      }
+      const item = items[i]!;
+      let part: Buffer | undefined;
+      try {
+        part = encode(item);
+      } catch {
+        part = undefined;
+      }
+      if (part === undefined) {
+        this.lose(kind, 1, 'invalid_value', tally);
+        this.invalidLog.maybe((suppressed) =>
+          this.logger.warn({ kind, name: nameOf(item).slice(0, 200), suppressed }, 'Datadog sink: dropped an item with a non-finite value.'),
+        );
+        continue;
+      }
+      if (envelope + part.length > limits.maxUncompressedBytes) {
+        this.lose(kind, 1, 'payload_too_large', tally);
+        this.logTooLarge(kind, nameOf(item), 'uncompressed', envelope + part.length, limits.maxUncompressedBytes);
+        continue;
+      }
+      const added = part.length + (parts.length > 0 ? spec.separator.length : 0);
+      if (parts.length > 0 && (parts.length >= limits.maxItems || size + added > rawTarget)) {
+        out.push({ kind, parts, rawBytes: size, body: undefined });
+        parts = [];
+        size = envelope;
+      }
+      size += part.length + (parts.length > 0 ? spec.separator.length : 0);
+      parts.push(part);
+    }
+    if (parts.length > 0) out.push({ kind, parts, rawBytes: size, body: undefined });
+  }
+
+  /** Compresses (re-splitting what still exceeds the compressed limit) and delivers one payload. */
+  private async process(p: Payload, tally: Tally | undefined): Promise<void> {
+    try {
+      for (const ready of await this.prepare(p, tally)) await this.deliver(ready, tally);
+    } catch (err) {
+      this.lose(p.kind, p.parts.length, 'internal_error', tally);
+      this.logger.error({ err, kind: p.kind, items: p.parts.length }, 'Datadog sink: unexpected error while sending a payload; dropped.');
+    }
+  }
+
+  private async prepare(p: Payload, tally: Tally | undefined): Promise<Payload[]> {
+    const raw = assemble(p.kind, p.parts);
+    const body = this.compression === 'gzip' ? await gzipAsync(raw) : await deflateAsync(raw);
+    this.learnRatio(p.kind, raw.length, body.length);
+    const limit = this.limits[p.kind].maxCompressedBytes;
+    if (body.length <= limit) {
+      p.body = body;
+      return [p];
+    }
+    if (p.parts.length === 1) {
+      this.lose(p.kind, 1, 'payload_too_large', tally);
+      this.logTooLarge(p.kind, this.snippet(p), 'compressed', body.length, limit);
+      return [];
+    }
+    const [a, b] = this.halves(p);
+    return [...(await this.prepare(a, tally)), ...(await this.prepare(b, tally))];
+  }
+
+  private learnRatio(kind: PayloadKind, raw: number, compressed: number): void {
+    // Small bodies compress badly and would make the estimate needlessly pessimistic.
+    if (raw < 16_384) return;
+    const r = compressed / raw;
+    const cur = this.ratio[kind];
+    this.ratio[kind] = r > cur ? r : cur * 0.7 + r * 0.3;
+  }
+
+  private halves(p: Payload): [Payload, Payload] {
+    const mid = Math.ceil(p.parts.length / 2);
+    const make = (parts: Buffer[]): Payload => {
+      const spec = KIND_SPECS[p.kind];
+      let raw = spec.prefix.length + spec.suffix.length + Math.max(0, parts.length - 1) * spec.separator.length;
+      for (const x of parts) raw += x.length;
+      return { kind: p.kind, parts, rawBytes: raw, body: undefined };
+    };
+    return [make(p.parts.slice(0, mid)), make(p.parts.slice(mid))];
+  }
+
+  /** Sends now, or parks in the retry buffer while the intake is backing off (as the agent's circuit breaker). */
+  private async deliver(p: Payload, tally: Tally | undefined): Promise<void> {
+    if (!this.closing && this.isBlocked()) {
+      this.enqueueRetry(p);
+      return;
+    }
+    await this.handle(p, await this.send(p), tally);
+  }
+
+  /** The error table of the README, in one place. Says whether the payload went back to the retry buffer. */
+  private async handle(p: Payload, out: Outcome, tally: Tally | undefined): Promise<'done' | 'retry'> {
+    if (out.ok) {
+      this.delivered(p);
+      this.onSuccess();
+      return 'done';
+    }
+    const path = KIND_SPECS[p.kind].path;
+    switch (out.status) {
+      case 400:
+        this.lose(p.kind, p.parts.length, 'bad_request', tally);
+        this.badRequestLog.maybe((suppressed) =>
+          this.logger.error(
+            { err: new MdError('MD_ERR_SINK_REJECTED', 'rejected by Datadog'), status: 400, endpoint: path, items: p.parts.length, body: out.body.slice(0, LOGGED_BODY_CHARS), suppressed },
+            'Datadog rejected a payload as malformed (400 Bad Request); dropped.',
+          ),
+        );
+        return 'done';
+      case 403:
+        this.lose(p.kind, p.parts.length, 'forbidden', tally);
+        this.forbiddenLog.maybe((suppressed) =>
+          this.logger.error(
+            { err: new MdError('MD_ERR_SINK_AUTH', 'invalid API key'), status: 403, endpoint: path, key: this.maskedKey, items: p.parts.length, suppressed },
+            'Datadog answered 403 Forbidden: invalid API key. Payloads are dropped until --datadog-api-key / DD_API_KEY is fixed.',
+          ),
+        );
+        return 'done';
+      case 413:
+        if (p.parts.length > 1) {
+          const [a, b] = this.halves(p);
+          await this.process(a, tally);
+          await this.process(b, tally);
+        } else {
+          this.lose(p.kind, 1, 'payload_too_large', tally);
+          this.logTooLarge(p.kind, this.snippet(p), '413 from Datadog', p.body?.length ?? p.rawBytes, this.limits[p.kind].maxCompressedBytes);
+        }
+        return 'done';
+      case undefined:
+      default:
+        // No answer (timeout, connection error), 408, 429, 5xx, other statuses (the agent retries those too), timeouts and connection errors.
+        this.onRetryableFailure(out);
+        this.retryLog.maybe((suppressed) =>
+          this.logger.warn(
+            {
+              err: new MdError(out.status === undefined && out.error instanceof MdError ? out.error.code : 'MD_ERR_SINK_EXPORT', 'Datadog request failed'),
+              status: out.status,
+              error: out.status === undefined ? describe(out.error) : undefined,
+              endpoint: path,
+              retryInMs: Math.max(0, this.blockedUntil - Date.now()),
+              retryBufferBytes: this.retryBytes,
+              suppressed,
+            },
+            'Datadog request failed; the payload is kept for retry.',
+          ),
+        );
+        this.enqueueRetry(p);
+        return 'retry';
+    }
+  }
+
+  /** POSTs one compressed payload, within a concurrency slot and the per-request (or shutdown) deadline. */
+  private async send(p: Payload): Promise<Outcome> {
+    await this.acquire();
+    const ac = new AbortController();
+    const budget = Math.max(0, Math.min(this.timeoutMs, this.deadlineMs - Date.now()));
+    const timer = setTimeout(() => ac.abort(new MdError('MD_ERR_SINK_TIMEOUT', `no response from Datadog within ${Math.round(budget)} ms`)), budget);
+    this.inflight.add(ac);
+    const spec = KIND_SPECS[p.kind];
+    try {
+      const headers: Record<string, string> = {
+        'dd-api-key': this.apiKey,
+        'content-type': spec.contentType,
+        'content-encoding': this.compression,
+        'user-agent': USER_AGENT,
+      };
+      // The agent-payload version whose SketchPayload layout this sink writes (what Vector sends too).
+      if (p.kind === 'sketches') headers['dd-agent-payload'] = '4.87.0';
+      const res = await this.pool.request({ path: this.pathPrefix + spec.path, method: 'POST', headers, body: p.body ?? null, signal: ac.signal });
+      const status = res.statusCode;
+      this.statsFor(`sink-datadog-http-${Math.floor(status / 100)}xx`).received++;
+      if (status >= 200 && status < 300) {
+        // The answer is known; a body cut short changes nothing.
+        await res.body.dump().catch(() => undefined);
+        return { ok: true, status };
+      }
+      const body = await readLimited(res.body, LOGGED_BODY_CHARS).catch(() => '');
+      return { ok: false, status, retryAfterMs: retryAfterMs(res.headers), body, error: undefined };
+    } catch (err) {
+      this.statsFor('sink-datadog-http-error').received++;
+      return { ok: false, status: undefined, retryAfterMs: undefined, body: '', error: err };
+    } finally {
+      clearTimeout(timer);
+      this.inflight.delete(ac);
+      this.release();
+    }
+  }
+
+  private acquire(): Promise<void> {
+    if (this.active < this.maxConcurrent) {
+      this.active++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.slotWaiters.shift();
+    // The slot passes straight to the next waiter, so `active` stays exact.
+    if (next !== undefined) next();
+    else this.active--;
+  }
+
+  // ------------------------------------------------------------------ accounting
+
+  private delivered(p: Payload): void {
+    const bytes = p.body?.length ?? 0;
+    const ks = this.kindStats[p.kind];
+    ks.sent += p.parts.length;
+    ks.packets++;
+    ks.bytes += bytes;
+    this.stats.packets++;
+    this.stats.bytes += bytes;
+  }
+
+  /** Every loss goes through here: `dropped{reason}` on sink-datadog and `failed` on the kind's component. */
+  private lose(kind: PayloadKind, items: number, reason: string, tally: Tally | undefined): void {
+    if (items <= 0) return;
+    this.stats.drop(reason, items);
+    this.kindStats[kind].failed += items;
+    if (tally !== undefined) {
+      tally.lost += items;
+      tally.reasons.add(reason);
+    }
+  }
+
+  private snippet(p: Payload): string {
+    const first = p.parts[0];
+    if (first === undefined || p.kind === 'sketches') return '';
+    return first.subarray(0, 120).toString('utf8');
+  }
+
+  private logTooLarge(kind: PayloadKind, what: string, which: string, bytes: number, limit: number): void {
+    this.tooLargeLog.maybe((suppressed) =>
+      this.logger.error(
+        { err: new MdError('MD_ERR_SINK_PAYLOAD_TOO_LARGE', 'item too large'), kind, item: what.slice(0, 200), limit: which, bytes, maxBytes: limit, suppressed },
+        `Datadog sink: a single ${kind} item is too large for one payload (${which}); dropped.`,
+      ),
+    );
+  }
+
+  // ------------------------------------------------------------------ retries
+
+  private isBlocked(): boolean {
+    return Date.now() < this.blockedUntil;
+  }
+
+  /** Jittered exponential backoff for the n-th consecutive failure: t = base·2^(n-1), random in [t/2, t], capped. */
+  private backoff(n: number): number {
+    const t = this.retryBaseMs * 2 ** Math.max(0, n - 1);
+    if (t >= this.retryMaxMs) return this.retryMaxMs;
+    return t / 2 + Math.random() * (t / 2);
+  }
+
+  private onRetryableFailure(out: Outcome): void {
+    const now = Date.now();
+    // Requests that were already in flight when the first one failed do not escalate the backoff again.
+    if (now >= this.blockedUntil) this.errorCount = Math.min(this.errorCount + 1, 40);
+    const wait = Math.max(out.ok ? 0 : (out.retryAfterMs ?? 0), this.backoff(this.errorCount));
+    this.blockedUntil = Math.max(this.blockedUntil, now + wait);
+  }
+
+  private onSuccess(): void {
+    // The agent's recovery interval: one success forgives two failures.
+    this.errorCount = Math.max(0, this.errorCount - 2);
+    if (this.blockedUntil === 0) return;
+    this.blockedUntil = 0;
+    if (this.retryTimer !== undefined) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+    this.scheduleRetry();
+  }
+
+  private cost(p: Payload): number {
+    return p.rawBytes + (p.body?.length ?? 0);
+  }
+
+  private enqueueRetry(p: Payload): void {
+    if (this.final) {
+      this.lose(p.kind, p.parts.length, 'shutdown_unsent', undefined);
+      return;
+    }
+    this.retry.push(p);
+    this.retryBytes += this.cost(p);
+    this.retryStats.received++;
+    while (this.retryBytes > this.retryBufferBytes && this.retry.length > 0) {
+      const old = this.retry.shift()!;
+      this.retryBytes -= this.cost(old);
+      this.retryStats.failed++;
+      this.lose(old.kind, old.parts.length, 'retry_buffer_full', undefined);
+      this.bufferFullLog.maybe((suppressed) =>
+        this.logger.error(
+          { err: new MdError('MD_ERR_SINK_RETRY_BUFFER_FULL', 'retry buffer full'), kind: old.kind, items: old.parts.length, maxBytes: this.retryBufferBytes, suppressed },
+          'Datadog retry buffer full; dropped the oldest payload (see --datadog-retry-buffer-bytes).',
+        ),
+      );
+    }
+    this.updateRetryGauges();
+    this.scheduleRetry();
+  }
+
+  private takeNewest(): Payload | undefined {
+    // Newest first, as the agent: after an outage the freshest data matters most and old points expire.
+    const p = this.retry.pop();
+    if (p !== undefined) {
+      this.retryBytes -= this.cost(p);
+      this.updateRetryGauges();
+    }
+    return p;
+  }
+
+  private updateRetryGauges(): void {
+    this.stats.gauge('retry_buffer_bytes', this.retryBytes);
+    this.stats.gauge('retry_buffer_payloads', this.retry.length);
+  }
+
+  private scheduleRetry(): void {
+    if (this.closing || this.draining !== undefined || this.retryTimer !== undefined || this.retry.length === 0) return;
+    const wait = Math.max(0, this.blockedUntil - Date.now());
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.drain();
+    }, wait);
+    // Retries alone must not keep a library user's process alive; the CLI's servers do that.
+    this.retryTimer.unref();
+  }
+
+  private drain(): Promise<void> {
+    this.draining ??= this.drainLoop().finally(() => {
+      this.draining = undefined;
+      this.scheduleRetry();
+    });
+    return this.draining;
+  }
+
+  private async drainLoop(): Promise<void> {
+    if (this.isBlocked() || this.closing) return;
+    await this.drainRound();
+  }
+
+  /**
+   * Sends one probe, newest first; only if it goes through, the rest of the buffer follows with full
+   * concurrency. So while the intake is still down, each round costs one request, not the whole buffer.
+   * False when something went back to the buffer.
+   */
+  private async drainRound(): Promise<boolean> {
+    const probe = this.takeNewest();
+    if (probe === undefined) return true;
+    if ((await this.resend(probe)) === 'retry') return false;
+    let failed = false;
+    const worker = async (): Promise<void> => {
+      while (!failed && (this.closing || !this.isBlocked())) {
+        const p = this.takeNewest();
+        if (p === undefined) return;
+        if ((await this.resend(p)) === 'retry') failed = true;
+      }
+    };
+    await Promise.all(Array.from({ length: this.maxConcurrent }, worker));
+    return !failed;
+  }
+
+  private async resend(p: Payload): Promise<'done' | 'retry'> {
+    try {
+      const out = await this.send(p);
+      if (out.ok) this.retryStats.sent++;
+      return await this.handle(p, out, undefined);
+    } catch (err) {
+      this.lose(p.kind, p.parts.length, 'internal_error', undefined);
+      this.logger.error({ err, kind: p.kind }, 'Datadog sink: unexpected error while retrying a payload; dropped.');
+      return 'done';
+    }
+  }
+
+  // ------------------------------------------------------------------ shutdown
+
+  /**
+   * Finishes exports in progress, then retries every buffered payload (ignoring the backoff) until
+   * `deadlineMs`; what is still undelivered is counted as `shutdown_unsent` and logged. Idempotent.
+   */
+  shutdown(deadlineMs: number): Promise<void> {
+    this.shutdownPromise ??= this.shutdownOnce(deadlineMs);
+    return this.shutdownPromise;
+  }
+
+  private async shutdownOnce(deadlineMs: number): Promise<void> {
+    this.closing = true;
+    this.deadlineMs = deadlineMs;
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const abortAll = () => {
+      for (const ac of this.inflight) ac.abort(new MdError('MD_ERR_SINK_TIMEOUT', 'shutdown deadline passed'));
+    };
+    const deadlineTimer = setTimeout(abortAll, Math.max(0, deadlineMs - Date.now()));
+    try {
+      await this.untilDeadline(Promise.allSettled([...this.exports, this.draining ?? Promise.resolve()]));
+      // The backoff is ignored (there is no later), but rounds still start with a probe and pause between.
+      while (this.retry.length > 0 && Date.now() < deadlineMs) {
+        if (!(await this.drainRound())) await this.untilDeadline(new Promise((r) => setTimeout(r, this.backoff(1))));
+      }
+    } catch (err) {
+      this.logger.error({ err }, 'Datadog sink: unexpected error during shutdown.');
+    } finally {
+      clearTimeout(deadlineTimer);
+      abortAll();
+      this.final = true;
+      const lost = { series: 0, sketches: 0, events: 0, checks: 0 };
+      for (const p of this.retry.splice(0)) {
+        lost[p.kind] += p.parts.length;
+        this.lose(p.kind, p.parts.length, 'shutdown_unsent', undefined);
+      }
+      this.retryBytes = 0;
+      this.updateRetryGauges();
+      const total = lost.series + lost.sketches + lost.events + lost.checks;
+      if (total > 0) {
+        this.logger.error(
+          { err: new MdError('MD_ERR_SINK_TIMEOUT', 'shutdown deadline passed'), lost },
+          `Datadog sink: shutdown deadline passed with ${total} item(s) undelivered; they are lost.`,
+        );
+      }
+      await this.pool.destroy().catch(() => undefined);
+    }
+  }
+
+  private async untilDeadline(p: Promise<unknown>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, this.deadlineMs - Date.now()))))]);
+    clearTimeout(timer);
+  }
+}
