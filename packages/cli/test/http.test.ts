@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { portOf, startCli, type OutLine } from './helpers.js';
 
-/** `shared/` sits beside the repository clone, in CI as here. */
-const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/logdrains/', import.meta.url));
+/** The drain fixtures kept with the HTTP front-end's tests. */
+const FIXTURES = fileURLToPath(new URL('../../frontend-http/test/fixtures/logdrains/', import.meta.url));
 
 /** Every listener on an ephemeral port, a one-hour window (only SIGTERM flushes), no self-metrics. */
 const ARGS = ['--statsd-udp', '127.0.0.1:0', '--statsd-tcp', 'off', '--http', '127.0.0.1:0', '--flush-interval', '1h', '--self-metrics', 'false', '--http-auth', 'user:pass', '--hostname', 'test-host'];

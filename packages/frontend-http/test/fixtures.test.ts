@@ -1,5 +1,5 @@
 /**
- * Every fixture of shared/fixtures/logdrains, byte-exact, through `inject()` with its MANIFEST headers,
+ * Every fixture of test/fixtures/logdrains (a copy of the project's shared fixtures), byte-exact, through `inject()` with its MANIFEST headers,
  * and the exact series of the window afterwards.
  */
 import t from 'tap';

@@ -5,8 +5,8 @@ import type { Test } from 'tap';
 import { Aggregator, createRootLogger, type Logger, type MetricBatch } from '@metrics-distributor/core';
 import { HttpFrontend, type HttpFrontendOptions } from '../src/index.js';
 
-/** `shared/` sits beside the repository clone, in CI as here (/work/shared next to /work/main). */
-export const FIXTURES = fileURLToPath(new URL('../../../../shared/fixtures/logdrains/', import.meta.url));
+/** Byte-exact drain bodies copied from the project's shared fixtures, so a clone is self-contained. */
+export const FIXTURES = fileURLToPath(new URL('./fixtures/logdrains/', import.meta.url));
 
 /** One MANIFEST.json entry. */
 export interface FixtureEntry {
