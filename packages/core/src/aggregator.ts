@@ -504,28 +504,25 @@ export class Aggregator {
 
   /** @internal Called by {@link StatsdReceiver} for each event. */
   addEvent(event: StatsdEvent): void {
-    if (this.events.length + this.serviceChecks.length >= this.opts.maxEventsPerWindow) {
-      this.dropSample('max_events', event.title);
-      return;
-    }
-    const { tags, host } = normalizeTags(event.tags, this.opts.globalTags);
-    event.tags = tags;
-    event.host = event.host ?? host ?? this.hostname;
-    if (event.timestampS === 0) event.timestampS = Math.floor(this.now() / 1000);
-    this.events.push(event);
+    if (this.enrich(event, event.title)) this.events.push(event);
   }
 
   /** @internal Called by {@link StatsdReceiver} for each service check. */
   addServiceCheck(check: ServiceCheck): void {
+    if (this.enrich(check, check.name)) this.serviceChecks.push(check);
+  }
+
+  /** Applies the per-window cap, then the agent's host, tag and timestamp rules shared by events and checks. */
+  private enrich(item: StatsdEvent | ServiceCheck, name: string): boolean {
     if (this.events.length + this.serviceChecks.length >= this.opts.maxEventsPerWindow) {
-      this.dropSample('max_events', check.name);
-      return;
+      this.dropSample('max_events', name);
+      return false;
     }
-    const { tags, host } = normalizeTags(check.tags, this.opts.globalTags);
-    check.tags = tags;
-    check.host = check.host ?? host ?? this.hostname;
-    if (check.timestampS === 0) check.timestampS = Math.floor(this.now() / 1000);
-    this.serviceChecks.push(check);
+    const { tags, host } = normalizeTags(item.tags, this.opts.globalTags);
+    item.tags = tags;
+    item.host = item.host ?? host ?? this.hostname;
+    if (item.timestampS === 0) item.timestampS = Math.floor(this.now() / 1000);
+    return true;
   }
 
   private resolve(type: MetricType, name: string, rawTags: readonly string[], hostOverride: string | undefined): Context | undefined {
