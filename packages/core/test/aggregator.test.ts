@@ -296,3 +296,13 @@ t.test('start() flushes on the wall-clock boundary with the real clock', async (
   t.equal(one(t, b, 'tick').value, 5);
   await a.close();
 });
+
+t.test('maxEventsPerWindow bounds events plus service checks per window, and counts the rest', async (t) => {
+  const { a } = agg({ maxEventsPerWindow: 2 });
+  feed(a, '_e{1,1}:a|b\n_sc|c|0\n_e{1,1}:x|y\n_sc|d|1');
+  const b = a.closeWindow();
+  t.equal(b.events.length + b.serviceChecks.length, 2);
+  t.equal(a.stats.component('aggregator').dropped('max_events'), 2);
+  feed(a, '_e{1,1}:a|b');
+  t.equal(a.closeWindow().events.length, 1, 'the bound is per window');
+});
