@@ -117,10 +117,10 @@ class Context {
   lastGauge: number | undefined;
   hist: HistogramAgg | undefined;
   sketch: AgentSketch | undefined;
-  /** Raw-byte keys that resolve to this context, removed with it. */
-  aliases: string[] = [];
-  /** Byte-form keys (see RawKeyIndex) that resolve to this context. */
-  rawEntries: RawKeyEntry<Context>[] = [];
+  /** Object-form keys that resolve to this context, removed with it; created on first use. */
+  aliases: string[] | undefined;
+  /** Byte-form keys (see RawKeyIndex) that resolve to this context; created on first use. */
+  rawEntries: RawKeyEntry<Context>[] | undefined;
 
   constructor(
     readonly key: string,
@@ -365,8 +365,8 @@ export class Aggregator {
 
   private forget(ctx: Context): void {
     this.contexts.delete(ctx.key);
-    for (const a of ctx.aliases) this.aliases.delete(a);
-    for (const e of ctx.rawEntries) this.rawIndex.delete(e);
+    if (ctx.aliases !== undefined) for (const a of ctx.aliases) this.aliases.delete(a);
+    if (ctx.rawEntries !== undefined) for (const e of ctx.rawEntries) this.rawIndex.delete(e);
   }
 
   /** Number of live contexts (idle counters included). */
@@ -441,8 +441,8 @@ export class Aggregator {
     if (ctx === undefined) {
       ctx = this.resolve(sample.type, sample.name, tags, sample.host);
       if (ctx === undefined) return;
-      if (ctx.aliases.length < MAX_ALIASES) {
-        ctx.aliases.push(rawKey);
+      if (ctx.aliases === undefined || ctx.aliases.length < MAX_ALIASES) {
+        (ctx.aliases ??= []).push(rawKey);
         this.aliases.set(rawKey, ctx);
       }
     }
@@ -478,7 +478,9 @@ export class Aggregator {
       const tags = tagsStart >= 0 ? buf.toString('utf8', tagsStart, tagsEnd).split(',') : [];
       ctx = this.resolve(view.type, name, tags, undefined);
       if (ctx === undefined) return;
-      if (ctx.rawEntries.length < MAX_ALIASES) ctx.rawEntries.push(this.rawIndex.add(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, ctx));
+      // Sized exactly: an empty array grows to 17 slots on its first push, per context.
+      if (ctx.rawEntries === undefined) ctx.rawEntries = [this.rawIndex.add(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, ctx)];
+      else if (ctx.rawEntries.length < MAX_ALIASES) ctx.rawEntries.push(this.rawIndex.add(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, ctx));
     }
     this.touch(ctx);
     if (ctx.kind === Kind.Set) {

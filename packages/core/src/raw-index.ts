@@ -9,19 +9,21 @@ export interface RawKeyEntry<V> {
   readonly hash: number;
   readonly type: number;
   readonly nameLen: number;
-  /** Name bytes followed by tag bytes. */
-  readonly bytes: Buffer;
+  /** Name bytes followed by tag bytes, one char per byte (latin1): a string costs far less than a Buffer. */
+  readonly bytes: string;
   readonly value: V;
   next: RawKeyEntry<V> | undefined;
 }
+
+let scratch = Buffer.allocUnsafe(256);
 
 function hashRange(h: number, buf: Buffer, start: number, end: number): number {
   for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 16777619);
   return h;
 }
 
-function sameBytes(a: Buffer, aStart: number, b: Buffer, bStart: number, len: number): boolean {
-  for (let i = 0; i < len; i++) if (a[aStart + i] !== b[bStart + i]) return false;
+function sameBytes(a: string, aStart: number, b: Buffer, bStart: number, len: number): boolean {
+  for (let i = 0; i < len; i++) if (a.charCodeAt(aStart + i) !== b[bStart + i]) return false;
   return true;
 }
 
@@ -64,9 +66,15 @@ export class RawKeyIndex<V> {
   add(hash: number, type: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number, value: V): RawKeyEntry<V> {
     const nameLen = nameEnd - nameStart;
     const tagsLen = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
-    const bytes = Buffer.allocUnsafeSlow(nameLen + tagsLen);
-    buf.copy(bytes, 0, nameStart, nameEnd);
-    if (tagsLen > 0) buf.copy(bytes, nameLen, tagsStart, tagsEnd);
+    let bytes: string;
+    if (tagsLen === 0) bytes = buf.toString('latin1', nameStart, nameEnd);
+    else {
+      // One flat string: a concatenation would leave a cons string, slow to read char by char.
+      if (scratch.length < nameLen + tagsLen) scratch = Buffer.allocUnsafe(Math.max(2 * scratch.length, nameLen + tagsLen));
+      buf.copy(scratch, 0, nameStart, nameEnd);
+      buf.copy(scratch, nameLen, tagsStart, tagsEnd);
+      bytes = scratch.toString('latin1', 0, nameLen + tagsLen);
+    }
     const entry: RawKeyEntry<V> = { hash, type, nameLen, bytes, value, next: this.table.get(hash) };
     this.table.set(hash, entry);
     this.count++;
