@@ -105,18 +105,41 @@ function kindOf(type: MetricType): Kind {
   }
 }
 
-/** One (name, host, tag set, type) and its aggregate for the open window. */
-class Context {
-  /** Window (start ms) the aggregate fields belong to; -1 when it has none yet. */
-  windowStart = -1;
-  lastSeenMs = 0;
+/**
+ * One context's aggregates for one window. Kept apart from the Context so a closed window can be
+ * turned into series a chunk at a time while the same contexts already collect the next window.
+ */
+class Win {
   counter: CounterAgg | undefined;
   gauge: GaugeAgg | undefined;
   set: SetAgg | undefined;
-  /** Last gauge value of any window while the context lives: Etsy deltas build on it. */
-  lastGauge: number | undefined;
   hist: HistogramAgg | undefined;
   sketch: AgentSketch | undefined;
+
+  constructor(readonly ctx: Context) {}
+}
+
+/** What a window close takes from the aggregator at the boundary, before its series are built. */
+interface TakenWindow {
+  start: number;
+  wins: Win[];
+  timestamped: Series[];
+  events: StatsdEvent[];
+  serviceChecks: ServiceCheck[];
+}
+
+/** Contexts handled between two yields to the event loop while a window's series are built. */
+const FLUSH_CHUNK = 2000;
+
+/** One (name, host, tag set, type), alive across windows while it gets samples. */
+class Context {
+  /** Window (start ms) of `win`; -1 before the first sample. */
+  windowStart = -1;
+  lastSeenMs = 0;
+  /** Aggregates of the window `windowStart`. */
+  win: Win | undefined;
+  /** Last gauge value of any window while the context lives: Etsy deltas build on it. */
+  lastGauge: number | undefined;
   /** Object-form keys that resolve to this context, removed with it; created on first use. */
   aliases: string[] | undefined;
   /** Byte-form keys (see RawKeyIndex) that resolve to this context; created on first use. */
@@ -175,7 +198,9 @@ export class Aggregator {
   private readonly contexts = new Map<string, Context>();
   private readonly aliases = new Map<string, Context>();
   private readonly rawIndex = new RawKeyIndex<Context>();
-  private active: Context[] = [];
+  private active: Win[] = [];
+  /** Batches are built one after another, so a slow build never overlaps the next close. */
+  private building: Promise<void> = Promise.resolve();
   private timestamped: Series[] = [];
   private events: StatsdEvent[] = [];
   private serviceChecks: ServiceCheck[] = [];
@@ -249,7 +274,7 @@ export class Aggregator {
         this.timer = undefined;
         // close() may have flushed the window while we waited.
         if (this.closed) return;
-        this.closeWindow();
+        void this.closeWindowAsync();
         this.schedule();
       };
       if (this.beforeClose === undefined) return close();
@@ -266,14 +291,51 @@ export class Aggregator {
    */
   closeWindow(): MetricBatch {
     const started = performance.now();
-    const start = this.windowStart;
-    // Self-metrics go into the closing window, so record them before it is snapshotted.
-    if (this.opts.selfMetrics) this.recordSelfMetrics();
-    const batch = this.snapshot(start);
-    this.windowStart = Math.max(start + this.flushIntervalMs, alignWindow(this.now(), this.flushIntervalMs));
+    const taken = this.takeWindow();
+    const { batch, steps } = this.buildBatch(taken);
+    for (let r = steps.next(); r.done !== true; r = steps.next());
+    this.deliver(batch, started);
+    return batch;
+  }
+
+  /**
+   * Closes the open window like {@link closeWindow}, but builds its series a chunk of contexts at a
+   * time, yielding to the event loop in between, so a window with hundreds of thousands of contexts
+   * never stalls ingestion. The next window is open from the first moment. Resolves with the batch.
+   */
+  closeWindowAsync(): Promise<MetricBatch> {
+    const taken = this.takeWindow();
+    const done = this.building.then(async () => {
+      const started = performance.now();
+      const { batch, steps } = this.buildBatch(taken);
+      for (let r = steps.next(); r.done !== true; r = steps.next()) await new Promise<void>((resolve) => setImmediate(resolve));
+      this.deliver(batch, started);
+      return batch;
+    });
+    this.building = done.then(
+      () => undefined,
+      (err: unknown) => this.logger.error({ err }, 'Building a window failed; it is lost.'),
+    );
+    return done;
+  }
+
+  private deliver(batch: MetricBatch, started: number): void {
     for (const q of this.sinks) q.push(batch);
     this.lastFlushMs = performance.now() - started;
-    return batch;
+  }
+
+  /** Swaps out the open window's aggregates at the boundary and opens the next window. */
+  private takeWindow(): TakenWindow {
+    const start = this.windowStart;
+    // Self-metrics go into the closing window, so record them before it is taken.
+    if (this.opts.selfMetrics) this.recordSelfMetrics();
+    const taken: TakenWindow = { start, wins: this.active, timestamped: this.timestamped, events: this.events, serviceChecks: this.serviceChecks };
+    this.active = [];
+    this.timestamped = [];
+    this.events = [];
+    this.serviceChecks = [];
+    this.windowStart = Math.max(start + this.flushIntervalMs, alignWindow(this.now(), this.flushIntervalMs));
+    return taken;
   }
 
   /**
@@ -285,6 +347,7 @@ export class Aggregator {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    await this.building;
     const batch = this.closeWindow();
     await Promise.all(this.sinks.map((q) => q.shutdown(deadlineMs)));
     return batch;
@@ -299,19 +362,16 @@ export class Aggregator {
     const start = this.windowStart;
     if (this.opts.selfMetrics) this.recordSelfMetrics();
     const contexts: ContextState[] = [];
-    for (const ctx of this.active) {
+    for (const win of this.active) {
+      const ctx = win.ctx;
       const cs: ContextState = { type: ctx.type, name: ctx.name, host: ctx.host, tags: ctx.tags };
-      if (ctx.counter !== undefined) cs.counter = ctx.counter.sum;
-      if (ctx.gauge !== undefined) cs.gauge = { value: ctx.gauge.value, updatedAtMs: ctx.gauge.updatedAtMs };
-      if (ctx.set !== undefined) cs.set = [...ctx.set.members];
-      if (ctx.hist !== undefined) cs.histogram = ctx.hist.toState();
-      if (ctx.sketch !== undefined) cs.sketch = ctx.sketch.toData();
+      if (win.counter !== undefined) cs.counter = win.counter.sum;
+      if (win.gauge !== undefined) cs.gauge = { value: win.gauge.value, updatedAtMs: win.gauge.updatedAtMs };
+      if (win.set !== undefined) cs.set = [...win.set.members];
+      if (win.hist !== undefined) cs.histogram = win.hist.toState();
+      if (win.sketch !== undefined) cs.sketch = win.sketch.toData();
       contexts.push(cs);
-      ctx.counter = undefined;
-      ctx.gauge = undefined;
-      ctx.set = undefined;
-      ctx.hist = undefined;
-      ctx.sketch = undefined;
+      ctx.win = undefined;
     }
     this.active = [];
     for (const ctx of this.contexts.values()) if (ctx.windowStart !== start) this.forget(ctx);
@@ -339,24 +399,24 @@ export class Aggregator {
         ctx = new Context(key, kindOf(cs.type), cs.type, cs.name, cs.host, cs.tags);
         this.contexts.set(key, ctx);
       }
-      this.touch(ctx);
-      if (cs.counter !== undefined) (ctx.counter ??= new CounterAgg()).sum += cs.counter;
+      const win = this.touch(ctx);
+      if (cs.counter !== undefined) (win.counter ??= new CounterAgg()).sum += cs.counter;
       if (cs.gauge !== undefined) {
         const g = new GaugeAgg();
         g.set(cs.gauge.value, cs.gauge.updatedAtMs);
-        (ctx.gauge ??= new GaugeAgg()).merge(g);
-        ctx.lastGauge = ctx.gauge.value;
+        (win.gauge ??= new GaugeAgg()).merge(g);
+        ctx.lastGauge = win.gauge.value;
       }
       if (cs.set !== undefined) {
-        const set = (ctx.set ??= new SetAgg());
+        const set = (win.set ??= new SetAgg());
         for (const m of cs.set) set.add(m);
       }
       if (cs.histogram !== undefined) {
         const h = HistogramAgg.fromState(cs.histogram, this.opts.histogramExactSamples);
-        if (ctx.hist === undefined) ctx.hist = h;
-        else ctx.hist.merge(h);
+        if (win.hist === undefined) win.hist = h;
+        else win.hist.merge(h);
       }
-      if (cs.sketch !== undefined) (ctx.sketch ??= new AgentSketch()).merge(AgentSketch.fromData(cs.sketch));
+      if (cs.sketch !== undefined) (win.sketch ??= new AgentSketch()).merge(AgentSketch.fromData(cs.sketch));
     }
     for (const s of state.timestamped) this.timestamped.push(s);
     for (const e of state.events) this.events.push(e);
@@ -446,11 +506,11 @@ export class Aggregator {
         this.aliases.set(rawKey, ctx);
       }
     }
-    this.touch(ctx);
+    const win = this.touch(ctx);
     if (ctx.kind === Kind.Set) {
-      (ctx.set ??= new SetAgg()).add(sample.setMember ?? String(sample.value));
+      (win.set ??= new SetAgg()).add(sample.setMember ?? String(sample.value));
     } else {
-      this.addValue(ctx, sample.value, sample.sampleRate ?? 1, sample.gaugeDelta ?? 0);
+      this.addValue(ctx, win, sample.value, sample.sampleRate ?? 1, sample.gaugeDelta ?? 0);
     }
   }
 
@@ -482,15 +542,15 @@ export class Aggregator {
       if (ctx.rawEntries === undefined) ctx.rawEntries = [this.rawIndex.add(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, ctx)];
       else if (ctx.rawEntries.length < MAX_ALIASES) ctx.rawEntries.push(this.rawIndex.add(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, ctx));
     }
-    this.touch(ctx);
+    const win = this.touch(ctx);
     if (ctx.kind === Kind.Set) {
-      (ctx.set ??= new SetAgg()).add(buf.toString('latin1', view.setStart, view.setEnd));
+      (win.set ??= new SetAgg()).add(buf.toString('latin1', view.setStart, view.setEnd));
       return;
     }
     for (let i = 0; i < view.valueCount; i++) {
       const v = view.values[i]!;
       // Already counted by hasFiniteValue.
-      if (Number.isFinite(v)) this.addValue(ctx, v, view.sampleRate, view.gaugeDelta);
+      if (Number.isFinite(v)) this.addValue(ctx, win, v, view.sampleRate, view.gaugeDelta);
     }
   }
 
@@ -543,35 +603,33 @@ export class Aggregator {
     return ctx;
   }
 
-  private touch(ctx: Context): void {
-    if (ctx.windowStart !== this.windowStart) {
-      ctx.windowStart = this.windowStart;
-      ctx.counter = undefined;
-      ctx.gauge = undefined;
-      ctx.set = undefined;
-      ctx.hist = undefined;
-      ctx.sketch = undefined;
-      this.active.push(ctx);
-    }
+  /** The context's aggregates for the open window, created on its first sample of the window. */
+  private touch(ctx: Context): Win {
     ctx.lastSeenMs = this.windowStart;
+    if (ctx.windowStart === this.windowStart) return ctx.win!;
+    ctx.windowStart = this.windowStart;
+    const win = new Win(ctx);
+    ctx.win = win;
+    this.active.push(win);
+    return win;
   }
 
-  private addValue(ctx: Context, v: number, rate: number, delta: 0 | 1 | -1): void {
+  private addValue(ctx: Context, win: Win, v: number, rate: number, delta: 0 | 1 | -1): void {
     const r = rate > 0 && rate <= 1 ? rate : 1;
     switch (ctx.kind) {
       case Kind.Counter:
-        (ctx.counter ??= new CounterAgg()).add(v, r);
+        (win.counter ??= new CounterAgg()).add(v, r);
         return;
       case Kind.Gauge:
         // Etsy semantics: a signed value adjusts the gauge only when one exists, else it sets it.
         ctx.lastGauge = delta !== 0 && ctx.lastGauge !== undefined ? ctx.lastGauge + v : v;
-        (ctx.gauge ??= new GaugeAgg()).set(ctx.lastGauge, this.now());
+        (win.gauge ??= new GaugeAgg()).set(ctx.lastGauge, this.now());
         return;
       case Kind.Histogram:
-        (ctx.hist ??= new HistogramAgg(this.opts.histogramExactSamples)).add(v, r);
+        (win.hist ??= new HistogramAgg(this.opts.histogramExactSamples)).add(v, r);
         return;
       case Kind.Distribution:
-        (ctx.sketch ??= new AgentSketch()).insert(v, AgentSketch.weightForRate(r));
+        (win.sketch ??= new AgentSketch()).insert(v, AgentSketch.weightForRate(r));
         return;
       case Kind.Set:
         return;
@@ -611,67 +669,70 @@ export class Aggregator {
 
   // ---------------------------------------------------------------- flushing
 
-  private snapshot(start: number): MetricBatch {
+  /**
+   * Turns a taken window into its batch. The returned generator does the work and yields every
+   * FLUSH_CHUNK contexts; the batch is complete once it is exhausted.
+   */
+  private buildBatch(taken: TakenWindow): { batch: MetricBatch; steps: Generator<void, void, undefined> } {
+    const series: Series[] = taken.timestamped;
+    const sketches: SketchSeries[] = [];
+    const batch: MetricBatch = {
+      windowStartMs: taken.start,
+      intervalMs: this.flushIntervalMs,
+      series,
+      sketches,
+      events: taken.events,
+      serviceChecks: taken.serviceChecks,
+    };
+    return { batch, steps: this.buildSteps(taken, series, sketches) };
+  }
+
+  private *buildSteps(taken: TakenWindow, series: Series[], sketches: SketchSeries[]): Generator<void, void, undefined> {
+    const start = taken.start;
     const ts = Math.floor(start / 1000);
     const interval = this.flushIntervalMs / 1000;
-    const series: Series[] = this.timestamped;
-    const sketches: SketchSeries[] = [];
     const countType = this.opts.countersAs;
-    const active = this.active;
-    this.active = [];
-    this.timestamped = [];
-
-    for (const ctx of active) {
+    let n = 0;
+    for (const win of taken.wins) {
+      if (++n % FLUSH_CHUNK === 0) yield;
+      const ctx = win.ctx;
       switch (ctx.kind) {
         case Kind.Counter:
-          if (ctx.counter !== undefined) {
-            const sum = ctx.counter.sum;
+          if (win.counter !== undefined) {
+            const sum = win.counter.sum;
             series.push(this.point(ctx, ctx.name, countType, ts, countType === 'rate' ? sum / interval : sum));
           }
-          ctx.counter = undefined;
           break;
         case Kind.Gauge:
-          if (ctx.gauge !== undefined) series.push(this.point(ctx, ctx.name, 'gauge', ts, ctx.gauge.value));
-          ctx.gauge = undefined;
+          if (win.gauge !== undefined) series.push(this.point(ctx, ctx.name, 'gauge', ts, win.gauge.value));
           break;
         case Kind.Set:
-          if (ctx.set !== undefined) series.push(this.point(ctx, ctx.name, 'gauge', ts, ctx.set.size));
-          ctx.set = undefined;
+          if (win.set !== undefined) series.push(this.point(ctx, ctx.name, 'gauge', ts, win.set.size));
           break;
         case Kind.Histogram:
-          if (ctx.hist !== undefined) this.histogramSeries(ctx, ctx.hist, ts, series);
-          ctx.hist = undefined;
+          if (win.hist !== undefined) this.histogramSeries(ctx, win.hist, ts, series);
           break;
         case Kind.Distribution:
-          if (ctx.sketch !== undefined && !ctx.sketch.isEmpty) {
-            sketches.push({ metric: ctx.name, timestamp: ts, interval, tags: ctx.tags, host: ctx.host, sketch: ctx.sketch.toData() });
+          if (win.sketch !== undefined && !win.sketch.isEmpty) {
+            sketches.push({ metric: ctx.name, timestamp: ts, interval, tags: ctx.tags, host: ctx.host, sketch: win.sketch.toData() });
           }
-          ctx.sketch = undefined;
           break;
       }
+      if (ctx.win === win) ctx.win = undefined;
     }
 
     // Idle counters report 0 until they expire; every other idle context is dropped at once.
+    // A context with samples in this window or a newer one (the build may run after the next window
+    // opened) is left alone; a counter idle here but busy again by then misses this window's 0.
     for (const ctx of this.contexts.values()) {
-      if (ctx.windowStart === start) continue;
+      if (++n % FLUSH_CHUNK === 0) yield;
+      if (ctx.windowStart >= start) continue;
       if (ctx.kind === Kind.Counter && ctx.lastSeenMs + this.opts.counterExpiryMs > start) {
         series.push(this.point(ctx, ctx.name, countType, ts, 0));
         continue;
       }
       this.forget(ctx);
     }
-
-    const batch: MetricBatch = {
-      windowStartMs: start,
-      intervalMs: this.flushIntervalMs,
-      series,
-      sketches,
-      events: this.events,
-      serviceChecks: this.serviceChecks,
-    };
-    this.events = [];
-    this.serviceChecks = [];
-    return batch;
   }
 
   private point(ctx: Context, metric: string, type: Series['type'], timestamp: number, value: number): Series {

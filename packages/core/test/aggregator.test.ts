@@ -306,3 +306,34 @@ t.test('maxEventsPerWindow bounds events plus service checks per window, and cou
   feed(a, '_e{1,1}:a|b');
   t.equal(a.closeWindow().events.length, 1, 'the bound is per window');
 });
+
+t.test('closeWindowAsync builds big windows in chunks while the next window already ingests', async (t) => {
+  const { a, c } = agg({ counterExpiryMs: 60_000 });
+  const sink = new InMemorySink();
+  a.addSink(sink);
+  const N = 20_000;
+  const names = Array.from({ length: N }, (_, i) => `k${i}:1|c`);
+  for (let i = 0; i < N; i += 100) feed(a, names.slice(i, i + 100).join('\n'));
+  feed(a, 'idle.before:1|c');
+  c.now += 10_000;
+  a.closeWindow(); // window 1: everything, then window 2 has idle.before idle -> zero-filled below
+  feed(a, 'k0:5|c');
+  c.now += 10_000;
+  let ticks = 0;
+  const ticker = setInterval(() => ticks++, 0);
+  const pending = a.closeWindowAsync();
+  // Samples arriving while the batch is built belong to the next window.
+  feed(a, 'k0:7|c\nidle.before:2|c');
+  const b = await pending;
+  clearInterval(ticker);
+  t.ok(ticks > 0, `the event loop ran while the window was built (${ticks} timer ticks)`);
+  t.equal(one(t, b, 'k0').value, 0.5, 'the closed window holds exactly its own samples');
+  t.equal(find(b, 'k1')[0]?.value, 0, 'idle counters are zero-filled');
+  t.equal(find(b, 'idle.before').length, 0, 'a counter busy again in the next window is not zero-filled into this one');
+  t.equal(b.series.length, N, 'k0 plus N-1 zero-filled counters');
+  c.now += 10_000;
+  const b3 = a.closeWindow();
+  t.equal(one(t, b3, 'k0').value, 0.7);
+  t.equal(one(t, b3, 'idle.before').value, 0.2);
+  t.same(sink.batches.map((x) => x.windowStartMs), [T0, T0 + 10_000, T0 + 20_000], 'every window reached the sink, in order');
+});

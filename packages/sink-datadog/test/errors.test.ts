@@ -164,7 +164,9 @@ t.test('backoff: one probe per round, jittered doubling to the max; concurrent f
   const { sink } = makeSink(fake, { retryBaseMs: 100, retryMaxMs: 400 });
   const events = Array.from({ length: 5 }, (_, i) => ({ title: `e${i}`, text: 'x', timestampS: TS, host: 'h', priority: 'normal' as const, alertType: 'info' as const, tags: [] }));
   t.same(await sink.export(batch({ events })), { code: 'success' });
-  t.equal(fake.requests.length, 5, 'five events, five concurrent requests, all failed');
+  // On a loaded machine the first probe may already be out by now; the first five are the five tries.
+  t.ok(fake.requests.length >= 5, 'five events, five concurrent requests, all failed');
+  t.equal(new Set(fake.requests.slice(0, 5).map((r) => (r.json as { title: string }).title)).size, 5, 'one first try per event');
   await fake.waitFor(() => fake.accepted('/api/v1/events').length === 5, 5000, 'all events');
   await sleep(50);
   const at = fake.requests.map((r) => r.at);
