@@ -171,7 +171,12 @@ export function extractAddon(msg: string, prefix: string, base: readonly string[
 }
 
 const ERROR_RE = /^Error ([HRL]\d{2}) \(/;
-const L10_RE = /(\d+) messages dropped since|dropped (\d+) messages since/;
+/**
+ * N is at most 15 digits (always an exact integer) and must not follow another digit: an unbounded
+ * `(\d+) messages` is retried from every digit of a long run, which made a 10 KiB line of digits cost
+ * ~40 ms and one 5 MiB body ~20 s of blocked event loop. A longer N is no L10 count but a forged line.
+ */
+const L10_RE = /(?<!\d)(\d{1,15}) messages dropped since|dropped (\d{1,15}) messages since/;
 
 /**
  * `Error R14 (Memory quota exceeded)`-style lines: `heroku.error` +1 tagged `code` and the dyno.
