@@ -187,6 +187,18 @@ function jsonRecord(obj: unknown, maxLineBytes: number, v: RecordVisitor, sample
 }
 
 /**
+ * The first characters of a bad JSON array element, for the log. JSON.stringify recurses, so a deeply
+ * nested element (`[[[…]]]`, which JSON.parse accepts) would overflow the stack and fail the request.
+ */
+function jsonSample(item: unknown): string {
+  try {
+    return JSON.stringify(item).slice(0, SAMPLE_CHARS);
+  } catch {
+    return Array.isArray(item) ? '[…]' : typeof item;
+  }
+}
+
+/**
  * Splits a decoded body into records. Never throws on content: every frame, line or object ends up in
  * exactly one of `record`, `bad` or `tooLarge`, and one bad piece never stops the rest.
  */
@@ -231,7 +243,7 @@ export function forEachRecord(body: Buffer, format: BodyFormat, maxLineBytes: nu
         return v.bad('bad_json', text.slice(0, SAMPLE_CHARS));
       }
       const items = Array.isArray(data) ? (data as unknown[]) : [data];
-      for (const item of items) jsonRecord(item, maxLineBytes, v, () => JSON.stringify(item).slice(0, SAMPLE_CHARS));
+      for (const item of items) jsonRecord(item, maxLineBytes, v, () => jsonSample(item));
       return;
     }
   }
