@@ -7,7 +7,7 @@ import { MdError, type Aggregator, type Frontend, type Logger } from '@metrics-d
 import { CredentialStore, isLoopbackHost, type HttpCredential } from './auth.js';
 import { DEFAULT_DEDUPE_MAX_IDS, DEFAULT_DEDUPE_WINDOW_MS, RecentIds } from './dedupe.js';
 import { LogIngest } from './ingest.js';
-import { APP_RE, buildApp, type HttpApp, type RouteRuntime } from './routes.js';
+import { APP_RE, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, buildApp, type HttpApp, type RouteRuntime } from './routes.js';
 
 export { CredentialStore, constantTimeEqual, isLoopbackHost, parseAuthorization, verifyVercelSignature } from './auth.js';
 export type { AuthResult, HttpCredential, PresentedAuth } from './auth.js';
@@ -22,7 +22,7 @@ export { cleanName, extractL2met, logfmt, parseUnitValue, MAX_NAME_LENGTH } from
 export type { L2metBadReason, L2metKind, L2metMetric, Pair, UnitValue } from './l2met.js';
 export { frameHeaderAt, parseRfc3339, parseSyslog, readFrames } from './logplex.js';
 export type { FrameVisitor, SyslogMessage } from './logplex.js';
-export { APP_RE, REQUEST_TIMEOUT_MS, buildApp, readRaw } from './routes.js';
+export { APP_RE, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, buildApp, readRaw } from './routes.js';
 export type { HttpApp, RouteContext, RouteLimits, RouteRuntime } from './routes.js';
 
 /** Options of the {@link HttpFrontend}; every field has a default. */
@@ -47,6 +47,12 @@ export interface HttpFrontendOptions {
   dedupeMaxIds?: number;
   /** POST requests handled at once; more get 503 so logplex retries. Default 64. */
   maxInflightRequests?: number;
+  /** A whole request (headers and body) must arrive within this; else 408 and the connection is closed. Default 60 s. */
+  requestTimeoutMs?: number;
+  /** A request's headers must arrive within this, counted from the connection; a connection that sends nothing is closed then too. At most `requestTimeoutMs`. Default 10 s. */
+  headersTimeoutMs?: number;
+  /** An idle kept-alive connection is closed after this. Default 72 s. */
+  keepAliveTimeoutMs?: number;
 }
 
 /** Collaborators of the {@link HttpFrontend}. */
@@ -112,6 +118,12 @@ export class HttpFrontend implements Frontend {
     const dedupeWindowMs = positiveInt('dedupeWindowMs', opts.dedupeWindowMs, DEFAULT_DEDUPE_WINDOW_MS, 0);
     const dedupeMaxIds = positiveInt('dedupeMaxIds', opts.dedupeMaxIds, DEFAULT_DEDUPE_MAX_IDS, 0);
     const maxInflightRequests = positiveInt('maxInflightRequests', opts.maxInflightRequests, DEFAULT_MAX_INFLIGHT_REQUESTS);
+    const requestTimeoutMs = positiveInt('requestTimeoutMs', opts.requestTimeoutMs, REQUEST_TIMEOUT_MS);
+    const headersTimeoutMs = positiveInt('headersTimeoutMs', opts.headersTimeoutMs, Math.min(HEADERS_TIMEOUT_MS, requestTimeoutMs));
+    const keepAliveTimeoutMs = positiveInt('keepAliveTimeoutMs', opts.keepAliveTimeoutMs, KEEP_ALIVE_TIMEOUT_MS);
+    if (headersTimeoutMs > requestTimeoutMs) {
+      throw new MdError('MD_ERR_CONFIG_INVALID', `http headersTimeoutMs (${headersTimeoutMs}) must not exceed requestTimeoutMs (${requestTimeoutMs})`);
+    }
     const credentials = opts.credentials ?? [];
     for (const [i, c] of credentials.entries()) {
       // Never echo a credential: only its position.
@@ -130,7 +142,7 @@ export class HttpFrontend implements Frontend {
     const stats = aggregator.stats.component(COMPONENTS.http);
     this.ingest = new LogIngest(aggregator, stats, this.logger, maxFrameBytes);
     this.app = buildApp({
-      options: { maxBodyBytes, maxInflightRequests, vercelSecret: opts.vercelSecret },
+      options: { maxBodyBytes, maxInflightRequests, vercelSecret: opts.vercelSecret, requestTimeoutMs, headersTimeoutMs, keepAliveTimeoutMs },
       credentials: new CredentialStore(credentials),
       recent: new RecentIds(dedupeWindowMs, dedupeMaxIds),
       ingest: this.ingest,

@@ -24,6 +24,12 @@ export interface RouteLimits {
   maxInflightRequests: number;
   /** When set, `x-vercel-signature` is verified. */
   vercelSecret: string | undefined;
+  /** Whole request (headers and body) must arrive within this; else 408 and the connection is closed. Default {@link REQUEST_TIMEOUT_MS}. */
+  requestTimeoutMs?: number;
+  /** Headers must arrive within this (also bounds a connection that sends nothing); else 408. Default {@link HEADERS_TIMEOUT_MS}. */
+  headersTimeoutMs?: number;
+  /** An idle kept-alive connection is closed after this. Default {@link KEEP_ALIVE_TIMEOUT_MS}. */
+  keepAliveTimeoutMs?: number;
 }
 
 /** Mutable lifecycle state shared with the front-end: it sets `closing`, the routes keep `inflight`. */
@@ -56,8 +62,21 @@ export interface RouteContext {
   runtime: RouteRuntime;
 }
 
-/** Longest socket-to-response time allowed for one request; logplex itself gives up after 5 s. */
+/** Default longest time for a whole request (headers and body) to arrive; logplex itself gives up after 5 s. */
 export const REQUEST_TIMEOUT_MS = 60_000;
+/**
+ * Default longest time for a request's headers to arrive, counted from the connection (or from the end
+ * of the previous response). Headers are a few hundred bytes: a client still sending them after this
+ * is trickling them on purpose (slowloris), and a connection that sends nothing goes at the same time.
+ */
+export const HEADERS_TIMEOUT_MS = 10_000;
+/** Default idle time of a kept-alive connection; fastify's default, above the 60 s of common load balancers. */
+export const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+/**
+ * How often Node checks the two timeouts above. Its default of 30 s let a slow client hold its
+ * connection up to 30 s past either limit (90 s instead of 60 s for a body).
+ */
+const CONNECTIONS_CHECK_INTERVAL_MS = 1000;
 /** Sent with 503 so well-behaved clients back off a little before retrying. */
 const RETRY_AFTER_S = '5';
 /** `?app=` values accepted as the `app` tag: Heroku app names and the like, nothing unbounded. */
@@ -73,7 +92,16 @@ interface RequestState {
   app: string | undefined;
   /** Whether this request holds an `inflight` slot. */
   holdsSlot: boolean;
+  /** The `Content-Type` as sent (fastify is shown a neutral one, see {@link NEUTRAL_CONTENT_TYPE}). */
+  contentType: string | undefined;
 }
+
+/**
+ * What fastify sees as the Content-Type of a request past the gate. fastify answers 415 by itself to a
+ * type it cannot parse (`text`, an empty value, `a b`) before any handler runs, but bodies are read raw
+ * whatever their type and the format is sniffed from the value as sent, so that check must not apply.
+ */
+const NEUTRAL_CONTENT_TYPE = 'application/octet-stream';
 
 function header(request: FastifyRequest, name: string): string | undefined {
   const v = request.headers[name];
@@ -172,10 +200,14 @@ export function buildApp(ctx: RouteContext): HttpApp {
   const states = new WeakMap<FastifyRequest, RequestState>();
   const errorLog = new RateLimitedLog(60_000);
 
+  const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  const headersTimeout = Math.min(options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS, requestTimeout);
   const app = fastify({
     loggerInstance: logger,
     logController: new DebugLogController(),
-    requestTimeout: REQUEST_TIMEOUT_MS,
+    requestTimeout,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? KEEP_ALIVE_TIMEOUT_MS,
+    http: { headersTimeout, requestTimeout, connectionsCheckingInterval: Math.min(CONNECTIONS_CHECK_INTERVAL_MS, headersTimeout) },
   });
 
   // No JSON/text parsers: every body is handed over as a stream and read raw, capped, by readRaw, so
@@ -221,7 +253,7 @@ export function buildApp(ctx: RouteContext): HttpApp {
       stats.drop('shutting_down');
       return deny(reply, 503, 'shutting down', true);
     }
-    const state: RequestState = { identity: 'open', app: undefined, holdsSlot: false };
+    const state: RequestState = { identity: 'open', app: undefined, holdsSlot: false, contentType: header(request, 'content-type') };
     if (credentials.size > 0) {
       const auth = credentials.checkHeader(header(request, 'authorization'));
       if (auth.ok) {
@@ -248,6 +280,7 @@ export function buildApp(ctx: RouteContext): HttpApp {
     runtime.inflight++;
     state.holdsSlot = true;
     states.set(request, state);
+    if (state.contentType !== undefined) request.raw.headers['content-type'] = NEUTRAL_CONTENT_TYPE;
     return undefined;
   };
   // Callback style: after answering, `done` must not be called, which ends the chain there.
@@ -322,7 +355,7 @@ export function buildApp(ctx: RouteContext): HttpApp {
     }
     stats.packets++;
     stats.bytes += raw.length;
-    const format = detectFormat(header(request, 'content-type'), body);
+    const format = detectFormat(state.contentType, body);
     const result = ingest.ingest(body, format, appTags(request, state));
     if (key !== undefined) recent.add(key);
     const declared = header(request, 'logplex-msg-count');
