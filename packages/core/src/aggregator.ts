@@ -593,7 +593,9 @@ export class Aggregator {
     const key = `${type}\u0000${name}\u0000${finalHost}\u0000${tags.join(',')}`;
     let ctx = this.contexts.get(key);
     if (ctx === undefined) {
-      if (this.contexts.size >= this.opts.maxContexts) {
+      // Self-metrics are exempt (a small, bounded set): a table full of user contexts must not hide
+      // the very counters that report the drops, `dropped{reason:max_contexts}` first of all.
+      if (this.contexts.size >= this.opts.maxContexts && !this.recordingSelf) {
         this.dropSample('max_contexts', name);
         return undefined;
       }
@@ -773,7 +775,18 @@ export class Aggregator {
   }
 
   /** Turns the deltas of every component's counters into ordinary samples of the closing window. */
+  private recordingSelf = false;
+
   private recordSelfMetrics(): void {
+    this.recordingSelf = true;
+    try {
+      this.recordSelfMetricsNow();
+    } finally {
+      this.recordingSelf = false;
+    }
+  }
+
+  private recordSelfMetricsNow(): void {
     const self = this.selfStats;
     self.gauge('contexts', this.contexts.size);
     self.gauge('flush_duration_ms', Math.round(this.lastFlushMs * 1000) / 1000);

@@ -337,3 +337,16 @@ t.test('closeWindowAsync builds big windows in chunks while the next window alre
   t.equal(one(t, b3, 'idle.before').value, 0.2);
   t.same(sink.batches.map((x) => x.windowStartMs), [T0, T0 + 10_000, T0 + 20_000], 'every window reached the sink, in order');
 });
+
+t.test('maxContexts: self-metrics still get through when user metrics fill the table (system-test regression)', async (t) => {
+  const { a } = agg({ maxContexts: 3, selfMetrics: true });
+  for (let i = 0; i < 10; i++) feed(a, `m${i}:1|c`);
+  const b = a.closeWindow();
+  t.equal(b.series.filter((s) => /^m\d+$/.test(s.metric)).length, 3, 'user contexts capped');
+  const d1 = one(t, b, 'metrics_distributor.dropped', 'reason:max_contexts');
+  t.equal(d1.value * d1.interval, 7, 'the drop is reported in the same window');
+  t.ok(find(b, 'metrics_distributor.contexts').length === 1, 'the contexts gauge is reported');
+  for (let i = 10; i < 15; i++) feed(a, `m${i}:1|c`);
+  const d2 = one(t, a.closeWindow(), 'metrics_distributor.dropped', 'reason:max_contexts');
+  t.equal(d2.value * d2.interval, 5, 'and in the next window');
+});
