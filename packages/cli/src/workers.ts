@@ -167,6 +167,8 @@ export class UdpWorkerPool {
         this.wakeIfComplete();
         if (this.closing) return;
         reject(new Error(`UDP worker exited during start-up (${code ?? signal})`));
+        // The lost part cannot be measured, but the loss must show without reading logs.
+        this.aggregator.stats.component('workers').count('worker_deaths');
         this.logger.error({ workerId: worker.id, code, signal }, 'UDP worker died; its open window is lost. Restarting it.');
         this.restart();
       });

@@ -46,4 +46,6 @@ t.test('a worker that dies is restarted and the others keep going', async (t) =>
   c.proc.kill('SIGTERM');
   t.equal((await c.exited).code, 0);
   t.equal(Math.round(total(c.lines, 'alive')), 50);
+  // Regression (system tests): the death is visible as a self-metric, not only in the log.
+  t.equal(Math.round(total(c.lines, 'metrics_distributor.worker_deaths')), 1, 'metrics_distributor.worker_deaths counted');
 });
