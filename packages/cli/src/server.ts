@@ -38,6 +38,8 @@ const SINK_FACTORIES: Record<string, (config: ServerConfig, deps: ServerDeps, st
         url: config.datadogUrl,
         timeoutMs: config.datadogTimeoutMs,
         retryBufferBytes: config.datadogRetryBufferBytes,
+        retryBaseMs: config.datadogRetryBaseMs,
+        retryMaxMs: config.datadogRetryMaxMs,
         compression: config.datadogCompression,
       },
       { logger: deps.logger.child({ component: 'sink-datadog' }), stats: stats.component('sink-datadog'), extraStats: (c) => stats.component(c) },
@@ -59,6 +61,14 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
     if (SINK_FACTORIES[name] === undefined) throw new MdError('MD_ERR_CONFIG_INVALID', `invalid option --sink: unknown sink '${name}' (known: ${SINK_NAMES.join(', ')})`);
   }
   const sinks = config.sinks.map((name) => SINK_FACTORIES[name]!(config, deps, stats));
+  if (config.sinks.includes('datadog') && config.flushIntervalMs % 1000 !== 0) {
+    // Datadog timestamps and intervals are whole seconds: windows that are not would share a timestamp
+    // (Datadog keeps one point per timestamp) and carry a rounded interval.
+    logger.warn(
+      { flushIntervalMs: config.flushIntervalMs },
+      'The flush interval is not a whole number of seconds; Datadog points are per second, so windows sharing a second overwrite each other there. Use a whole-second --flush-interval with the datadog sink.',
+    );
+  }
   const aggregator = new Aggregator({
     stats,
     flushIntervalMs: config.flushIntervalMs,

@@ -61,3 +61,13 @@ t.test('credentials: user:pass, bare token user, :password and objects with app'
   t.same(c.httpAuth, [{ user: 'u', password: 'p' }, { user: 'tok' }, { password: 'secret' }, { user: 'x', password: 'y', app: 'shop' }]);
   t.throws(() => buildConfig({ httpAuth: [{ user: 'x', role: 'admin' }] }, {}, 'f', {}), /unknown credential field 'role'/);
 });
+
+t.test('Datadog retry backoff: --datadog-retry-base / --datadog-retry-max (defaults 2s / 64s)', async (t) => {
+  const d = buildConfig({}, {}, 'f', {});
+  t.equal(d.datadogRetryBaseMs, 2000);
+  t.equal(d.datadogRetryMaxMs, 64_000);
+  const c = buildConfig({ datadogRetryBaseMs: 50 }, { datadogRetryMaxMs: '1s' }, 'f', {});
+  t.equal(c.datadogRetryBaseMs, 50);
+  t.equal(c.datadogRetryMaxMs, 1000);
+  t.throws(() => buildConfig({}, { datadogRetryBaseMs: '0ms' }, 'f', {}), /--datadog-retry-base.*at least 1ms/);
+});
