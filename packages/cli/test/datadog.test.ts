@@ -124,3 +124,18 @@ t.test('DD_API_KEY alone makes datadog the default sink; deflate is zlib-wrapped
   t.equal(c.lines.filter((l) => l.metric === 'dd.default').length, 0, 'nothing printed: the console sink is not on');
   t.notOk(c.stderr().includes(KEY));
 });
+
+t.test('a flush interval that is not whole seconds is warned about with the datadog sink (system-test regression)', async (t) => {
+  const dd = await standIn();
+  t.teardown(() => dd.close());
+  const c = startCli(['--sink', 'datadog', '--datadog-url', dd.url, ...COMMON, '--flush-interval', '1500ms'], { DD_API_KEY: KEY });
+  await c.listening;
+  c.proc.kill('SIGTERM');
+  await c.exited;
+  t.match(c.stderr(), /not a whole number of seconds/);
+  const d = startCli(['--sink', 'datadog', '--datadog-url', dd.url, ...COMMON, '--flush-interval', '2s'], { DD_API_KEY: KEY });
+  await d.listening;
+  d.proc.kill('SIGTERM');
+  await d.exited;
+  t.notMatch(d.stderr(), /not a whole number of seconds/);
+});
