@@ -42,6 +42,10 @@ async function sigtermRun(t: Test, run: number, random: () => number, workers: n
     // About 20,000 TCP and 10,000 UDP lines a second: a modest rate, so the kernel drops no datagram.
     if (++i % 2 === 0) await sleep(2);
   }
+  // A last burst sent without pacing, so datagrams are still queued in the kernel when the signal lands.
+  const burst = 300;
+  await Promise.all(Array.from({ length: burst }, () => sender.send(Array.from({ length: 10 }, () => `sd.udp:1|c|#run:${run}`).join('\n'))));
+  udpSent += burst * 10;
   const drops = udpSocketDrops(udp) - drops0;
   const signalAt = Date.now();
   const exit = await cli.stop('SIGTERM');
@@ -52,7 +56,7 @@ async function sigtermRun(t: Test, run: number, random: () => number, workers: n
   t.same(exit, { code: 0, signal: null }, `exit 0 (signal at ${phase} ms into a window)`);
   t.equal(drops, 0, 'no kernel drop on the UDP socket');
   t.equal(consoleTotal(lines, 'sd.tcp', [`run:${run}`]), tcpSent, `all ${tcpSent} TCP lines written before SIGTERM were counted`);
-  t.equal(consoleTotal(lines, 'sd.udp', [`run:${run}`]), udpSent, `all ${udpSent} UDP lines queued before SIGTERM were counted`);
+  t.equal(consoleTotal(lines, 'sd.udp', [`run:${run}`]), udpSent, `all ${udpSent} UDP lines queued before SIGTERM were counted (a burst of ${burst} datagrams just before it)`);
   t.equal(consoleTotal(lines, 'metrics_distributor.dropped', ['component:statsd-tcp']), 0, 'no TCP line dropped');
   t.equal(consoleTotal(lines, 'metrics_distributor.bad', ['component:statsd-tcp']), 0, 'no TCP line cut in two');
 }

@@ -16,6 +16,8 @@ export interface UdpFrontendOptions {
   recvBufferBytes?: number;
   /** Bytes of a datagram parsed at most; longer ones are cut and counted as `truncated`. Default 8192. */
   maxDatagramBytes?: number;
+  /** On `close()`, how long datagrams already queued in the kernel may keep being read. Default 1000. */
+  closeDrainMs?: number;
 }
 
 /** What the front-end needs from core's `StatsdReceiver` (structural, so tests can pass a fake). */
@@ -39,6 +41,11 @@ export const DEFAULT_RECV_BUFFER_BYTES = 8 * 1024 * 1024;
 /** Default parse limit per datagram: the agent's `dogstatsd_buffer_size`. */
 export const DEFAULT_MAX_DATAGRAM_BYTES = 8192;
 
+/** Default cap on reading the kernel queue at close. */
+export const DEFAULT_CLOSE_DRAIN_MS = 1000;
+/** At close, the socket counts as drained once no datagram arrived for this long (and a poll confirmed it). */
+const CLOSE_QUIET_MS = 50;
+
 /** Logs about a flood (bad datagrams, socket errors) are limited to one line per this interval. */
 const LOG_INTERVAL_MS = 60_000;
 
@@ -49,7 +56,7 @@ function unbracket(host: string): string {
 
 /**
  * The StatsD UDP listener. Each datagram is handed to the receiver synchronously inside the
- * `message` callback, so nothing is buffered in JS and `close()` has nothing left to hand over.
+ * `message` callback, so nothing is buffered in JS; `close()` first reads what the kernel has queued.
  */
 export class UdpFrontend implements Frontend {
   /** Component id, used in logs and self-metrics. */
@@ -58,6 +65,7 @@ export class UdpFrontend implements Frontend {
   private readonly port: number;
   private readonly recvBufferBytes: number;
   private readonly maxDatagramBytes: number;
+  private readonly closeDrainMs: number;
   private readonly receiver: StatsdPacketReceiver;
   private readonly logger: Logger;
   private socket: Socket | undefined;
@@ -73,6 +81,7 @@ export class UdpFrontend implements Frontend {
     this.port = opts.port ?? 8125;
     this.recvBufferBytes = opts.recvBufferBytes ?? DEFAULT_RECV_BUFFER_BYTES;
     this.maxDatagramBytes = opts.maxDatagramBytes ?? DEFAULT_MAX_DATAGRAM_BYTES;
+    this.closeDrainMs = opts.closeDrainMs ?? DEFAULT_CLOSE_DRAIN_MS;
     if (!Number.isInteger(this.port) || this.port < 0 || this.port > 65535) {
       throw new MdError('MD_ERR_CONFIG_INVALID', `statsd-udp port must be an integer in [0, 65535], got ${String(opts.port)}`);
     }
@@ -81,6 +90,9 @@ export class UdpFrontend implements Frontend {
     }
     if (!Number.isInteger(this.maxDatagramBytes) || this.maxDatagramBytes < 1) {
       throw new MdError('MD_ERR_CONFIG_INVALID', `statsd-udp maxDatagramBytes must be a positive integer, got ${String(opts.maxDatagramBytes)}`);
+    }
+    if (!Number.isInteger(this.closeDrainMs) || this.closeDrainMs < 0) {
+      throw new MdError('MD_ERR_CONFIG_INVALID', `statsd-udp closeDrainMs must be a non-negative integer, got ${String(opts.closeDrainMs)}`);
     }
     this.receiver = deps.receiver;
     this.logger = deps.logger;
@@ -193,8 +205,42 @@ export class UdpFrontend implements Frontend {
     this.socket = undefined;
     this.bound = undefined;
     if (socket === undefined) return;
+    // Datagrams the kernel already queued were received: read them before closing, or closing the
+    // socket would discard them uncounted (a burst just before SIGTERM lost up to thousands of lines).
+    await this.drain(socket);
     socket.removeAllListeners('message');
     await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+
+  /**
+   * Keeps reading until no datagram arrived for {@link CLOSE_QUIET_MS}, confirmed after a full event-loop
+   * poll (a timer can fire before the poll that would read a queue built up while the loop was busy),
+   * or until `closeDrainMs` has passed (clients that never pause).
+   */
+  private drain(socket: Socket): Promise<void> {
+    if (this.closeDrainMs === 0) return Promise.resolve();
+    const deadline = Date.now() + this.closeDrainMs;
+    let seen = 0;
+    const onMessage = (): void => {
+      seen++;
+    };
+    socket.on('message', onMessage);
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        socket.off('message', onMessage);
+        resolve();
+      };
+      const check = (): void => {
+        const before = seen;
+        setTimeout(() => {
+          if (Date.now() >= deadline) return done();
+          if (seen !== before) return check();
+          // Quiet so far; setImmediate runs after the next poll phase, which reads anything queued.
+          setImmediate(() => (seen === before || Date.now() >= deadline ? done() : check()));
+        }, CLOSE_QUIET_MS);
+      };
+      check();
+    });
   }
 
   /** The bound address as `udp://host:port` (real port when 0 was asked); empty before start and after close. */
