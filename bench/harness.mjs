@@ -2,7 +2,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, setPriority } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -212,15 +212,42 @@ export function rcvbufDelta(a, b) {
   return v4 + v6;
 }
 
-/** CPU seconds (user + system) used so far by `pid`, from /proc/<pid>/stat. */
+/**
+ * CPU seconds (user + system) used so far by `pid` and its live descendants, from /proc/<pid>/stat:
+ * with `--workers n` the receiving is done by child processes, which the parent's own figure misses.
+ */
 export function cpuSeconds(pid) {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+    let total = (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+    for (const child of childPids(pid)) {
+      const c = cpuSeconds(child);
+      if (Number.isFinite(c)) total += c;
+    }
+    return total;
   } catch {
     return NaN;
   }
+}
+
+/** Live child pids of `pid` over all its threads (/proc/<pid>/task/<tid>/children). */
+function childPids(pid) {
+  const out = [];
+  let tasks = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    try {
+      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(' ')) if (c !== '') out.push(Number(c));
+    } catch {
+      // The thread exited between the listing and the read.
+    }
+  }
+  return out;
 }
 
 /** VmRSS and VmHWM of `pid` in bytes, from /proc/<pid>/status. */
