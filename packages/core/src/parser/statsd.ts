@@ -290,10 +290,17 @@ export class StatsdParser {
 
   /** Fills the view from a metric line; returns null on success, else the rejection code. */
   private parseMetric(buf: Buffer, s: number, e: number): ErrorCode | null {
-    const pipe = indexOfByte(buf, PIPE, s, e);
+    // One pass over the name for the first `:` before the first `|` (the agent's split order).
+    let colon = s;
+    let b = -1;
+    while (colon < e) {
+      b = buf[colon]!;
+      if (b === COLON || b === PIPE) break;
+      colon++;
+    }
+    if (colon === e || b === PIPE || colon === s) return 'MD_ERR_PARSE_FORMAT';
+    const pipe = indexOfByte(buf, PIPE, colon + 1, e);
     if (pipe < 0) return 'MD_ERR_PARSE_FORMAT';
-    const colon = indexOfByte(buf, COLON, s, pipe);
-    if (colon <= s) return 'MD_ERR_PARSE_FORMAT';
     if (colon + 1 === pipe) return 'MD_ERR_PARSE_VALUE';
 
     const typeStart = pipe + 1;
@@ -339,37 +346,21 @@ export class StatsdParser {
       // Set members are opaque: `:` inside is part of the member, never the multi-value form.
       v.setStart = valStart;
       v.setEnd = pipe;
-    } else if (indexOfByte(buf, COLON, valStart, pipe) < 0) {
-      const x = parseGoFloat(buf, valStart, pipe);
-      if (scanKind === 0) return 'MD_ERR_PARSE_VALUE';
-      v.values[0] = x;
-      v.valueCount = 1;
-      if (this.gaugeDeltas && type === 'g') {
-        const c = buf[valStart];
-        if (c === PLUS) v.gaugeDelta = 1;
-        else if (c === MINUS) v.gaugeDelta = -1;
-      }
     } else {
-      // v1.1 multi-value form: empty items are skipped (`21::22`), any bad item rejects the line.
-      let p = valStart;
-      let n = 0;
-      while (p < pipe) {
-        let q = indexOfByte(buf, COLON, p, pipe);
-        if (q < 0) q = pipe;
-        if (q > p) {
-          const x = parseGoFloat(buf, p, q);
-          if (scanKind === 0) return 'MD_ERR_PARSE_VALUE';
-          if (n === v.values.length) {
-            const grown = new Float64Array(n * 2);
-            grown.set(v.values);
-            v.values = grown;
-          }
-          v.values[n++] = x;
+      const x = parseGoFloat(buf, valStart, pipe);
+      // A `:` fails the strict scan, so the common single value needs no separate search for one.
+      if (scanKind === 0) {
+        const code = this.parseMultiValue(buf, valStart, pipe);
+        if (code !== null) return code;
+      } else {
+        v.values[0] = x;
+        v.valueCount = 1;
+        if (this.gaugeDeltas && type === 'g') {
+          const sign = buf[valStart];
+          if (sign === PLUS) v.gaugeDelta = 1;
+          else if (sign === MINUS) v.gaugeDelta = -1;
         }
-        p = q + 1;
       }
-      if (n === 0) return 'MD_ERR_PARSE_VALUE';
-      v.valueCount = n;
     }
 
     if (!hasFields) return null;
@@ -414,6 +405,32 @@ export class StatsdParser {
       if (q >= e) break;
       p = q + 1;
     }
+    return null;
+  }
+
+  /** The v1.1 multi-value form (`x:1:2:3|d`): empty items are skipped (`21::22`), any bad item rejects the line. */
+  private parseMultiValue(buf: Buffer, valStart: number, pipe: number): ErrorCode | null {
+    if (indexOfByte(buf, COLON, valStart, pipe) < 0) return 'MD_ERR_PARSE_VALUE';
+    const v = this.view;
+    let p = valStart;
+    let n = 0;
+    while (p < pipe) {
+      let q = indexOfByte(buf, COLON, p, pipe);
+      if (q < 0) q = pipe;
+      if (q > p) {
+        const x = parseGoFloat(buf, p, q);
+        if (scanKind === 0) return 'MD_ERR_PARSE_VALUE';
+        if (n === v.values.length) {
+          const grown = new Float64Array(n * 2);
+          grown.set(v.values);
+          v.values = grown;
+        }
+        v.values[n++] = x;
+      }
+      p = q + 1;
+    }
+    if (n === 0) return 'MD_ERR_PARSE_VALUE';
+    v.valueCount = n;
     return null;
   }
 }

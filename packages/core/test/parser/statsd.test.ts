@@ -115,6 +115,11 @@ const metricCases: Case[] = [
   ['abc666', [B('MD_ERR_PARSE_FORMAT', 'abc666')]],
   ['a:1', [B('MD_ERR_PARSE_FORMAT', 'a:1')]],
   [':|c', [B('MD_ERR_PARSE_FORMAT', ':|c')]],
+  // the first `|` ends the name: a `:` after it (in the type or tags) does not split name and value
+  ['abc|c|#k:v', [B('MD_ERR_PARSE_FORMAT', 'abc|c|#k:v')]],
+  ['|a:1|c', [B('MD_ERR_PARSE_FORMAT', '|a:1|c')]],
+  ['a:1:x|h', [B('MD_ERR_PARSE_VALUE', 'a:1:x|h')]],
+  ['a:x|c|#k:v', [B('MD_ERR_PARSE_VALUE', 'a:x|c|#k:v')]],
   // sets keep the raw value whole
   ['daemon:abc:def|s', [S('daemon', 's', [], { set: 'abc:def' })]],
   ['daemon:1::|s', [S('daemon', 's', [], { set: '1::' })]],
