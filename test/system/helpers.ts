@@ -32,8 +32,11 @@ export interface OutLine {
 /** A spawned server. */
 export interface Child {
   proc: ChildProcessWithoutNullStreams;
-  /** Parsed stdout lines (console sink). */
+  /** Parsed stdout lines (console sink) that passed `keep`. */
   lines: OutLine[];
+  /** All console-sink lines seen, kept or not. */
+  seen(): number;
+  /** Stderr, up to its first {@link STDERR_KEEP_CHARS} characters. */
   stderr(): string;
   /** Parsed JSON log lines from stderr. */
   logs(): Record<string, unknown>[];
@@ -45,11 +48,22 @@ export interface Child {
   stop(sig?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** Options of {@link startCli}. */
+export interface StartOptions {
+  /** Extra environment variables. */
+  env?: NodeJS.ProcessEnv;
+  /** Stores only the stdout lines for which this is true, so a flood of unique names is not held in memory. */
+  keep?: (l: OutLine) => boolean;
+}
+
+/** Stderr kept per server: enough for every log line a test reads, bounded under a flood of warnings. */
+const STDERR_KEEP_CHARS = 4_000_000;
+
 /**
  * Spawns the CLI. Every listener is on 127.0.0.1:0 unless `args` say otherwise (the last flag wins),
  * the host is `sys`, and DD_* variables of the developer never leak in.
  */
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Child {
+export function startCli(args: string[], { env = {}, keep = () => true }: StartOptions = {}): Child {
   const base = { ...process.env };
   for (const k of Object.keys(base)) if (k.startsWith('DD_')) delete base[k];
   const proc = spawn(
@@ -58,6 +72,7 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Child {
     { env: { ...base, ...env }, stdio: 'pipe' },
   );
   const lines: OutLine[] = [];
+  let seen = 0;
   let out = '';
   let err = '';
   const waiters: (() => void)[] = [];
@@ -71,13 +86,16 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Child {
     while ((i = out.indexOf('\n')) >= 0) {
       const line = out.slice(0, i);
       out = out.slice(i + 1);
-      if (line.trim() !== '') lines.push({ ...(JSON.parse(line) as OutLine), _at: Date.now() });
+      if (line.trim() === '') continue;
+      seen++;
+      const parsed = JSON.parse(line) as OutLine;
+      if (keep(parsed)) lines.push({ ...parsed, _at: Date.now() });
     }
     wake();
   });
   proc.stderr.setEncoding('utf8');
   proc.stderr.on('data', (d: string) => {
-    err += d;
+    if (err.length < STDERR_KEEP_CHARS) err += d;
     wake();
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -114,6 +132,7 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Child {
   return {
     proc,
     lines,
+    seen: () => seen,
     stderr: () => err,
     logs: () =>
       err
@@ -265,4 +284,45 @@ export function consoleTotal(lines: readonly OutLine[], metric: string, tags: re
     sum += l.type === 'rate' ? (l.value ?? 0) * (l.interval ?? 0) : (l.value ?? 0);
   }
   return Math.round(sum * 1e6) / 1e6;
+}
+
+/** Port of the first listener with the given scheme (`udp://127.0.0.1:1234`). */
+export function portOf(listeners: string[], scheme: string): number {
+  const l = listeners.find((x) => x.startsWith(`${scheme}://`));
+  if (l === undefined) throw new Error(`no ${scheme} listener in ${listeners.join(', ')}`);
+  return Number(l.slice(l.lastIndexOf(':') + 1));
+}
+
+/** Resident set size of a process in KiB (VmRSS), or undefined once it is gone. */
+export function rssKiB(pid: number): number | undefined {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m === null ? undefined : Number(m[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Samples `rssKiB(pid)` every `everyMs` until stopped; returns the peak and every sample. */
+export function sampleRss(pid: number, everyMs = 100): { stop(): { peakKiB: number; samples: number[] } } {
+  const samples: number[] = [];
+  const take = () => {
+    const v = rssKiB(pid);
+    if (v !== undefined) samples.push(v);
+  };
+  take();
+  const timer = setInterval(take, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      take();
+      return { peakKiB: Math.max(...samples), samples };
+    },
+  };
+}
+
+/** The soft limit on open files of this process (`ulimit -n`). */
+export function fdLimit(): number {
+  const m = /Max open files\s+(\d+|unlimited)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return m === null || m[1] === 'unlimited' ? 1_000_000 : Number(m[1]);
 }

@@ -12,7 +12,7 @@
  * metrics, whose contexts exist before the flood, arrive with exact totals.
  */
 import t from 'tap';
-import { portOf, sampleRss, send, sleep, startCli, total, udpKernelDrops, udpSender, type OutLine } from './helpers.js';
+import { consoleTotal, killOnTeardown, portOf, sampleRss, sleep, startCli, UdpSender, udpSocketDrops, type OutLine } from '../helpers.js';
 
 const FULL = process.env['ABUSE_FULL'] === '1';
 const FLOOD_NAMES = FULL ? 2_000_000 : 300_000;
@@ -33,21 +33,23 @@ t.test(`${FLOOD_NAMES} unique names at ${Math.round(NAMES_PER_SECOND)}/s against
   const admitted = new Set<string>();
   const c = startCli(
     ['--statsd-udp', '127.0.0.1:0', '--max-contexts', String(MAX_CONTEXTS), '--flush-interval', '2s', '--counters-as', 'count', '--hostname', 'abuse'],
-    (l: OutLine) => {
-      if (l.metric?.startsWith(FLOOD_PREFIX) === true) {
-        admitted.add(l.metric);
-        return false;
-      }
-      return true;
+    {
+      keep: (l: OutLine) => {
+        if (l.metric?.startsWith(FLOOD_PREFIX) === true) {
+          admitted.add(l.metric);
+          return false;
+        }
+        return true;
+      },
     },
   );
-  t.teardown(() => c.stop(5000));
+  killOnTeardown(t, c);
   const port = portOf(await c.listening, 'udp');
   const pid = c.proc.pid!;
   const rss = sampleRss(pid, 200);
 
-  const normal = udpSender();
-  const flood = udpSender();
+  const normal = new UdpSender(port);
+  const flood = new UdpSender(port);
   t.teardown(() => {
     normal.close();
     flood.close();
@@ -58,7 +60,7 @@ t.test(`${FLOOD_NAMES} unique names at ${Math.round(NAMES_PER_SECOND)}/s against
   let sending = true;
   const normalLoop = (async () => {
     while (sending) {
-      await send(normal, port, 'abuse.normal.requests:1|c|#route:/a\nabuse.normal.latency:12|ms');
+      await normal.send('abuse.normal.requests:1|c|#route:/a\nabuse.normal.latency:12|ms');
       normalSent++;
       await sleep(10);
     }
@@ -73,7 +75,7 @@ t.test(`${FLOOD_NAMES} unique names at ${Math.round(NAMES_PER_SECOND)}/s against
     while (names < due) {
       let dgram = '';
       for (let i = 0; i < NAMES_PER_DATAGRAM && names < FLOOD_NAMES; i++) dgram += `${FLOOD_PREFIX}${names++}:1|c\n`;
-      await send(flood, port, dgram);
+      await flood.send(dgram);
     }
     await sleep(5);
   }
@@ -83,9 +85,9 @@ t.test(`${FLOOD_NAMES} unique names at ${Math.round(NAMES_PER_SECOND)}/s against
   sending = false;
   await normalLoop;
   await sleep(200);
-  const kernelDrops = udpKernelDrops(port);
+  const kernelDrops = udpSocketDrops(port);
   t.equal(c.proc.exitCode, null, 'the server is still up');
-  t.equal(await c.stop(), 0, 'SIGTERM: clean exit after the final flush');
+  t.equal((await c.stop()).code, 0, 'SIGTERM: clean exit after the final flush');
   const { peakKiB, samples } = rss.stop();
 
   const peakMiB = peakKiB / 1024;
@@ -94,7 +96,7 @@ t.test(`${FLOOD_NAMES} unique names at ${Math.round(NAMES_PER_SECOND)}/s against
   t.ok(peakMiB < RSS_BOUND_MIB, `RSS peak ${peakMiB.toFixed(0)} MiB < ${RSS_BOUND_MIB} MiB`);
 
   // Every flood name is either admitted (a context) or dropped and counted, exactly.
-  const dropped = total(c.lines, 'metrics_distributor.dropped', ['component:aggregator', 'reason:max_contexts']);
+  const dropped = consoleTotal(c.lines, 'metrics_distributor.dropped', ['component:aggregator', 'reason:max_contexts']);
   t.comment(`admitted ${admitted.size} flood contexts, dropped{reason:max_contexts} ${dropped}`);
   t.ok(admitted.size > 0 && admitted.size < MAX_CONTEXTS, 'the limit was reached, never passed');
   t.equal(dropped + admitted.size, FLOOD_NAMES, 'admitted + dropped = every flood name');
@@ -104,8 +106,8 @@ t.test(`${FLOOD_NAMES} unique names at ${Math.round(NAMES_PER_SECOND)}/s against
   t.ok(contexts.length > 0 && Math.max(...contexts) <= MAX_CONTEXTS + 50, `metrics_distributor.contexts peaked at ${Math.max(...contexts)}`);
 
   // The normal metrics kept flowing, exactly, in every window.
-  t.equal(total(c.lines, 'abuse.normal.requests', ['route:/a']), normalSent, `abuse.normal.requests = ${normalSent}`);
-  t.equal(total(c.lines, 'abuse.normal.latency.count'), normalSent, 'every timer sample counted');
+  t.equal(consoleTotal(c.lines, 'abuse.normal.requests', ['route:/a']), normalSent, `abuse.normal.requests = ${normalSent}`);
+  t.equal(consoleTotal(c.lines, 'abuse.normal.latency.count'), normalSent, 'every timer sample counted');
   const windows = c.lines.filter((l) => l.metric === 'abuse.normal.requests').length;
   t.ok(windows >= Math.floor(floodSeconds / 2) + 2, `the normal counter appears in ${windows} windows`);
 });
