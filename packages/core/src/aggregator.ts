@@ -7,7 +7,6 @@ import { StatsdParser } from './parser/statsd.js';
 import type { SampleView, StatsdHandler } from './parser/types.js';
 import { AgentSketch } from './aggregates/agent-sketch.js';
 import { HistogramAgg, type HistogramState } from './aggregates/histogram.js';
-import { CounterAgg, GaugeAgg, SetAgg } from './aggregates/scalar.js';
 import { RawKeyIndex, type RawKeyEntry } from './raw-index.js';
 import { SinkQueue, type SinkQueueOptions } from './sink-queue.js';
 import { COUNTER_FIELDS, StatsRegistry, type ComponentStats } from './stats.js';
@@ -80,12 +79,13 @@ export interface WindowState {
   serviceChecks: ServiceCheck[];
 }
 
-/** Per-context kind, resolved once when the context is created. */
+/** Per-context kind, resolved once when the context is created; `h` and `ms` aggregate alike. */
 const enum Kind {
   Counter,
   Gauge,
   Set,
   Histogram,
+  Timer,
   Distribution,
 }
 
@@ -98,31 +98,62 @@ function kindOf(type: MetricType): Kind {
     case 's':
       return Kind.Set;
     case 'h':
-    case 'ms':
       return Kind.Histogram;
+    case 'ms':
+      return Kind.Timer;
     case 'd':
       return Kind.Distribution;
   }
 }
 
-/**
- * One context's aggregates for one window. Kept apart from the Context so a closed window can be
- * turned into series a chunk at a time while the same contexts already collect the next window.
- */
-class Win {
-  counter: CounterAgg | undefined;
-  gauge: GaugeAgg | undefined;
-  set: SetAgg | undefined;
-  hist: HistogramAgg | undefined;
-  sketch: AgentSketch | undefined;
+/** Wire type of each Kind, so a context need not keep both. */
+const TYPE_OF_KIND: readonly MetricType[] = ['c', 'g', 's', 'h', 'ms', 'd'];
 
-  constructor(readonly ctx: Context) {}
+/** The aggregate object a window slot holds for sets, histograms and distributions. */
+type SlotObject = Set<string> | HistogramAgg | AgentSketch;
+
+/**
+ * One window's aggregates, one slot per context with samples, in columns rather than an object per
+ * context: a window of 200k contexts is then a few arrays instead of 400k small objects to allocate,
+ * promote and collect every window. Stores are reused once a closed window has been built, so the
+ * open window's columns are already allocated. A closed window is built from its store a chunk at a
+ * time while the same contexts collect the next window in another store.
+ */
+class WindowStore {
+  /** Slots in use. */
+  size = 0;
+  /** The context of each slot. */
+  readonly ctxs: (Context | undefined)[] = [];
+  /** Counter Σ value/rate, or gauge value. */
+  num = new Float64Array(1024);
+  /** Gauge update time (epoch ms); -∞ until set, so a merged gauge always wins over none. */
+  at = new Float64Array(1024);
+  /** Set members, histogram or sketch of each slot; undefined for counters and gauges. */
+  readonly objs: (SlotObject | undefined)[] = [];
+
+  /** Takes the next slot for `ctx`. */
+  claim(ctx: Context): number {
+    const slot = this.size++;
+    if (slot === this.num.length) {
+      const num = new Float64Array(slot * 2);
+      num.set(this.num);
+      this.num = num;
+      const at = new Float64Array(slot * 2);
+      at.set(this.at);
+      this.at = at;
+    }
+    this.ctxs[slot] = ctx;
+    this.objs[slot] = undefined;
+    this.num[slot] = 0;
+    this.at[slot] = -Infinity;
+    return slot;
+  }
 }
 
 /** What a window close takes from the aggregator at the boundary, before its series are built. */
 interface TakenWindow {
   start: number;
-  wins: Win[];
+  store: WindowStore;
   timestamped: Series[];
   events: StatsdEvent[];
   serviceChecks: ServiceCheck[];
@@ -131,28 +162,70 @@ interface TakenWindow {
 /** Contexts handled between two yields to the event loop while a window's series are built. */
 const FLUSH_CHUNK = 2000;
 
+/** An interned, sorted tag list, shared by every context with the same tags while any is alive. */
+interface TagSet {
+  /** The tags joined with `,`: the interning key. */
+  readonly key: string;
+  readonly tags: readonly string[];
+  /** Live contexts using it. */
+  refs: number;
+}
+
 /** One (name, host, tag set, type), alive across windows while it gets samples. */
 class Context {
-  /** Window (start ms) of `win`; -1 before the first sample. */
-  windowStart = -1;
-  lastSeenMs = 0;
-  /** Aggregates of the window `windowStart`. */
-  win: Win | undefined;
+  /**
+   * Window number (window start / interval, exact since windows are aligned) of the last sample;
+   * -1 before the first. A small integer, where an epoch-ms field would cost a boxed number.
+   */
+  seen = -1;
+  /** Slot in the open window's store; valid while `seen` is the open window. */
+  slot = 0;
   /** Last gauge value of any window while the context lives: Etsy deltas build on it. */
   lastGauge: number | undefined;
-  /** Object-form keys that resolve to this context, removed with it; created on first use. */
-  aliases: string[] | undefined;
-  /** Byte-form keys (see RawKeyIndex) that resolve to this context; created on first use. */
-  rawEntries: RawKeyEntry<Context>[] | undefined;
+  /**
+   * Keys that resolve to this context in the alias map (strings) and the raw index (entries),
+   * removed with it: one key alone, or an array once there are several.
+   */
+  keys: string | RawKeyEntry<Context> | (string | RawKeyEntry<Context>)[] | undefined;
 
   constructor(
-    readonly key: string,
     readonly kind: Kind,
-    readonly type: MetricType,
     readonly name: string,
     readonly host: string,
-    readonly tags: readonly string[],
+    readonly tagSet: TagSet,
   ) {}
+
+  /** Wire type. */
+  get type(): MetricType {
+    return TYPE_OF_KIND[this.kind]!;
+  }
+
+  /** Sorted, de-duplicated tags; the same array for every window while the context lives. */
+  get tags(): readonly string[] {
+    return this.tagSet.tags;
+  }
+}
+
+/** The contexts map's key; array join builds one flat string, where `+` would keep a rope of five. */
+function contextKey(type: MetricType, name: string, host: string, joinedTags: string): string {
+  return [type, name, host, joinedTags].join('\u0000');
+}
+
+/** Whether a context may take another key of this form (string alias or raw entry): at most MAX_ALIASES each. */
+function roomForKey(ctx: Context, alias: boolean): boolean {
+  const keys = ctx.keys;
+  if (!Array.isArray(keys)) return true;
+  let same = 0;
+  for (const k of keys) if ((typeof k === 'string') === alias) same++;
+  return same < MAX_ALIASES;
+}
+
+/** Records a key of the context; an array is made only for a second key (most contexts have one). */
+function addKey(ctx: Context, key: string | RawKeyEntry<Context>): void {
+  const keys = ctx.keys;
+  if (keys === undefined) ctx.keys = key;
+  else if (Array.isArray(keys)) keys.push(key);
+  else ctx.keys = [keys, key];
 }
 
 /** A raw alias map can be poisoned by clients sending tags in many orders; cap aliases per context. */
@@ -198,13 +271,22 @@ export class Aggregator {
   private readonly contexts = new Map<string, Context>();
   private readonly aliases = new Map<string, Context>();
   private readonly rawIndex = new RawKeyIndex<Context>();
-  private active: Win[] = [];
+  private readonly tagSets = new Map<string, TagSet>();
+  /** The open window's aggregates. */
+  private store = new WindowStore();
+  /** Stores of built windows, ready for reuse. */
+  private readonly freeStores: WindowStore[] = [];
+  /** Emptied histograms and sketches of built windows, reused by the next windows' contexts. */
+  private readonly histPool: HistogramAgg[] = [];
+  private readonly sketchPool: AgentSketch[] = [];
   /** Batches are built one after another, so a slow build never overlaps the next close. */
   private building: Promise<void> = Promise.resolve();
   private timestamped: Series[] = [];
   private events: StatsdEvent[] = [];
   private serviceChecks: ServiceCheck[] = [];
   private windowStart: number;
+  /** windowStart / flushIntervalMs: what contexts record as `seen`. */
+  private windowNo: number;
   private readonly sinks: SinkQueue[] = [];
   private readonly sinkQueueOpts: SinkQueueOptions;
   private timer: NodeJS.Timeout | undefined;
@@ -243,6 +325,7 @@ export class Aggregator {
     this.selfStats = this.stats.component('aggregator');
     this.sinkQueueOpts = options.sinkQueue ?? {};
     this.windowStart = alignWindow(this.now(), this.flushIntervalMs);
+    this.windowNo = this.windowStart / this.flushIntervalMs;
     this.parser = new StatsdParser({ gaugeDeltas: this.opts.gaugeDeltas });
   }
 
@@ -262,7 +345,7 @@ export class Aggregator {
   start(opts: { beforeClose?: (windowStartMs: number) => Promise<void> } = {}): void {
     if (this.timer !== undefined || this.closed) return;
     this.beforeClose = opts.beforeClose;
-    this.windowStart = alignWindow(this.now(), this.flushIntervalMs);
+    this.openWindow(alignWindow(this.now(), this.flushIntervalMs));
     this.schedule();
   }
   private beforeClose: ((windowStartMs: number) => Promise<void>) | undefined;
@@ -329,13 +412,40 @@ export class Aggregator {
     const start = this.windowStart;
     // Self-metrics go into the closing window, so record them before it is taken.
     if (this.opts.selfMetrics) this.recordSelfMetrics();
-    const taken: TakenWindow = { start, wins: this.active, timestamped: this.timestamped, events: this.events, serviceChecks: this.serviceChecks };
-    this.active = [];
+    const taken: TakenWindow = { start, store: this.store, timestamped: this.timestamped, events: this.events, serviceChecks: this.serviceChecks };
+    this.store = this.freeStores.pop() ?? new WindowStore();
     this.timestamped = [];
     this.events = [];
     this.serviceChecks = [];
-    this.windowStart = Math.max(start + this.flushIntervalMs, alignWindow(this.now(), this.flushIntervalMs));
+    this.openWindow(Math.max(start + this.flushIntervalMs, alignWindow(this.now(), this.flushIntervalMs)));
     return taken;
+  }
+
+  private openWindow(start: number): void {
+    this.windowStart = start;
+    this.windowNo = start / this.flushIntervalMs;
+  }
+
+  /** Empties a slot's aggregate into the pools, so the next windows reuse it. */
+  private release(obj: SlotObject | undefined): void {
+    if (obj instanceof HistogramAgg) {
+      obj.reset();
+      this.histPool.push(obj);
+    } else if (obj instanceof AgentSketch) {
+      obj.reset();
+      this.sketchPool.push(obj);
+    }
+  }
+
+  /**
+   * Returns a built window's store for reuse. The pools keep at most what this window used, so they
+   * shrink again when traffic does.
+   */
+  private recycle(store: WindowStore, hists: number, sketches: number): void {
+    store.size = 0;
+    if (this.freeStores.length < 2) this.freeStores.push(store);
+    if (this.histPool.length > hists) this.histPool.length = hists;
+    if (this.sketchPool.length > sketches) this.sketchPool.length = sketches;
   }
 
   /**
@@ -362,24 +472,50 @@ export class Aggregator {
     const start = this.windowStart;
     if (this.opts.selfMetrics) this.recordSelfMetrics();
     const contexts: ContextState[] = [];
-    for (const win of this.active) {
-      const ctx = win.ctx;
+    const store = this.store;
+    let hists = 0, sketches = 0;
+    for (let i = 0; i < store.size; i++) {
+      const ctx = store.ctxs[i]!;
+      const obj = store.objs[i];
       const cs: ContextState = { type: ctx.type, name: ctx.name, host: ctx.host, tags: ctx.tags };
-      if (win.counter !== undefined) cs.counter = win.counter.sum;
-      if (win.gauge !== undefined) cs.gauge = { value: win.gauge.value, updatedAtMs: win.gauge.updatedAtMs };
-      if (win.set !== undefined) cs.set = [...win.set.members];
-      if (win.hist !== undefined) cs.histogram = win.hist.toState();
-      if (win.sketch !== undefined) cs.sketch = win.sketch.toData();
+      switch (ctx.kind) {
+        case Kind.Counter:
+          cs.counter = store.num[i]!;
+          break;
+        case Kind.Gauge:
+          cs.gauge = { value: store.num[i]!, updatedAtMs: store.at[i]! };
+          break;
+        case Kind.Set:
+          if (obj !== undefined) cs.set = [...(obj as Set<string>)];
+          break;
+        case Kind.Histogram:
+        case Kind.Timer:
+          if (obj !== undefined) {
+            cs.histogram = (obj as HistogramAgg).toState();
+            hists++;
+          }
+          break;
+        case Kind.Distribution:
+          if (obj !== undefined) {
+            cs.sketch = (obj as AgentSketch).toData();
+            sketches++;
+          }
+          break;
+      }
+      this.release(obj);
+      store.ctxs[i] = undefined;
+      store.objs[i] = undefined;
       contexts.push(cs);
-      ctx.win = undefined;
     }
-    this.active = [];
-    for (const ctx of this.contexts.values()) if (ctx.windowStart !== start) this.forget(ctx);
+    this.recycle(store, hists, sketches);
+    this.store = this.freeStores.pop() ?? new WindowStore();
+    const startNo = this.windowNo;
+    for (const ctx of this.contexts.values()) if (ctx.seen !== startNo) this.forget(ctx);
     const state: WindowState = { windowStartMs: start, contexts, timestamped: this.timestamped, events: this.events, serviceChecks: this.serviceChecks };
     this.timestamped = [];
     this.events = [];
     this.serviceChecks = [];
-    this.windowStart = Math.max(start + this.flushIntervalMs, alignWindow(this.now(), this.flushIntervalMs));
+    this.openWindow(Math.max(start + this.flushIntervalMs, alignWindow(this.now(), this.flushIntervalMs)));
     return state;
   }
 
@@ -389,34 +525,46 @@ export class Aggregator {
    */
   mergeState(state: WindowState): void {
     for (const cs of state.contexts) {
-      const key = `${cs.type}\u0000${cs.name}\u0000${cs.host}\u0000${cs.tags.join(',')}`;
-      let ctx = this.contexts.get(key);
-      if (ctx === undefined) {
-        if (this.contexts.size >= this.opts.maxContexts) {
-          this.dropSample('max_contexts', cs.name);
-          continue;
+      const kind = kindOf(cs.type);
+      // A state without its kind's aggregate carries nothing, and must not open an empty slot.
+      const carried =
+        kind === Kind.Counter ? cs.counter : kind === Kind.Gauge ? cs.gauge : kind === Kind.Set ? cs.set : kind === Kind.Distribution ? cs.sketch : cs.histogram;
+      if (carried === undefined) continue;
+      const ctx = this.lookup(cs.type, cs.name, cs.host, cs.tags);
+      if (ctx === undefined) continue;
+      const slot = this.touch(ctx);
+      const store = this.store;
+      switch (kind) {
+        case Kind.Counter:
+          store.num[slot]! += cs.counter!;
+          break;
+        case Kind.Gauge: {
+          const g = cs.gauge!;
+          // Ties go to the later arrival, as in GaugeAgg.merge.
+          if (g.updatedAtMs >= store.at[slot]!) {
+            store.num[slot] = g.value;
+            store.at[slot] = g.updatedAtMs;
+          }
+          ctx.lastGauge = store.num[slot];
+          break;
         }
-        ctx = new Context(key, kindOf(cs.type), cs.type, cs.name, cs.host, cs.tags);
-        this.contexts.set(key, ctx);
+        case Kind.Set: {
+          const set = (store.objs[slot] ??= new Set<string>()) as Set<string>;
+          for (const m of cs.set!) set.add(m);
+          break;
+        }
+        case Kind.Histogram:
+        case Kind.Timer: {
+          const h = HistogramAgg.fromState(cs.histogram!, this.opts.histogramExactSamples);
+          const mine = store.objs[slot] as HistogramAgg | undefined;
+          if (mine === undefined) store.objs[slot] = h;
+          else mine.merge(h);
+          break;
+        }
+        case Kind.Distribution:
+          this.sketchOf(slot).merge(AgentSketch.fromData(cs.sketch!));
+          break;
       }
-      const win = this.touch(ctx);
-      if (cs.counter !== undefined) (win.counter ??= new CounterAgg()).sum += cs.counter;
-      if (cs.gauge !== undefined) {
-        const g = new GaugeAgg();
-        g.set(cs.gauge.value, cs.gauge.updatedAtMs);
-        (win.gauge ??= new GaugeAgg()).merge(g);
-        ctx.lastGauge = win.gauge.value;
-      }
-      if (cs.set !== undefined) {
-        const set = (win.set ??= new SetAgg());
-        for (const m of cs.set) set.add(m);
-      }
-      if (cs.histogram !== undefined) {
-        const h = HistogramAgg.fromState(cs.histogram, this.opts.histogramExactSamples);
-        if (win.hist === undefined) win.hist = h;
-        else win.hist.merge(h);
-      }
-      if (cs.sketch !== undefined) (win.sketch ??= new AgentSketch()).merge(AgentSketch.fromData(cs.sketch));
     }
     for (const s of state.timestamped) this.timestamped.push(s);
     for (const e of state.events) this.events.push(e);
@@ -424,9 +572,18 @@ export class Aggregator {
   }
 
   private forget(ctx: Context): void {
-    this.contexts.delete(ctx.key);
-    if (ctx.aliases !== undefined) for (const a of ctx.aliases) this.aliases.delete(a);
-    if (ctx.rawEntries !== undefined) for (const e of ctx.rawEntries) this.rawIndex.delete(e);
+    const ts = ctx.tagSet;
+    this.contexts.delete(contextKey(ctx.type, ctx.name, ctx.host, ts.key));
+    if (--ts.refs === 0) this.tagSets.delete(ts.key);
+    const keys = ctx.keys;
+    if (keys === undefined) return;
+    if (Array.isArray(keys)) for (const k of keys) this.forgetKey(k);
+    else this.forgetKey(keys);
+  }
+
+  private forgetKey(key: string | RawKeyEntry<Context>): void {
+    if (typeof key === 'string') this.aliases.delete(key);
+    else this.rawIndex.delete(key);
   }
 
   /** Number of live contexts (idle counters included). */
@@ -501,16 +658,16 @@ export class Aggregator {
     if (ctx === undefined) {
       ctx = this.resolve(sample.type, sample.name, tags, sample.host);
       if (ctx === undefined) return;
-      if (ctx.aliases === undefined || ctx.aliases.length < MAX_ALIASES) {
-        (ctx.aliases ??= []).push(rawKey);
+      if (roomForKey(ctx, true)) {
+        addKey(ctx, rawKey);
         this.aliases.set(rawKey, ctx);
       }
     }
-    const win = this.touch(ctx);
+    const slot = this.touch(ctx);
     if (ctx.kind === Kind.Set) {
-      (win.set ??= new SetAgg()).add(sample.setMember ?? String(sample.value));
+      this.setOf(slot).add(sample.setMember ?? String(sample.value));
     } else {
-      this.addValue(ctx, win, sample.value, sample.sampleRate ?? 1, sample.gaugeDelta ?? 0);
+      this.addValue(ctx, slot, sample.value, sample.sampleRate ?? 1, sample.gaugeDelta ?? 0);
     }
   }
 
@@ -538,19 +695,17 @@ export class Aggregator {
       const tags = tagsStart >= 0 ? buf.toString('utf8', tagsStart, tagsEnd).split(',') : [];
       ctx = this.resolve(view.type, name, tags, undefined);
       if (ctx === undefined) return;
-      // Sized exactly: an empty array grows to 17 slots on its first push, per context.
-      if (ctx.rawEntries === undefined) ctx.rawEntries = [this.rawIndex.add(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, ctx)];
-      else if (ctx.rawEntries.length < MAX_ALIASES) ctx.rawEntries.push(this.rawIndex.add(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, ctx));
+      if (roomForKey(ctx, false)) addKey(ctx, this.rawIndex.add(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, ctx));
     }
-    const win = this.touch(ctx);
+    const slot = this.touch(ctx);
     if (ctx.kind === Kind.Set) {
-      (win.set ??= new SetAgg()).add(buf.toString('latin1', view.setStart, view.setEnd));
+      this.setOf(slot).add(buf.toString('latin1', view.setStart, view.setEnd));
       return;
     }
     for (let i = 0; i < view.valueCount; i++) {
       const v = view.values[i]!;
       // Already counted by hasFiniteValue.
-      if (Number.isFinite(v)) this.addValue(ctx, win, v, view.sampleRate, view.gaugeDelta);
+      if (Number.isFinite(v)) this.addValue(ctx, slot, v, view.sampleRate, view.gaugeDelta);
     }
   }
 
@@ -589,8 +744,13 @@ export class Aggregator {
 
   private resolve(type: MetricType, name: string, rawTags: readonly string[], hostOverride: string | undefined): Context | undefined {
     const { tags, host } = normalizeTags(rawTags, this.opts.globalTags);
-    const finalHost = hostOverride ?? host ?? this.hostname;
-    const key = `${type}\u0000${name}\u0000${finalHost}\u0000${tags.join(',')}`;
+    return this.lookup(type, name, hostOverride ?? host ?? this.hostname, tags);
+  }
+
+  /** The context of (type, name, host, normalised tags), created if there is room. */
+  private lookup(type: MetricType, name: string, host: string, tags: readonly string[]): Context | undefined {
+    const joined = tags.join(',');
+    const key = contextKey(type, name, host, joined);
     let ctx = this.contexts.get(key);
     if (ctx === undefined) {
       // Self-metrics are exempt (a small, bounded set): a table full of user contexts must not hide
@@ -599,39 +759,61 @@ export class Aggregator {
         this.dropSample('max_contexts', name);
         return undefined;
       }
-      ctx = new Context(key, kindOf(type), type, name, finalHost, tags);
+      // Contexts differing only in name or type share one tag array (and its strings).
+      let ts = this.tagSets.get(joined);
+      if (ts === undefined) {
+        ts = { key: joined, tags, refs: 0 };
+        this.tagSets.set(joined, ts);
+      }
+      ts.refs++;
+      ctx = new Context(kindOf(type), name, host, ts);
       this.contexts.set(key, ctx);
     }
     return ctx;
   }
 
-  /** The context's aggregates for the open window, created on its first sample of the window. */
-  private touch(ctx: Context): Win {
-    ctx.lastSeenMs = this.windowStart;
-    if (ctx.windowStart === this.windowStart) return ctx.win!;
-    ctx.windowStart = this.windowStart;
-    const win = new Win(ctx);
-    ctx.win = win;
-    this.active.push(win);
-    return win;
+  /** The context's slot in the open window's store, claimed on its first sample of the window. */
+  private touch(ctx: Context): number {
+    if (ctx.seen === this.windowNo) return ctx.slot;
+    ctx.seen = this.windowNo;
+    return (ctx.slot = this.store.claim(ctx));
   }
 
-  private addValue(ctx: Context, win: Win, v: number, rate: number, delta: 0 | 1 | -1): void {
+  private setOf(slot: number): Set<string> {
+    return ((this.store.objs[slot] as Set<string> | undefined) ??= new Set<string>());
+  }
+
+  private sketchOf(slot: number): AgentSketch {
+    const objs = this.store.objs;
+    let sk = objs[slot] as AgentSketch | undefined;
+    if (sk === undefined) objs[slot] = sk = this.sketchPool.pop() ?? new AgentSketch();
+    return sk;
+  }
+
+  private addValue(ctx: Context, slot: number, v: number, rate: number, delta: 0 | 1 | -1): void {
     const r = rate > 0 && rate <= 1 ? rate : 1;
+    const store = this.store;
     switch (ctx.kind) {
       case Kind.Counter:
-        (win.counter ??= new CounterAgg()).add(v, r);
+        // As CounterAgg.add.
+        store.num[slot]! += v / r;
         return;
       case Kind.Gauge:
         // Etsy semantics: a signed value adjusts the gauge only when one exists, else it sets it.
         ctx.lastGauge = delta !== 0 && ctx.lastGauge !== undefined ? ctx.lastGauge + v : v;
-        (win.gauge ??= new GaugeAgg()).set(ctx.lastGauge, this.now());
+        store.num[slot] = ctx.lastGauge;
+        store.at[slot] = this.now();
         return;
       case Kind.Histogram:
-        (win.hist ??= new HistogramAgg(this.opts.histogramExactSamples)).add(v, r);
+      case Kind.Timer: {
+        const objs = store.objs;
+        let h = objs[slot] as HistogramAgg | undefined;
+        if (h === undefined) objs[slot] = h = this.histPool.pop() ?? new HistogramAgg(this.opts.histogramExactSamples);
+        h.add(v, r);
         return;
+      }
       case Kind.Distribution:
-        (win.sketch ??= new AgentSketch()).insert(v, AgentSketch.weightForRate(r));
+        this.sketchOf(slot).insert(v, AgentSketch.weightForRate(r));
         return;
       case Kind.Set:
         return;
@@ -694,42 +876,53 @@ export class Aggregator {
     const ts = Math.floor(start / 1000);
     const interval = this.flushIntervalMs / 1000;
     const countType = this.opts.countersAs;
-    let n = 0;
-    for (const win of taken.wins) {
+    const store = taken.store;
+    let n = 0, hists = 0, sketchCount = 0;
+    for (let i = 0; i < store.size; i++) {
       if (++n % FLUSH_CHUNK === 0) yield;
-      const ctx = win.ctx;
+      const ctx = store.ctxs[i]!;
+      const obj = store.objs[i];
       switch (ctx.kind) {
-        case Kind.Counter:
-          if (win.counter !== undefined) {
-            const sum = win.counter.sum;
-            series.push(this.point(ctx, ctx.name, countType, ts, countType === 'rate' ? sum / interval : sum));
-          }
+        case Kind.Counter: {
+          const sum = store.num[i]!;
+          series.push(this.point(ctx, ctx.name, countType, ts, countType === 'rate' ? sum / interval : sum));
           break;
+        }
         case Kind.Gauge:
-          if (win.gauge !== undefined) series.push(this.point(ctx, ctx.name, 'gauge', ts, win.gauge.value));
+          series.push(this.point(ctx, ctx.name, 'gauge', ts, store.num[i]!));
           break;
         case Kind.Set:
-          if (win.set !== undefined) series.push(this.point(ctx, ctx.name, 'gauge', ts, win.set.size));
+          if (obj !== undefined) series.push(this.point(ctx, ctx.name, 'gauge', ts, (obj as Set<string>).size));
           break;
         case Kind.Histogram:
-          if (win.hist !== undefined) this.histogramSeries(ctx, win.hist, ts, series);
+        case Kind.Timer:
+          if (obj !== undefined) {
+            this.histogramSeries(ctx, obj as HistogramAgg, ts, series);
+            hists++;
+          }
           break;
         case Kind.Distribution:
-          if (win.sketch !== undefined && !win.sketch.isEmpty) {
-            sketches.push({ metric: ctx.name, timestamp: ts, interval, tags: ctx.tags, host: ctx.host, sketch: win.sketch.toData() });
+          if (obj !== undefined) {
+            const sk = obj as AgentSketch;
+            if (!sk.isEmpty) sketches.push({ metric: ctx.name, timestamp: ts, interval, tags: ctx.tags, host: ctx.host, sketch: sk.toData() });
+            sketchCount++;
           }
           break;
       }
-      if (ctx.win === win) ctx.win = undefined;
+      this.release(obj);
+      store.ctxs[i] = undefined;
+      store.objs[i] = undefined;
     }
+    this.recycle(store, hists, sketchCount);
 
     // Idle counters report 0 until they expire; every other idle context is dropped at once.
     // A context with samples in this window or a newer one (the build may run after the next window
     // opened) is left alone; a counter idle here but busy again by then misses this window's 0.
+    const startNo = start / this.flushIntervalMs;
     for (const ctx of this.contexts.values()) {
       if (++n % FLUSH_CHUNK === 0) yield;
-      if (ctx.windowStart >= start) continue;
-      if (ctx.kind === Kind.Counter && ctx.lastSeenMs + this.opts.counterExpiryMs > start) {
+      if (ctx.seen >= startNo) continue;
+      if (ctx.kind === Kind.Counter && ctx.seen * this.flushIntervalMs + this.opts.counterExpiryMs > start) {
         series.push(this.point(ctx, ctx.name, countType, ts, 0));
         continue;
       }

@@ -31,8 +31,15 @@ export const SKETCH_MAX_BIN_COUNT = 65535;
 const NORM_MIN = Math.pow(SKETCH_GAMMA, 1 - SKETCH_BIAS);
 /** Keys buffered before a compaction; bounds the buffer at 2 KiB (+8 KiB of weights if any). */
 const BUFFER_LIMIT = 1024;
-const INITIAL_BUFFER = 64;
+/** Every typed array costs ~200 bytes of V8 objects besides its data, so small sketches start small. */
+const INITIAL_BUFFER = 8;
 const INITIAL_BINS = 16;
+/** A reset sketch keeps arrays up to these sizes for its next window; larger ones are let go. */
+const KEEP_BUFFER = 256;
+const KEEP_BINS = 256;
+/** Stand-ins until the first sample / first compaction: never written, since their length is 0. */
+const NO_KEYS = new Int16Array(0);
+const NO_COUNTS = new Float64Array(0);
 /** Offset turning a key in [-32767, 32767] into a scratch index. */
 const SCRATCH_OFFSET = 32768;
 
@@ -79,12 +86,12 @@ export function sketchLowerBound(k: number): number {
  */
 export class AgentSketch {
   /** Sorted distinct keys; only the first `len` entries are live. */
-  private keys = new Int16Array(INITIAL_BINS);
+  private keys = NO_KEYS;
   /** Weights parallel to `keys`, unsplit (split into uint16 pieces only by `toData`). */
-  private counts = new Float64Array(INITIAL_BINS);
+  private counts = NO_COUNTS;
   private len = 0;
   /** Keys not yet merged into the bins. */
-  private buf = new Int16Array(INITIAL_BUFFER);
+  private buf = NO_KEYS;
   /** Weights parallel to `buf`; allocated only once a weight other than 1 is inserted. */
   private bufWeights: Float64Array | undefined;
   private bufLen = 0;
@@ -276,11 +283,31 @@ export class AgentSketch {
     return { count: this.cnt, min: this.lo, max: this.hi, sum: this.total, avg: this.total / this.cnt, keys, counts };
   }
 
+  /**
+   * Empties the sketch for reuse in another window, as if newly constructed: reusing sketches across
+   * windows spares the allocation of its arrays for every distribution context at every window.
+   */
+  reset(): void {
+    this.len = 0;
+    this.bufLen = 0;
+    this.cnt = 0;
+    this.total = 0;
+    this.lo = Infinity;
+    this.hi = -Infinity;
+    this.bufWeights = undefined;
+    if (this.keys.length > KEEP_BINS) {
+      this.keys = NO_KEYS;
+      this.counts = NO_COUNTS;
+    }
+    if (this.buf.length > KEEP_BUFFER) this.buf = NO_KEYS;
+  }
+
   /** Approximate retained heap bytes, so callers can budget memory per context. */
   byteSize(): number {
     return (
       96 + // object header and scalar fields
-      3 * 96 + // typed-array headers and backing-store records
+      (this.keys.length > 0 ? 2 * 96 : 0) + // typed-array headers and backing-store records
+      (this.buf.length > 0 ? 96 : 0) +
       this.keys.byteLength +
       this.counts.byteLength +
       this.buf.byteLength +
@@ -296,11 +323,11 @@ export class AgentSketch {
         this.compact();
         n = 0;
       } else {
-        const grown = new Int16Array(n * 2);
+        const grown = new Int16Array(Math.max(INITIAL_BUFFER, n * 2));
         grown.set(this.buf);
         this.buf = grown;
         if (this.bufWeights !== undefined) {
-          const w = new Float64Array(n * 2);
+          const w = new Float64Array(grown.length);
           w.set(this.bufWeights);
           this.bufWeights = w;
         }
@@ -373,7 +400,7 @@ export class AgentSketch {
     }
     const len = o - from;
     if (len > this.keys.length) {
-      let cap = this.keys.length;
+      let cap = Math.max(INITIAL_BINS, this.keys.length);
       while (cap < len) cap *= 2;
       this.keys = new Int16Array(cap);
       this.counts = new Float64Array(cap);

@@ -10,7 +10,24 @@ import { AgentSketch } from './agent-sketch.js';
 /** Samples kept exactly per histogram before switching to a sketch; 16 KiB at most with weights. */
 export const DEFAULT_HISTOGRAM_EXACT_LIMIT = 1000;
 
-const INITIAL_CAPACITY = 8;
+/**
+ * Small, because most contexts see a handful of samples per window. Samples live in plain arrays
+ * rather than Float64Arrays: a typed array costs ~200 bytes of V8 objects besides its data, more than
+ * the samples of a typical context.
+ */
+const INITIAL_CAPACITY = 4;
+/** A reset histogram keeps sample arrays up to this capacity for its next window. */
+const KEEP_CAPACITY = 64;
+
+/** Shared sort scratch: sorting is synchronous, so one buffer serves every histogram. */
+let sortValues = new Float64Array(64);
+let sortWeights = new Float64Array(64);
+let sortOrder = new Uint32Array(64);
+
+/** A plain array of `cap` numbers; only the first `n` entries are ever read. */
+function numberArray(cap: number): number[] {
+  return new Array<number>(cap).fill(0);
+}
 
 /** The serialisable form of a {@link HistogramAgg}: exact samples, or a sketch past the exact limit. */
 export interface HistogramState {
@@ -27,9 +44,9 @@ export interface HistogramState {
 export class HistogramAgg {
   /** Sample count after which samples go to a sketch instead. */
   readonly exactLimit: number;
-  private values: Float64Array | undefined;
+  private values: number[] | undefined;
   /** Weights parallel to `values`; undefined while every weight is 1, the common case. */
-  private weights: Float64Array | undefined;
+  private weights: number[] | undefined;
   private n = 0;
   private sorted = true;
   private sketch: AgentSketch | undefined;
@@ -74,7 +91,7 @@ export class HistogramAgg {
       max: this.hi,
       ...(this.sketch !== undefined
         ? { sketch: this.sketch.toData() }
-        : { values: Array.from(this.values?.subarray(0, this.n) ?? []), ...(this.weights !== undefined ? { weights: Array.from(this.weights.subarray(0, this.n)) } : {}) }),
+        : { values: this.values?.slice(0, this.n) ?? [], ...(this.weights !== undefined ? { weights: this.weights.slice(0, this.n) } : {}) }),
     };
   }
 
@@ -197,11 +214,28 @@ export class HistogramAgg {
     return this.sketch === undefined;
   }
 
+  /**
+   * Empties the histogram for reuse in another window, as if newly constructed with the same limit;
+   * small sample arrays are kept, so a reused histogram allocates nothing for its first samples.
+   */
+  reset(): void {
+    this.n = 0;
+    this.sorted = true;
+    this.sketch = undefined;
+    this.cnt = 0;
+    this.total = 0;
+    this.lo = Infinity;
+    this.hi = -Infinity;
+    if (this.values !== undefined && this.values.length > KEEP_CAPACITY) this.values = undefined;
+    // Weights mark a weighted histogram; a stale array would only slow the next window down.
+    this.weights = undefined;
+  }
+
   /** Approximate retained heap bytes, for the per-context memory budget (≤ 64 KiB). */
   byteSize(): number {
     let size = 96;
-    if (this.values !== undefined) size += 96 + this.values.byteLength;
-    if (this.weights !== undefined) size += 96 + this.weights.byteLength;
+    if (this.values !== undefined) size += 48 + 8 * this.values.length;
+    if (this.weights !== undefined) size += 48 + 8 * this.weights.length;
     if (this.sketch !== undefined) size += this.sketch.byteSize();
     return size;
   }
@@ -212,17 +246,18 @@ export class HistogramAgg {
     let values = this.values;
     if (values === undefined || n === values.length) {
       const cap = Math.min(Math.max(INITIAL_CAPACITY, n * 2), Math.max(this.exactLimit, 1));
-      const grown = new Float64Array(cap);
-      if (values !== undefined) grown.set(values);
+      const grown = numberArray(cap);
+      for (let i = 0; i < n; i++) grown[i] = values![i]!;
       this.values = values = grown;
-      if (this.weights !== undefined) {
-        const w = new Float64Array(cap);
-        w.set(this.weights);
+      const weights = this.weights;
+      if (weights !== undefined) {
+        const w = numberArray(cap);
+        for (let i = 0; i < n; i++) w[i] = weights[i]!;
         this.weights = w;
       }
     }
     if (weight !== 1 && this.weights === undefined) {
-      this.weights = new Float64Array(values.length);
+      this.weights = numberArray(values.length);
       this.weights.fill(1, 0, n);
     }
     if (n > 0 && value < values[n - 1]!) this.sorted = false;
@@ -250,22 +285,33 @@ export class HistogramAgg {
     const n = this.n;
     const values = this.values!;
     const weights = this.weights;
+    if (sortValues.length < n) {
+      let cap = sortValues.length;
+      while (cap < n) cap *= 2;
+      sortValues = new Float64Array(cap);
+      sortWeights = new Float64Array(cap);
+      sortOrder = new Uint32Array(cap);
+    }
+    const sv = sortValues;
     if (weights === undefined) {
-      values.subarray(0, n).sort();
+      for (let i = 0; i < n; i++) sv[i] = values[i]!;
+      sv.subarray(0, n).sort();
+      for (let i = 0; i < n; i++) values[i] = sv[i]!;
       return;
     }
-    const order = new Uint32Array(n);
+    const order = sortOrder.subarray(0, n);
     for (let i = 0; i < n; i++) order[i] = i;
     order.sort((a, b) => values[a]! - values[b]!);
-    const v2 = new Float64Array(values.length);
-    const w2 = new Float64Array(values.length);
+    const sw = sortWeights;
     for (let i = 0; i < n; i++) {
       const j = order[i]!;
-      v2[i] = values[j]!;
-      w2[i] = weights[j]!;
+      sv[i] = values[j]!;
+      sw[i] = weights[j]!;
     }
-    this.values = v2;
-    this.weights = w2;
+    for (let i = 0; i < n; i++) {
+      values[i] = sv[i]!;
+      weights[i] = sw[i]!;
+    }
   }
 
   /** A deep copy, so merging a histogram into itself reads a stable source. */
