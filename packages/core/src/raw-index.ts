@@ -29,7 +29,9 @@ function sameBytes(a: string, aStart: number, b: Buffer, bStart: number, len: nu
 
 /** A hash table from (type, name bytes, tag bytes) to a value, chained on collisions. */
 export class RawKeyIndex<V> {
-  private readonly table = new Map<number, RawKeyEntry<V>>();
+  // A power-of-two bucket array indexed by the hash's low bits: an element load instead of a Map lookup.
+  private buckets: (RawKeyEntry<V> | undefined)[] = new Array<RawKeyEntry<V> | undefined>(1024).fill(undefined);
+  private mask = 1023;
   private count = 0;
   /** A per-process seed keeps clients from crafting names that all land in one chain. */
   private readonly seed = (Math.random() * 0x100000000) >>> 0;
@@ -53,7 +55,8 @@ export class RawKeyIndex<V> {
   get(hash: number, type: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number): V | undefined {
     const nameLen = nameEnd - nameStart;
     const tagsLen = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
-    for (let e = this.table.get(hash); e !== undefined; e = e.next) {
+    for (let e = this.buckets[hash & this.mask]; e !== undefined; e = e.next) {
+      if (e.hash !== hash) continue;
       if (e.type !== type || e.nameLen !== nameLen || e.bytes.length !== nameLen + tagsLen) continue;
       if (!sameBytes(e.bytes, 0, buf, nameStart, nameLen)) continue;
       if (tagsLen > 0 && !sameBytes(e.bytes, nameLen, buf, tagsStart, tagsLen)) continue;
@@ -75,18 +78,19 @@ export class RawKeyIndex<V> {
       buf.copy(scratch, nameLen, tagsStart, tagsEnd);
       bytes = scratch.toString('latin1', 0, nameLen + tagsLen);
     }
-    const entry: RawKeyEntry<V> = { hash, type, nameLen, bytes, value, next: this.table.get(hash) };
-    this.table.set(hash, entry);
-    this.count++;
+    const i = hash & this.mask;
+    const entry: RawKeyEntry<V> = { hash, type, nameLen, bytes, value, next: this.buckets[i] };
+    this.buckets[i] = entry;
+    if (++this.count > this.buckets.length) this.grow();
     return entry;
   }
 
   /** Removes one entry. */
   delete(entry: RawKeyEntry<V>): void {
-    let head = this.table.get(entry.hash);
+    const i = entry.hash & this.mask;
+    let head = this.buckets[i];
     if (head === entry) {
-      if (entry.next === undefined) this.table.delete(entry.hash);
-      else this.table.set(entry.hash, entry.next);
+      this.buckets[i] = entry.next;
       this.count--;
       return;
     }
@@ -95,5 +99,24 @@ export class RawKeyIndex<V> {
       head.next = entry.next;
       this.count--;
     }
+  }
+
+  /** Doubles the buckets once chains average more than one entry, keeping lookups O(1). */
+  private grow(): void {
+    const old = this.buckets;
+    const size = old.length * 2;
+    const next = new Array<RawKeyEntry<V> | undefined>(size).fill(undefined);
+    const mask = size - 1;
+    for (let e of old) {
+      while (e !== undefined) {
+        const after = e.next;
+        const i = e.hash & mask;
+        e.next = next[i];
+        next[i] = e;
+        e = after;
+      }
+    }
+    this.buckets = next;
+    this.mask = mask;
   }
 }

@@ -45,3 +45,28 @@ t.test('stored keys are copies: reusing the packet buffer does not corrupt them'
   buf.write('XXXX');
   t.equal(idx.get(h, 99, b('name#tag'), 0, 4, 5, 8), 'v');
 });
+
+t.test('grows past its initial buckets: every key still found, deletes still work', async (t) => {
+  const idx = new RawKeyIndex<number>();
+  const n = 20_000;
+  const entries = [];
+  for (let i = 0; i < n; i++) {
+    const k = b(`key.${i}`);
+    entries.push(idx.add(idx.hash(99, k, 0, k.length, -1, -1), 99, k, 0, k.length, -1, -1, i));
+  }
+  t.equal(idx.size, n);
+  let found = 0;
+  for (let i = 0; i < n; i++) {
+    const k = b(`key.${i}`);
+    if (idx.get(idx.hash(99, k, 0, k.length, -1, -1), 99, k, 0, k.length, -1, -1) === i) found++;
+  }
+  t.equal(found, n, 'all keys found after the buckets grew');
+  for (let i = 0; i < n; i += 2) idx.delete(entries[i]!);
+  t.equal(idx.size, n / 2);
+  let left = 0;
+  for (let i = 0; i < n; i++) {
+    const k = b(`key.${i}`);
+    if (idx.get(idx.hash(99, k, 0, k.length, -1, -1), 99, k, 0, k.length, -1, -1) !== undefined) left++;
+  }
+  t.equal(left, n / 2, 'exactly the odd keys remain');
+});
