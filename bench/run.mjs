@@ -435,9 +435,10 @@ async function scenario1() {
   };
 }
 
-/** Scenario 1's load through `--workers 2` against `--workers 1`, alternating, best of each. */
+/** Scenario 1's load through `--workers N` (BENCH_WORKERS, default 2) against `--workers 1`, alternating, best of each. */
 async function scenarioWorkers() {
-  const name = 'UDP, scenario 1 load, --workers 2 vs --workers 1';
+  const W = Number(env.BENCH_WORKERS ?? '2');
+  const name = `UDP, scenario 1 load, --workers ${W} vs --workers 1`;
   const target = 'reported (no target)';
   const payload = writePayload(TMP, 's9.txt', counterLines('bench.s9', 1000));
   const warm = writePayload(TMP, 's9w.txt', counterLines('bench.warm', 1000));
@@ -447,15 +448,15 @@ async function scenarioWorkers() {
   for (let i = 0; i < SIZE.repeats; i++) {
     one.push(await oursUdp(load, counterTally('bench.s9.'), ['--workers', '1']));
     log(`  --workers 1: ${si(one.at(-1).linesPerSec)} lines/s`);
-    two.push(await oursUdp(load, counterTally('bench.s9.'), ['--workers', '2']));
-    log(`  --workers 2: ${si(two.at(-1).linesPerSec)} lines/s`);
+    two.push(await oursUdp(load, counterTally('bench.s9.'), ['--workers', String(W)]));
+    log(`  --workers ${W}: ${si(two.at(-1).linesPerSec)} lines/s`);
   }
   const o1 = best(one, 'linesPerSec');
   const o2 = best(two, 'linesPerSec');
   const r = ratio(o2.linesPerSec, o1.linesPerSec);
   return {
-    rows: [{ id: '9', name, ours: `--workers 2: ${blastFig(o2, 'linesPerSec', 'lines/s')}`, baseline: `--workers 1: ${blastFig(o1, 'linesPerSec', 'lines/s')}`, ratio: fmtRatio(r), target, met: null }],
-    details: { workers1: one.map(slim), workers2: two.map(slim) },
+    rows: [{ id: '9', name, ours: `--workers ${W}: ${blastFig(o2, 'linesPerSec', 'lines/s')}`, baseline: `--workers 1: ${blastFig(o1, 'linesPerSec', 'lines/s')}`, ratio: fmtRatio(r), target, met: null }],
+    details: { workers: W, workers1: one.map(slim), workers2: two.map(slim) },
   };
 }
 
@@ -999,7 +1000,7 @@ function resultsMarkdown(report) {
   if (d['9']?.workers1 !== undefined) {
     const o1 = best(d['9'].workers1, 'linesPerSec');
     const o2 = best(d['9'].workers2, 'linesPerSec');
-    notes.push(`- Scenario 9: the C sender takes one of the ${m.nproc} cores, so both workers and the primary share what is left. --workers 1: ${cpuNote(o1)}, ${o1.lostLines} lines lost. --workers 2: ${cpuNote(o2)} (primary and workers), ${o2.lostLines} lines lost.`);
+    notes.push(`- Scenario 9: the C sender takes one of the ${m.nproc} cores, so both workers and the primary share what is left. --workers 1: ${cpuNote(o1)}, ${o1.lostLines} lines lost. --workers ${d['9'].workers}: ${cpuNote(o2)} (primary and workers), ${o2.lostLines} lines lost.`);
   }
   if (d['5']?.ours !== undefined) notes.push(`- Scenario 5: ${si(d['5'].ours.sentLines)} lines written on 4 connections, ${d['5'].ours.lostLines} lost; server CPU ${d['5'].ours.serverCpuSeconds.toFixed(1)} s over ${d['5'].ours.seconds.toFixed(1)} s. The null receiver is bound by the Node client writing 64 KiB blocks; the target is absolute.`);
   if (d['6']?.ours !== undefined) notes.push(`- Scenario 6: ours answered ${JSON.stringify(d['6'].ours.statuses)} to ${d['6'].ours.issued} requests and flushed ${d['6'].ours.receivedLogLines} of ${d['6'].ours.sentLogLines} log lines (server CPU ${d['6'].ours.serverCpuSeconds.toFixed(1)} s over ${d['6'].ours.seconds.toFixed(1)} s)${d['6'].fastify !== undefined ? `; the empty fastify ${d['6'].fastify.fastify} route answered ${JSON.stringify(d['6'].fastify.statuses)} in ${d['6'].fastify.seconds.toFixed(1)} s` : ''}.`);
