@@ -3,6 +3,7 @@ import { UdpFrontend } from '@metrics-distributor/frontend-statsd-udp';
 import { ConsoleSink } from '@metrics-distributor/sink-console';
 import { availableParallelism } from 'node:os';
 import type { ServerConfig } from './config.js';
+import { ProcessMetrics } from './process-metrics.js';
 import { resolveWorkers, UdpWorkerPool } from './workers.js';
 
 /** Process-level things the server needs, injectable for tests. */
@@ -148,7 +149,13 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
   }
   // Workers send their partial window right at the boundary; give them a moment before closing it.
   const graceMs = Math.min(2000, Math.max(50, Math.floor(config.flushIntervalMs / 2)));
-  aggregator.start(pool === undefined ? {} : { beforeClose: (windowStart) => pool.waitForWindow(windowStart, graceMs) });
+  const processMetrics = config.selfMetrics ? new ProcessMetrics(stats.component('process')) : undefined;
+  aggregator.start({
+    beforeClose: (windowStart) => {
+      processMetrics?.record();
+      return pool === undefined ? Promise.resolve() : pool.waitForWindow(windowStart, graceMs);
+    },
+  });
   logger.info(
     {
       listeners: [...poolAddresses, ...frontends.flatMap((f) => f.addresses())],
@@ -169,6 +176,8 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
         const deadline = Date.now() + config.shutdownTimeoutMs;
         // Front-ends first so everything already received lands in the final window.
         await Promise.allSettled([...frontends.map((f) => f.close()), pool?.close(deadline)]);
+        processMetrics?.record();
+        processMetrics?.close();
         await aggregator.close(deadline);
       })();
       return closing;

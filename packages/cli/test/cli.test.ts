@@ -91,6 +91,24 @@ t.test('windows flush on the wall-clock boundary while the server runs', async (
   t.equal(line.value, 2, 'one increment in a 0.5 s window is 2/s');
   t.equal(line.interval, 0.5);
   t.equal((line.timestamp! * 1000) % 500, 0);
+  t.notOk(c.lines.some((l) => l.metric?.startsWith('metrics_distributor.') === true), 'no self-metrics with --self-metrics false');
   c.proc.kill('SIGINT');
+  t.equal((await c.exited).code, 0);
+});
+
+t.test('process self-metrics: loop delay in ms, memory in bytes, per window', async (t) => {
+  const c = startCli(['--statsd-udp', '127.0.0.1:0', '--flush-interval', '300ms']);
+  await c.listening;
+  const proc = (metric: string) => c.waitFor((l) => l.metric === `metrics_distributor.${metric}` && l.tags!.includes('component:process'));
+  const rss = await proc('rss_bytes');
+  const heap = await proc('heap_used_bytes');
+  const max = await proc('event_loop_delay_max_ms');
+  const p99 = await proc('event_loop_delay_p99_ms');
+  t.equal(rss.type, 'gauge');
+  t.ok(rss.value! > 10 * 2 ** 20 && rss.value! < 2 * 2 ** 30, `rss_bytes ${rss.value} is a process size in bytes`);
+  t.ok(heap.value! > 2 ** 20 && heap.value! < rss.value!, `heap_used_bytes ${heap.value} is below the RSS`);
+  t.ok(max.value! >= 0 && max.value! < 1000, `event_loop_delay_max_ms ${max.value} is in ms (an idle loop reads a few at most)`);
+  t.ok(p99.value! >= 0 && p99.value! <= max.value!, 'p99 is at most the max');
+  c.proc.kill('SIGTERM');
   t.equal((await c.exited).code, 0);
 });
