@@ -1,8 +1,10 @@
 // Soak: the real CLI under mixed UDP, TCP and HTTP load for SOAK_MINUTES (default 30), with a stand-in
-// Datadog on loopback. Every 10 s it samples the server's RSS (/proc/<pid>/status VmRSS) and the flush
-// punctuality of the last window (the server exposes no event-loop delay, so we measure how late after
-// its boundary each window reaches the stand-in: a blocked event loop shows up there first), then prints
-// a table, the least-squares RSS slope and a conclusion. Not part of CI: `pnpm soak` at the repo root.
+// Datadog on loopback. Every 10 s it samples the server's RSS (/proc/<pid>/status VmRSS), the JS heap
+// (from --trace-gc), the event-loop delay of the last window (the server's own
+// metrics_distributor.event_loop_delay_max_ms, read from the stand-in) and how late after its boundary
+// that window reached the stand-in, then prints a table, least-squares RSS slopes and a conclusion.
+// It passes when nothing was lost and RSS grows by less than 0.1 MiB/min over the second half of the
+// run (the first half is left for V8's heap sizing to settle). Not part of CI: `pnpm soak` at the repo root.
 //
 // Environment: SOAK_MINUTES (default 30), SOAK_FLUSH (server window, default 10s), SOAK_JSON (a file to
 // write the samples to), SOAK_NODE_FLAGS / SOAK_SERVER_STDOUT (diagnostics, see below). Traffic goes only to 127.0.0.1 and stops by itself.
@@ -87,6 +89,7 @@ const standIn = createServer((req, res) => {
           let w = windows.get(ts);
           if (w === undefined) windows.set(ts, (w = { firstAt: at, counts: {} }));
           if (s.type === 2 && s.metric.startsWith('soak.')) w.counts[s.metric] = (w.counts[s.metric] ?? 0) + s.points[0].value * s.interval;
+          else if (s.metric === 'metrics_distributor.event_loop_delay_max_ms' && s.tags?.includes('component:process')) w.loopMaxMs = s.points[0].value;
         }
       } catch {
         decodeErrors++;
@@ -205,7 +208,7 @@ const samples = [];
 let socketDrops = 0;
 const end = t0 + MINUTES * 60_000;
 process.stdout.write(`soak: ${MINUTES} min, window ${FLUSH}, server pid ${child.pid}, stand-in :${ddPort}\n`);
-process.stdout.write('| t (min) | RSS (MiB) | JS heap after last GC (MB) | JS heap committed (MB) | last window flushed late by (ms) | windows received |\n|---:|---:|---:|---:|---:|---:|\n');
+process.stdout.write('| t (min) | RSS (MiB) | JS heap after last GC (MB) | JS heap committed (MB) | last window flushed late by (ms) | event-loop delay, max over the last window (ms) | windows received |\n|---:|---:|---:|---:|---:|---:|---:|\n');
 while (Date.now() < end) {
   await sleep(SAMPLE_MS);
   socketDrops = udpSocketDrops(udpPort);
@@ -213,10 +216,11 @@ while (Date.now() < end) {
   const done = [...windows.entries()].filter(([ts]) => ts * 1000 + FLUSH_MS <= Date.now() - 1000).sort((a, b) => a[0] - b[0]);
   const last = done.at(-1);
   const lateMs = last === undefined ? NaN : last[1].firstAt - (last[0] * 1000 + FLUSH_MS);
-  const s = { tMin: (Date.now() - t0) / 60_000, rssKb: rss, heapAfterGcMB: gc.afterMiB, heapCommittedMB: gc.committedMiB, lateMs, windows: windows.size };
+  const loopMaxMs = last?.[1].loopMaxMs ?? NaN;
+  const s = { tMin: (Date.now() - t0) / 60_000, rssKb: rss, heapAfterGcMB: gc.afterMiB, heapCommittedMB: gc.committedMiB, lateMs, loopMaxMs, windows: windows.size };
   samples.push(s);
   process.stdout.write(
-    `| ${s.tMin.toFixed(2)} | ${(rss / 1024).toFixed(1)} | ${s.heapAfterGcMB} | ${s.heapCommittedMB} | ${Number.isNaN(lateMs) ? '-' : lateMs} | ${s.windows} |\n`,
+    `| ${s.tMin.toFixed(2)} | ${(rss / 1024).toFixed(1)} | ${s.heapAfterGcMB} | ${s.heapCommittedMB} | ${Number.isNaN(lateMs) ? '-' : lateMs} | ${Number.isNaN(loopMaxMs) ? '-' : loopMaxMs} | ${s.windows} |\n`,
   );
 }
 
@@ -247,6 +251,13 @@ const warm = samples.filter((s) => s.tMin >= Math.min(5, MINUTES / 3));
 const all = slope(samples.map((s) => s.tMin), samples.map((s) => s.rssKb / 1024));
 const after = warm.length >= 3 ? slope(warm.map((s) => s.tMin), warm.map((s) => s.rssKb / 1024)) : NaN;
 const rss = samples.map((s) => s.rssKb / 1024);
+// The second half of the run: growth that is still going on once everything has had time to settle.
+const late = samples.filter((s) => s.tMin >= MINUTES / 2);
+const lateSlope = late.length >= 3 ? slope(late.map((s) => s.tMin), late.map((s) => s.rssKb / 1024)) : NaN;
+const loops = samples.map((s) => s.loopMaxMs).filter(Number.isFinite).sort((a, b) => a - b);
+const loopPct = (q) => loops[Math.min(loops.length - 1, Math.floor(q * loops.length))];
+const loopLate = late.filter((s) => Number.isFinite(s.loopMaxMs));
+const loopSlope = loopLate.length >= 3 ? slope(loopLate.map((s) => s.tMin), loopLate.map((s) => s.loopMaxMs)) : NaN;
 const heapWarm = warm.filter((s) => Number.isFinite(s.heapAfterGcMB));
 const heapSlope = heapWarm.length >= 3 ? slope(heapWarm.map((s) => s.tMin), heapWarm.map((s) => s.heapAfterGcMB)) : NaN;
 const rcvbufDelta = udpRcvbufErrors() - rcvbuf0;
@@ -257,6 +268,8 @@ const summary = {
   rssMiB: { min: Math.min(...rss), max: Math.max(...rss), first: rss[0], last: rss.at(-1) },
   rssSlopeMiBPerMin: all,
   rssSlopeAfterWarmupMiBPerMin: after,
+  rssSlopeSecondHalfMiBPerMin: lateSlope,
+  eventLoopDelayMaxMs: { p50: loopPct(0.5), p99: loopPct(0.99), max: loops.at(-1), samples: loops.length, slopeSecondHalfMsPerMin: loopSlope },
   heapAfterGcSlopeAfterWarmupMBPerMin: heapSlope,
   flushLateMs: { p50: pct(0.5), p99: pct(0.99), max: onTime.at(-1), windows: onTime.length },
   sent,
@@ -269,11 +282,12 @@ const summary = {
 };
 process.stdout.write(`\n${JSON.stringify(summary, null, 2)}\n`);
 const lost = Object.keys(sent).filter((k) => Math.round(received[k]) !== sent[k]);
-const growth = Number.isFinite(after) ? after : all;
-const ok = code === 0 && lost.length === 0 && decodeErrors === 0 && socketDrops === 0 && growth < 0.5;
+const growth = Number.isFinite(lateSlope) ? lateSlope : all;
+const ok = code === 0 && lost.length === 0 && decodeErrors === 0 && socketDrops === 0 && growth < 0.1;
 process.stdout.write(
   `\nconclusion: RSS slope ${all.toFixed(3)} MiB/min over the run (${Number.isFinite(after) ? after.toFixed(3) : '-'} MiB/min after warm-up), ` +
-    `RSS ${summary.rssMiB.min.toFixed(1)}–${summary.rssMiB.max.toFixed(1)} MiB; JS heap after GC slope ${Number.isFinite(heapSlope) ? heapSlope.toFixed(3) : '-'} MB/min after warm-up; windows late by p50 ${summary.flushLateMs.p50} ms, p99 ${summary.flushLateMs.p99} ms, max ${summary.flushLateMs.max} ms; ` +
+    `${Number.isFinite(lateSlope) ? lateSlope.toFixed(3) : '-'} MiB/min over the second half; ` +
+    `RSS ${summary.rssMiB.min.toFixed(1)}–${summary.rssMiB.max.toFixed(1)} MiB; event-loop delay per window p50 ${loopPct(0.5) ?? '-'} ms, p99 ${loopPct(0.99) ?? '-'} ms, max ${loops.at(-1) ?? '-'} ms; JS heap after GC slope ${Number.isFinite(heapSlope) ? heapSlope.toFixed(3) : '-'} MB/min after warm-up; windows late by p50 ${summary.flushLateMs.p50} ms, p99 ${summary.flushLateMs.p99} ms, max ${summary.flushLateMs.max} ms; ` +
     `${lost.length === 0 ? 'every counter sent arrived' : `counters lost: ${lost.join(', ')}`}; kernel drops on the server's UDP socket ${socketDrops} (machine-wide RcvbufErrors delta ${rcvbufDelta}, other programs included). ${ok ? 'PASS' : 'FAIL'}\n`,
 );
 if (process.env.SOAK_JSON) writeFileSync(process.env.SOAK_JSON, JSON.stringify({ summary, samples }, null, 2));
