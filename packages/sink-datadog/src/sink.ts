@@ -15,19 +15,14 @@ import {
   type ExportResult,
   type Logger,
   type MetricBatch,
+  type Series,
+  type ServiceCheck,
   type Sink,
+  type SketchSeries,
+  type StatsdEvent,
 } from '@metrics-distributor/core';
-import {
-  DEFAULT_LIMITS,
-  KIND_SPECS,
-  assemble,
-  encodeCheck,
-  encodeEvent,
-  encodeSeries,
-  encodeSketch,
-  type PayloadKind,
-  type PayloadLimits,
-} from './encode.js';
+import { DEFAULT_LIMITS, KIND_SPECS, encodeCheck, encodeEvent, encodeSketch, type PayloadKind, type PayloadLimits } from './encode.js';
+import { PayloadWriter, SeriesEncoder, itemBytes, splitPayload, type RawPayload } from './writer.js';
 
 const gzipAsync = promisify(gzip);
 const deflateAsync = promisify(deflate);
@@ -78,20 +73,42 @@ export type KeyStatus = 'valid' | 'invalid' | 'unknown';
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
 /** Compressed bodies aim this far under the limit, so a slightly worse ratio than estimated rarely forces a re-split. */
 const COMPRESSED_HEADROOM = 0.9;
-/** Encoding yields to the event loop after this much CPU time, so a huge window never stalls ingestion. */
+/** Encoding yields to the event loop after this much time, so a huge window never stalls ingestion. */
 const SLICE_MS = 4;
+/** Items encoded between two looks at the clock: small enough that the slice overshoots by well under a millisecond. */
+const SLICE_CHECK_EVERY = 32;
 /** Response bodies of rejected payloads are logged up to this many characters. */
 const LOGGED_BODY_CHARS = 500;
 const KINDS: readonly PayloadKind[] = ['series', 'sketches', 'events', 'checks'];
 const USER_AGENT = 'metrics-distributor-sink-datadog';
 
-/** One request body: its encoded items (kept so it can be split), and the compressed bytes once built. */
-interface Payload {
+/** One request body: the uncompressed body with its item offsets (kept so it can be split), and the compressed bytes once built. */
+interface Payload extends RawPayload {
   readonly kind: PayloadKind;
-  readonly parts: Buffer[];
-  readonly rawBytes: number;
   body: Buffer | undefined;
 }
+
+/** Encodes one item at a time: `encode` sizes it (-1: not encodable), `write` then appends that same item. */
+interface ItemEncoder<T> {
+  encode(item: T): number;
+  write(w: PayloadWriter): void;
+}
+
+/** An {@link ItemEncoder} over a function that returns each item as its own Buffer. */
+function bufferEncoder<T>(fn: (item: T) => Buffer | undefined): ItemEncoder<T> {
+  let last: Buffer | undefined;
+  return {
+    encode(item) {
+      last = fn(item);
+      return last === undefined ? -1 : last.length;
+    },
+    write(w) {
+      if (last !== undefined) w.addBytes(last);
+    },
+  };
+}
+
+const count = (p: RawPayload): number => p.starts.length;
 
 /** What one POST came back with. */
 type Outcome =
@@ -191,6 +208,13 @@ export class DatadogSink implements Sink {
   private readonly limits: Record<PayloadKind, PayloadLimits>;
   /** Compressed/uncompressed ratio per kind, learnt from large bodies; starts pessimistic-ish. */
   private readonly ratio: Record<PayloadKind, number> = { series: 0.5, sketches: 0.7, events: 0.7, checks: 0.5 };
+  /** Kept for the sink's lifetime: its cache of identity JSON is what makes later windows cheap. */
+  private readonly seriesEncoder = new SeriesEncoder();
+  private readonly itemEncoders: {
+    readonly sketches: ItemEncoder<SketchSeries>;
+    readonly events: ItemEncoder<StatsdEvent>;
+    readonly checks: ItemEncoder<ServiceCheck>;
+  } = { sketches: bufferEncoder(encodeSketch), events: bufferEncoder(encodeEvent), checks: bufferEncoder(encodeCheck) };
 
   private active = 0;
   private readonly slotWaiters: (() => void)[] = [];
@@ -356,10 +380,15 @@ export class DatadogSink implements Sink {
     } else {
       try {
         const payloads: Payload[] = [];
-        await this.group('series', batch.series, encodeSeries, (s) => s.metric, payloads, tally);
-        await this.group('sketches', batch.sketches, encodeSketch, (s) => s.metric, payloads, tally);
-        await this.group('events', batch.events, encodeEvent, (e) => e.title, payloads, tally);
-        await this.group('checks', batch.serviceChecks, encodeCheck, (c) => c.name, payloads, tally);
+        const series = this.seriesEncoder;
+        const seriesItems: ItemEncoder<Series> = {
+          encode: (s) => (series.encode(s) ? series.bytes : -1),
+          write: (w) => w.addText(series.text, series.bytes),
+        };
+        await this.group('series', batch.series, seriesItems, (s) => s.metric, payloads, tally);
+        await this.group('sketches', batch.sketches, this.itemEncoders.sketches, (s) => s.metric, payloads, tally);
+        await this.group('events', batch.events, this.itemEncoders.events, (e) => e.title, payloads, tally);
+        await this.group('checks', batch.serviceChecks, this.itemEncoders.checks, (c) => c.name, payloads, tally);
         let next = 0;
         const worker = async (): Promise<void> => {
           while (next < payloads.length) await this.process(payloads[next++]!, tally);
@@ -382,7 +411,7 @@ export class DatadogSink implements Sink {
   private async group<T>(
     kind: PayloadKind,
     items: readonly T[],
-    encode: (item: T) => Buffer | undefined,
+    encoder: ItemEncoder<T>,
     nameOf: (item: T) => string,
     out: Payload[],
     tally: Tally,
@@ -394,43 +423,40 @@ export class DatadogSink implements Sink {
     const envelope = spec.prefix.length + spec.suffix.length;
     // Compression is only known afterwards: aim the raw size at what the learnt ratio says fits compressed.
     const rawTarget = Math.min(limits.maxUncompressedBytes, Math.floor((COMPRESSED_HEADROOM * limits.maxCompressedBytes) / this.ratio[kind]));
-    let parts: Buffer[] = [];
-    let size = envelope;
+    const writer = new PayloadWriter(kind);
+    const push = (): void => {
+      const raw = writer.close();
+      if (raw !== undefined) out.push({ kind, raw: raw.raw, starts: raw.starts, body: undefined });
+    };
     let sliceStart = performance.now();
     for (let i = 0; i < items.length; i++) {
-      if ((i & 63) === 63 && performance.now() - sliceStart > SLICE_MS) {
+      if (i % SLICE_CHECK_EVERY === SLICE_CHECK_EVERY - 1 && performance.now() - sliceStart > SLICE_MS) {
         await yieldToLoop();
         sliceStart = performance.now();
       }
       const item = items[i]!;
-      let part: Buffer | undefined;
+      let bytes: number;
       try {
-        part = encode(item);
+        bytes = encoder.encode(item);
       } catch {
-        part = undefined;
+        bytes = -1;
       }
-      if (part === undefined) {
+      if (bytes < 0) {
         this.lose(kind, 1, 'invalid_value', tally);
         this.invalidLog.maybe((suppressed) =>
           this.logger.warn({ kind, name: nameOf(item).slice(0, 200), suppressed }, 'Datadog sink: dropped an item with a non-finite value.'),
         );
         continue;
       }
-      if (envelope + part.length > limits.maxUncompressedBytes) {
+      if (envelope + bytes > limits.maxUncompressedBytes) {
         this.lose(kind, 1, 'payload_too_large', tally);
-        this.logTooLarge(kind, nameOf(item), 'uncompressed', envelope + part.length, limits.maxUncompressedBytes);
+        this.logTooLarge(kind, nameOf(item), 'uncompressed', envelope + bytes, limits.maxUncompressedBytes);
         continue;
       }
-      const added = part.length + (parts.length > 0 ? spec.separator.length : 0);
-      if (parts.length > 0 && (parts.length >= limits.maxItems || size + added > rawTarget)) {
-        out.push({ kind, parts, rawBytes: size, body: undefined });
-        parts = [];
-        size = envelope;
-      }
-      size += part.length + (parts.length > 0 ? spec.separator.length : 0);
-      parts.push(part);
+      if (writer.items > 0 && (writer.items >= limits.maxItems || writer.sizeWith(bytes) > rawTarget)) push();
+      encoder.write(writer);
     }
-    if (parts.length > 0) out.push({ kind, parts, rawBytes: size, body: undefined });
+    push();
   }
 
   /** Compresses (re-splitting what still exceeds the compressed limit) and delivers one payload. */
@@ -438,13 +464,13 @@ export class DatadogSink implements Sink {
     try {
       for (const ready of await this.prepare(p, tally)) await this.deliver(ready, tally);
     } catch (err) {
-      this.lose(p.kind, p.parts.length, 'internal_error', tally);
-      this.logger.error({ err, kind: p.kind, items: p.parts.length }, 'Datadog sink: unexpected error while sending a payload; dropped.');
+      this.lose(p.kind, count(p), 'internal_error', tally);
+      this.logger.error({ err, kind: p.kind, items: count(p) }, 'Datadog sink: unexpected error while sending a payload; dropped.');
     }
   }
 
   private async prepare(p: Payload, tally: Tally | undefined): Promise<Payload[]> {
-    const raw = assemble(p.kind, p.parts);
+    const raw = p.raw;
     const body = this.compression === 'gzip' ? await gzipAsync(raw) : await deflateAsync(raw);
     this.learnRatio(p.kind, raw.length, body.length);
     const limit = this.limits[p.kind].maxCompressedBytes;
@@ -452,7 +478,7 @@ export class DatadogSink implements Sink {
       p.body = body;
       return [p];
     }
-    if (p.parts.length === 1) {
+    if (count(p) === 1) {
       this.lose(p.kind, 1, 'payload_too_large', tally);
       this.logTooLarge(p.kind, this.snippet(p), 'compressed', body.length, limit);
       return [];
@@ -470,14 +496,11 @@ export class DatadogSink implements Sink {
   }
 
   private halves(p: Payload): [Payload, Payload] {
-    const mid = Math.ceil(p.parts.length / 2);
-    const make = (parts: Buffer[]): Payload => {
-      const spec = KIND_SPECS[p.kind];
-      let raw = spec.prefix.length + spec.suffix.length + Math.max(0, parts.length - 1) * spec.separator.length;
-      for (const x of parts) raw += x.length;
-      return { kind: p.kind, parts, rawBytes: raw, body: undefined };
-    };
-    return [make(p.parts.slice(0, mid)), make(p.parts.slice(mid))];
+    const [a, b] = splitPayload(p.kind, p);
+    return [
+      { kind: p.kind, raw: a.raw, starts: a.starts, body: undefined },
+      { kind: p.kind, raw: b.raw, starts: b.starts, body: undefined },
+    ];
   }
 
   /** Sends now, or parks in the retry buffer while the intake is backing off (as the agent's circuit breaker). */
@@ -499,31 +522,31 @@ export class DatadogSink implements Sink {
     const path = KIND_SPECS[p.kind].path;
     switch (out.status) {
       case 400:
-        this.lose(p.kind, p.parts.length, 'bad_request', tally);
+        this.lose(p.kind, count(p), 'bad_request', tally);
         this.badRequestLog.maybe((suppressed) =>
           this.logger.error(
-            { err: new MdError('MD_ERR_SINK_REJECTED', 'rejected by Datadog'), status: 400, endpoint: path, items: p.parts.length, body: out.body.slice(0, LOGGED_BODY_CHARS), suppressed },
+            { err: new MdError('MD_ERR_SINK_REJECTED', 'rejected by Datadog'), status: 400, endpoint: path, items: count(p), body: out.body.slice(0, LOGGED_BODY_CHARS), suppressed },
             'Datadog rejected a payload as malformed (400 Bad Request); dropped.',
           ),
         );
         return 'done';
       case 403:
-        this.lose(p.kind, p.parts.length, 'forbidden', tally);
+        this.lose(p.kind, count(p), 'forbidden', tally);
         this.forbiddenLog.maybe((suppressed) =>
           this.logger.error(
-            { err: new MdError('MD_ERR_SINK_AUTH', 'invalid API key'), status: 403, endpoint: path, key: this.maskedKey, items: p.parts.length, suppressed },
+            { err: new MdError('MD_ERR_SINK_AUTH', 'invalid API key'), status: 403, endpoint: path, key: this.maskedKey, items: count(p), suppressed },
             'Datadog answered 403 Forbidden: invalid API key. Payloads are dropped until --datadog-api-key / DD_API_KEY is fixed.',
           ),
         );
         return 'done';
       case 413:
-        if (p.parts.length > 1) {
+        if (count(p) > 1) {
           const [a, b] = this.halves(p);
           await this.process(a, tally);
           await this.process(b, tally);
         } else {
           this.lose(p.kind, 1, 'payload_too_large', tally);
-          this.logTooLarge(p.kind, this.snippet(p), '413 from Datadog', p.body?.length ?? p.rawBytes, this.limits[p.kind].maxCompressedBytes);
+          this.logTooLarge(p.kind, this.snippet(p), '413 from Datadog', p.body?.length ?? p.raw.length, this.limits[p.kind].maxCompressedBytes);
         }
         return 'done';
       case undefined:
@@ -606,7 +629,7 @@ export class DatadogSink implements Sink {
   private delivered(p: Payload): void {
     const bytes = p.body?.length ?? 0;
     const ks = this.kindStats[p.kind];
-    ks.sent += p.parts.length;
+    ks.sent += count(p);
     ks.packets++;
     ks.bytes += bytes;
     this.stats.packets++;
@@ -625,9 +648,8 @@ export class DatadogSink implements Sink {
   }
 
   private snippet(p: Payload): string {
-    const first = p.parts[0];
-    if (first === undefined || p.kind === 'sketches') return '';
-    return first.subarray(0, 120).toString('utf8');
+    if (count(p) === 0 || p.kind === 'sketches') return '';
+    return itemBytes(p.kind, p, 0).subarray(0, 120).toString('utf8');
   }
 
   private logTooLarge(kind: PayloadKind, what: string, which: string, bytes: number, limit: number): void {
@@ -673,12 +695,12 @@ export class DatadogSink implements Sink {
   }
 
   private cost(p: Payload): number {
-    return p.rawBytes + (p.body?.length ?? 0);
+    return p.raw.length + (p.body?.length ?? 0);
   }
 
   private enqueueRetry(p: Payload): void {
     if (this.final) {
-      this.lose(p.kind, p.parts.length, 'shutdown_unsent', undefined);
+      this.lose(p.kind, count(p), 'shutdown_unsent', undefined);
       return;
     }
     this.retry.push(p);
@@ -688,10 +710,10 @@ export class DatadogSink implements Sink {
       const old = this.retry.shift()!;
       this.retryBytes -= this.cost(old);
       this.retryStats.failed++;
-      this.lose(old.kind, old.parts.length, 'retry_buffer_full', undefined);
+      this.lose(old.kind, count(old), 'retry_buffer_full', undefined);
       this.bufferFullLog.maybe((suppressed) =>
         this.logger.error(
-          { err: new MdError('MD_ERR_SINK_RETRY_BUFFER_FULL', 'retry buffer full'), kind: old.kind, items: old.parts.length, maxBytes: this.retryBufferBytes, suppressed },
+          { err: new MdError('MD_ERR_SINK_RETRY_BUFFER_FULL', 'retry buffer full'), kind: old.kind, items: count(old), maxBytes: this.retryBufferBytes, suppressed },
           'Datadog retry buffer full; dropped the oldest payload (see --datadog-retry-buffer-bytes).',
         ),
       );
@@ -766,7 +788,7 @@ export class DatadogSink implements Sink {
       if (out.ok) this.retryStats.sent++;
       return await this.handle(p, out, undefined);
     } catch (err) {
-      this.lose(p.kind, p.parts.length, 'internal_error', undefined);
+      this.lose(p.kind, count(p), 'internal_error', undefined);
       this.logger.error({ err, kind: p.kind }, 'Datadog sink: unexpected error while retrying a payload; dropped.');
       return 'done';
     }
@@ -806,8 +828,8 @@ export class DatadogSink implements Sink {
       this.final = true;
       const lost = { series: 0, sketches: 0, events: 0, checks: 0 };
       for (const p of this.retry.splice(0)) {
-        lost[p.kind] += p.parts.length;
-        this.lose(p.kind, p.parts.length, 'shutdown_unsent', undefined);
+        lost[p.kind] += count(p);
+        this.lose(p.kind, count(p), 'shutdown_unsent', undefined);
       }
       this.retryBytes = 0;
       this.updateRetryGauges();

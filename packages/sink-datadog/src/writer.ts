@@ -1,0 +1,265 @@
+/**
+ * Builds request bodies in place. A window of hundreds of thousands of series used to become one small
+ * Buffer per item, kept alive until its payload was sent: every young-generation GC then had to copy
+ * those objects, and those pauses were most of the event-loop delay of a big flush. Here each body is
+ * one Buffer plus a table of item offsets, so nothing per item outlives the moment it is encoded, and a
+ * body can still be split at item boundaries.
+ */
+import type { Series, SeriesType } from '@metrics-distributor/core';
+import { KIND_SPECS, type PayloadKind } from './encode.js';
+
+/** One finished body: the whole uncompressed request body and where each item starts in it. */
+export interface RawPayload {
+  /** Prefix, items joined by the kind's separator, suffix: exactly what gets compressed and sent. */
+  readonly raw: Buffer;
+  /** Offset in `raw` of each item's first byte, ascending; its length is the item count. */
+  readonly starts: Uint32Array;
+}
+
+/** Pending text is written to the Buffer once it reaches this many bytes: one native call per many items. */
+const TEXT_CHUNK_BYTES = 16_384;
+const INITIAL_BYTES = 64 * 1024;
+
+/**
+ * Appends encoded items to one growing body at a time. Sizes are tracked exactly as items are added
+ * (text items come with their UTF-8 length), so the caller can decide where a body ends before adding.
+ */
+export class PayloadWriter {
+  private readonly prefix: Buffer;
+  private readonly separator: Buffer;
+  private readonly separatorText: string;
+  private readonly suffix: Buffer;
+  private buf: Buffer;
+  /** Bytes written to `buf`. */
+  private pos = 0;
+  private text = '';
+  private textBytes = 0;
+  private starts: Uint32Array;
+  private n = 0;
+
+  constructor(kind: PayloadKind) {
+    const spec = KIND_SPECS[kind];
+    this.prefix = spec.prefix;
+    this.separator = spec.separator;
+    // Every separator in use is ASCII, so its length in characters is its length in bytes.
+    this.separatorText = spec.separator.toString('latin1');
+    this.suffix = spec.suffix;
+    this.buf = Buffer.allocUnsafeSlow(INITIAL_BYTES);
+    this.starts = new Uint32Array(1024);
+    this.reset();
+  }
+
+  /** Items in the open body. */
+  get items(): number {
+    return this.n;
+  }
+
+  /** Size the open body would have if closed now, suffix included. */
+  get size(): number {
+    return this.pos + this.textBytes + this.suffix.length;
+  }
+
+  /** Size the open body would have with one more item of `bytes`. */
+  sizeWith(bytes: number): number {
+    return this.size + bytes + (this.n > 0 ? this.separator.length : 0);
+  }
+
+  /** Adds an item given as text whose UTF-8 length is `bytes` (it must be exact). */
+  addText(text: string, bytes: number): void {
+    const at = this.startItem();
+    this.text += text;
+    this.textBytes += bytes;
+    this.recordStart(at);
+    if (this.textBytes >= TEXT_CHUNK_BYTES) this.flushText();
+  }
+
+  /** Adds an item already encoded. */
+  addBytes(item: Buffer): void {
+    const at = this.startItem();
+    this.flushText();
+    this.ensure(item.length);
+    item.copy(this.buf, this.pos);
+    this.pos += item.length;
+    this.recordStart(at);
+  }
+
+  /** Closes the open body (undefined when it holds no item) and starts the next one. */
+  close(): RawPayload | undefined {
+    if (this.n === 0) return undefined;
+    this.flushText();
+    this.ensure(this.suffix.length);
+    this.suffix.copy(this.buf, this.pos);
+    this.pos += this.suffix.length;
+    // Copied out at its exact size: the scratch Buffer is reused, and a kept body must not pin the slack.
+    const out = { raw: Buffer.from(this.buf.subarray(0, this.pos)), starts: this.starts.slice(0, this.n) };
+    this.reset();
+    return out;
+  }
+
+  private reset(): void {
+    this.pos = 0;
+    this.n = 0;
+    this.prefix.copy(this.buf, 0);
+    this.pos = this.prefix.length;
+  }
+
+  /** Writes the separator (as text, so it stays in order with pending text) and returns the item's offset. */
+  private startItem(): number {
+    if (this.n > 0 && this.separator.length > 0) {
+      this.text += this.separatorText;
+      this.textBytes += this.separator.length;
+    }
+    return this.pos + this.textBytes;
+  }
+
+  private recordStart(at: number): void {
+    if (this.n === this.starts.length) {
+      const next = new Uint32Array(this.starts.length * 2);
+      next.set(this.starts);
+      this.starts = next;
+    }
+    this.starts[this.n++] = at;
+  }
+
+  private flushText(): void {
+    if (this.textBytes === 0) return;
+    this.ensure(this.textBytes);
+    const written = this.buf.write(this.text, this.pos, 'utf8');
+    if (written !== this.textBytes) throw new Error(`payload writer: ${written} bytes written, ${this.textBytes} expected`);
+    this.pos += written;
+    this.text = '';
+    this.textBytes = 0;
+  }
+
+  private ensure(more: number): void {
+    if (this.pos + more <= this.buf.length) return;
+    const next = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + more));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+}
+
+/** Splits a body in two at an item boundary (about half the items each), without re-encoding anything. */
+export function splitPayload(kind: PayloadKind, p: RawPayload): [RawPayload, RawPayload] {
+  const { prefix, separator, suffix } = KIND_SPECS[kind];
+  const n = p.starts.length;
+  const mid = Math.ceil(n / 2);
+  const firstStart = p.starts[0]!;
+  const midStart = p.starts[mid]!;
+  const end = p.raw.length - suffix.length;
+  const part = (from: number, to: number, starts: Uint32Array): RawPayload => {
+    const raw = Buffer.concat([prefix, p.raw.subarray(from, to), suffix]);
+    const shifted = new Uint32Array(starts.length);
+    for (let i = 0; i < starts.length; i++) shifted[i] = starts[i]! - from + prefix.length;
+    return { raw, starts: shifted };
+  };
+  return [part(firstStart, midStart - separator.length, p.starts.subarray(0, mid)), part(midStart, end, p.starts.subarray(mid))];
+}
+
+/** The bytes of item `i` of a body. */
+export function itemBytes(kind: PayloadKind, p: RawPayload, i: number): Buffer {
+  const next = p.starts[i + 1];
+  const end = next === undefined ? p.raw.length - KIND_SPECS[kind].suffix.length : next - KIND_SPECS[kind].separator.length;
+  return p.raw.subarray(p.starts[i] ?? 0, end);
+}
+
+/** `MetricIntakeType` of the v2 API. */
+const INTAKE_TYPE = { count: 1, rate: 2, gauge: 3 } as const;
+
+/** The cached JSON of one series name: everything before the timestamp. */
+interface Head {
+  readonly metric: string;
+  readonly type: SeriesType;
+  readonly interval: number;
+  readonly json: string;
+  readonly bytes: number;
+}
+
+/** The cached JSON of one tags array with one host: everything after the point, and the names used with it. */
+interface Identity {
+  readonly host: string;
+  readonly tagCount: number;
+  readonly tail: string;
+  readonly tailBytes: number;
+  readonly heads: Head[];
+  /** Where the next lookup starts: series of a context come in the same order every window. */
+  cursor: number;
+}
+
+/** Names remembered per tags array at most; a histogram context uses one per aggregate. */
+const HEADS_PER_IDENTITY = 16;
+
+/**
+ * Encodes v2 series items from cached JSON fragments. Core hands over the same `tags` array for a
+ * context in every window, so the JSON of tags and host (and of each name used with them) is built
+ * once per context and a window's encoding is mostly concatenation plus the two numbers. Entries are
+ * keyed by the tags array in a WeakMap, so they go when the context goes, and at most
+ * {@link HEADS_PER_IDENTITY} names are kept per array, so a tags array shared by many names stays bounded.
+ * Tags arrays are taken as immutable (they are `readonly` in core's model); a changed length is noticed.
+ *
+ * The output is byte for byte what {@link encodeSeries} writes.
+ */
+export class SeriesEncoder {
+  private readonly identities = new WeakMap<readonly string[], Identity>();
+  /** The last item's JSON, set by {@link encode}. */
+  text = '';
+  /** Its UTF-8 length. */
+  bytes = 0;
+
+  /** Encodes `s` into {@link text}/{@link bytes}; false (nothing set) for a value JSON cannot carry. */
+  encode(s: Series): boolean {
+    if (!Number.isFinite(s.value) || !Number.isFinite(s.timestamp)) return false;
+    const id = this.identity(s);
+    const head = this.head(id, s);
+    // ASCII only, so its length in characters is its length in bytes.
+    const point = `${Math.trunc(s.timestamp)},"value":${s.value}}]`;
+    this.text = head.json + point + id.tail;
+    this.bytes = head.bytes + point.length + id.tailBytes;
+    return true;
+  }
+
+  /** Names cached for a tags array (0 when none): lets tests check the cache stays bounded. */
+  cachedNames(tags: readonly string[]): number {
+    return this.identities.get(tags)?.heads.length ?? 0;
+  }
+
+  private identity(s: Series): Identity {
+    const tags = s.tags;
+    let id = this.identities.get(tags);
+    if (id === undefined || id.host !== s.host || id.tagCount !== tags.length) {
+      let tail = '';
+      if (s.host !== '') tail += `,"resources":[{"type":"host","name":${JSON.stringify(s.host)}}]`;
+      tail += `,"tags":${JSON.stringify(tags)}}`;
+      id = { host: s.host, tagCount: tags.length, tail, tailBytes: Buffer.byteLength(tail, 'utf8'), heads: id?.heads ?? [], cursor: 0 };
+      this.identities.set(tags, id);
+    }
+    return id;
+  }
+
+  private head(id: Identity, s: Series): Head {
+    // `interval` is int64 on the wire; sub-second windows still report a 1 s interval.
+    const interval = Math.max(1, Math.round(s.interval));
+    const heads = id.heads;
+    const n = heads.length;
+    for (let k = 0, i = id.cursor; k < n; k++, i++) {
+      if (i >= n) i = 0;
+      const h = heads[i]!;
+      if (h.metric === s.metric && h.type === s.type && h.interval === interval) {
+        id.cursor = i + 1;
+        return h;
+      }
+    }
+    const json = `{"metric":${JSON.stringify(s.metric)},"type":${INTAKE_TYPE[s.type]},"interval":${interval},"points":[{"timestamp":`;
+    const h: Head = { metric: s.metric, type: s.type, interval, json, bytes: Buffer.byteLength(json, 'utf8') };
+    if (n < HEADS_PER_IDENTITY) {
+      heads.push(h);
+      id.cursor = n + 1;
+    } else {
+      // Full: replace round-robin, so a tags array shared by ever-new names keeps a fixed size.
+      const at = id.cursor % n;
+      heads[at] = h;
+      id.cursor = at + 1;
+    }
+    return h;
+  }
+}
