@@ -4,7 +4,7 @@
  */
 import { promisify } from 'node:util';
 import { gunzip, inflate, inflateRaw, type ZlibOptions } from 'node:zlib';
-import { parseRfc3339, parseSyslog, readFrames } from './logplex.js';
+import { MSG_START, parseRfc3339, readFrames, scanSyslog, syslogOffsets } from './logplex.js';
 
 const gunzipAsync = promisify<Buffer, ZlibOptions, Buffer>(gunzip);
 const inflateAsync = promisify<Buffer, ZlibOptions, Buffer>(inflate);
@@ -131,10 +131,26 @@ export interface RecordVisitor {
 
 const SYSLOG_START = /^<\d{1,3}>/;
 
+const offsets = syslogOffsets();
+
+/**
+ * The last timestamp parsed and its value. A logplex body stamps its lines within the same second or
+ * two, often with one identical string, so comparing in place spares most RFC 3339 parses.
+ */
+let lastStamp = '';
+let lastStampMs: number | undefined;
+
+function stampAt(text: string, start: number, end: number): number | undefined {
+  if (end - start === lastStamp.length && text.startsWith(lastStamp, start)) return lastStampMs;
+  lastStamp = text.slice(start, end);
+  lastStampMs = parseRfc3339(lastStamp);
+  return lastStampMs;
+}
+
 function syslogRecord(text: string): LogRecord | undefined {
-  const m = parseSyslog(text);
-  if (m === undefined) return undefined;
-  return { appName: m.appName, procId: m.procId, msg: m.msg, timestampMs: parseRfc3339(m.timestamp) };
+  const o = offsets;
+  if (scanSyslog(text, o) < 0) return undefined;
+  return { appName: text.slice(o[4], o[5]), procId: text.slice(o[6], o[7]), msg: text.slice(o[MSG_START]), timestampMs: stampAt(text, o[0]!, o[1]!) };
 }
 
 const SAMPLE_CHARS = 200;

@@ -11,7 +11,7 @@
  * `dyno=heroku.<app>.<uuid>` id are never tags.
  */
 import type { Sample } from '@metrics-distributor/core';
-import { cleanName, extractL2met, logfmt, parseUnitValue, type L2metBadReason, type Pair } from './l2met.js';
+import { L2MET_TYPES, LogfmtCursor, cleanName, extractL2met, logfmt, parseUnitValue, scanUnitValue, scanned, type L2metBadReason, type Pair } from './l2met.js';
 
 /** The parts of a log line extraction looks at; plain-text and JSON lines have no app or proc id. */
 export interface LogLine {
@@ -86,36 +86,182 @@ const CODE_RE = /^[HRL]\d{2}$/;
  * Empty fields (H10: `connect= service= bytes=`) are skipped, never read as 1.
  */
 export function extractRouter(msg: string, base: readonly string[], out: Sample[], onBad: OnBad): void {
-  const kv = toMap(logfmt(msg));
-  const at = kv.get('at');
-  if (at !== 'info' && at !== 'error') return;
-  const rawMethod = kv.get('method');
-  const method = rawMethod === undefined || rawMethod === '' ? undefined : METHODS.has(rawMethod) ? rawMethod : 'other';
-  const rawStatus = kv.get('status');
-  const status = rawStatus !== undefined && /^[1-5]\d\d$/.test(rawStatus) ? rawStatus : undefined;
-  const statusClass = status === undefined ? undefined : `${status[0]}xx`;
-  const dyno = dynoTags(kv.get('dyno'));
-  const methodTag = tag('method', method);
-  const classTag = tag('status_class', statusClass);
-  out.push({ name: 'heroku.router.request', type: 'c', value: 1, tags: withTags(base, methodTag, tag('status', status), classTag, ...dyno) });
-  const timerTags = withTags(base, methodTag, classTag, ...dyno);
-  for (const [key, name, type] of [
-    ['connect', 'heroku.router.connect', 'ms'],
-    ['service', 'heroku.router.service', 'ms'],
-    ['bytes', 'heroku.router.bytes', 'h'],
-  ] as const) {
-    const raw = kv.get(key);
+  const f = scanRouter(msg, routerScratch);
+  if (!isRouterAt(f.at)) return;
+  const t = routerTags(base, routerMethod(f.method), routerStatus(f.status), f.dyno);
+  out.push({ name: 'heroku.router.request', type: 'c', value: 1, tags: t.request });
+  for (const [field, name, type] of ROUTER_VALUES) {
+    const raw = f[field];
     if (raw === undefined || raw === '') continue;
-    const v = parseUnitValue(raw);
-    // Router timings are always whole ms; another unit would mean a format change we should not guess at.
-    if (v === undefined || (v.unit !== undefined && v.unit !== (type === 'ms' ? 'ms' : 'bytes'))) {
-      onBad('bad_value', key);
+    const v = routerValue(raw, type);
+    if (v === undefined) {
+      onBad('bad_value', field);
       continue;
     }
-    out.push({ name, type, value: v.value, tags: timerTags });
+    out.push({ name, type, value: v, tags: t.timer });
   }
-  const code = kv.get('code');
-  if (at === 'error' && code !== undefined && CODE_RE.test(code)) {
+  routerErrors(f, base, t.dyno, out);
+}
+
+/** The router fields extraction reads: the first value of each key, undefined when absent or bare. */
+export interface RouterFields {
+  at: string | undefined;
+  method: string | undefined;
+  status: string | undefined;
+  dyno: string | undefined;
+  connect: string | undefined;
+  service: string | undefined;
+  bytes: string | undefined;
+  code: string | undefined;
+}
+
+/** A {@link RouterFields} to fill with {@link scanRouter}. */
+export function routerFields(): RouterFields {
+  return { at: undefined, method: undefined, status: undefined, dyno: undefined, connect: undefined, service: undefined, bytes: undefined, code: undefined };
+}
+
+const routerScratch = routerFields();
+const routerCursor = new LogfmtCursor();
+
+/** Bits of {@link scanRouter}'s `seen` mask, one per field. */
+const AT = 1;
+const METHOD = 2;
+const STATUS = 4;
+const DYNO = 8;
+const CONNECT = 16;
+const SERVICE = 32;
+const BYTES = 64;
+const CODE = 128;
+
+/**
+ * Reads the router fields of a logfmt line into `f` (overwritten), looking only at the keys it needs.
+ * The first occurrence of a key wins even when bare, as in a first-wins key/value map: Heroku never
+ * repeats a key, and first-wins keeps a forged suffix (`… status=200 status=500`) harmless.
+ */
+export function scanRouter(msg: string, f: RouterFields): RouterFields {
+  f.at = f.method = f.status = f.dyno = f.connect = f.service = f.bytes = f.code = undefined;
+  let seen = 0;
+  const c = routerCursor.reset(msg);
+  while (c.next()) {
+    let bit = 0;
+    switch (c.keyEnd - c.keyStart) {
+      case 2:
+        if (c.keyIs('at')) bit = AT;
+        break;
+      case 4:
+        if (c.keyIs('dyno')) bit = DYNO;
+        else if (c.keyIs('code')) bit = CODE;
+        break;
+      case 5:
+        if (c.keyIs('bytes')) bit = BYTES;
+        break;
+      case 6:
+        if (c.keyIs('method')) bit = METHOD;
+        else if (c.keyIs('status')) bit = STATUS;
+        break;
+      case 7:
+        if (c.keyIs('connect')) bit = CONNECT;
+        else if (c.keyIs('service')) bit = SERVICE;
+        break;
+    }
+    if (bit === 0 || (seen & bit) !== 0) continue;
+    seen |= bit;
+    const v = c.value();
+    switch (bit) {
+      case AT:
+        f.at = v;
+        break;
+      case METHOD:
+        f.method = v;
+        break;
+      case STATUS:
+        f.status = v;
+        break;
+      case DYNO:
+        f.dyno = v;
+        break;
+      case CONNECT:
+        f.connect = v;
+        break;
+      case SERVICE:
+        f.service = v;
+        break;
+      case BYTES:
+        f.bytes = v;
+        break;
+      default:
+        f.code = v;
+    }
+    if (seen === 255) break;
+  }
+  return f;
+}
+
+/** Only `at=info` and `at=error` router lines describe a request. */
+export function isRouterAt(at: string | undefined): boolean {
+  return at === 'info' || at === 'error';
+}
+
+/** The `method` tag value: one of the nine standard methods, `other`, or undefined when empty or absent. */
+export function routerMethod(raw: string | undefined): string | undefined {
+  return raw === undefined || raw === '' ? undefined : METHODS.has(raw) ? raw : 'other';
+}
+
+/** The `status` tag value: three digits starting 1–5, else undefined. */
+export function routerStatus(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw.length !== 3) return undefined;
+  const a = raw.charCodeAt(0);
+  const b = raw.charCodeAt(1);
+  const c = raw.charCodeAt(2);
+  return a >= 0x31 && a <= 0x35 && b >= 0x30 && b <= 0x39 && c >= 0x30 && c <= 0x39 ? raw : undefined;
+}
+
+/** The tag lists of one kind of router line. */
+export interface RouterTags {
+  /** `heroku.router.request`: base, method, status, status_class, dyno, dyno_type. */
+  request: string[];
+  /** Timers and `heroku.router.bytes`: base, method, status_class, dyno, dyno_type. */
+  timer: string[];
+  /** The dyno tags alone (for `heroku.error`). */
+  dyno: string[];
+}
+
+/** Tags of a router line from its cleaned method and status (see {@link routerMethod}, {@link routerStatus}) and raw dyno. */
+export function routerTags(base: readonly string[], method: string | undefined, status: string | undefined, dyno: string | undefined): RouterTags {
+  const statusClass = status === undefined ? undefined : `${status[0]}xx`;
+  const dynoList = dynoTags(dyno);
+  const methodTag = tag('method', method);
+  const classTag = tag('status_class', statusClass);
+  return {
+    request: withTags(base, methodTag, tag('status', status), classTag, ...dynoList),
+    timer: withTags(base, methodTag, classTag, ...dynoList),
+    dyno: dynoList,
+  };
+}
+
+/** Router value fields: field, metric name, StatsD type. */
+export const ROUTER_VALUES = [
+  ['connect', 'heroku.router.connect', 'ms'],
+  ['service', 'heroku.router.service', 'ms'],
+  ['bytes', 'heroku.router.bytes', 'h'],
+] as const;
+
+/**
+ * A router timing or size, or undefined when it does not parse. Router timings are always whole ms and
+ * sizes bytes; another unit would mean a format change we should not guess at.
+ */
+export function routerValue(raw: string, type: 'ms' | 'h'): number | undefined {
+  if (!scanUnitValue(raw, 0, raw.length)) return undefined;
+  const unitLen = raw.length - scanned.unitStart;
+  if (unitLen === 0) return scanned.value;
+  const unit = type === 'ms' ? 'ms' : 'bytes';
+  return unitLen === unit.length && raw.endsWith(unit) ? scanned.value : undefined;
+}
+
+/** For `at=error code=Hxx`: `heroku.router.error` tagged code, and `heroku.error` tagged code and dyno. */
+export function routerErrors(f: RouterFields, base: readonly string[], dyno: readonly string[], out: Sample[]): void {
+  const code = f.code;
+  if (f.at === 'error' && code !== undefined && CODE_RE.test(code)) {
     const codeTag = tag('code', code);
     out.push({ name: 'heroku.router.error', type: 'c', value: 1, tags: withTags(base, codeTag) });
     out.push({ name: 'heroku.error', type: 'c', value: 1, tags: withTags(base, codeTag, ...dyno) });
@@ -183,6 +329,7 @@ const L10_RE = /(?<!\d)(\d{1,15}) messages dropped since|dropped (\d{1,15}) mess
  * Returns true when the line was one.
  */
 export function extractError(msg: string, procId: string | undefined, base: readonly string[], out: Sample[]): boolean {
+  if (!msg.startsWith('Error ')) return false;
   const m = ERROR_RE.exec(msg);
   if (m === null) return false;
   out.push({ name: 'heroku.error', type: 'c', value: 1, tags: withTags(base, tag('code', m[1]), ...dynoTags(procId)) });
@@ -205,8 +352,6 @@ export function extractLogplex(msg: string, base: readonly string[], out: Sample
   extractError(msg, undefined, base, out);
 }
 
-/** l2met types → StatsD types: `count#` a counter, `sample#` a gauge, `measure#` a timer (`ms`). */
-const L2MET_TYPES = { count: 'c', sample: 'g', measure: 'ms' } as const;
 
 /**
  * App lines: every l2met metric, named as written, tagged `source` (from `source=`) and `unit`
@@ -224,13 +369,26 @@ export function extractApp(msg: string, base: readonly string[], out: Sample[], 
 }
 
 /**
+ * Which extractor takes a line: `router` and `app` lines are the common ones (see `extractRouter` and
+ * `extractApp`); `other` covers logplex, add-on, `Error Xnn` and platform dyno lines.
+ */
+export function routeOf(line: LogLine): 'router' | 'app' | 'other' {
+  const { appName, procId, msg } = line;
+  if (appName === 'heroku') return procId === 'router' ? 'router' : 'other';
+  if (procId !== undefined && ADDON_PREFIXES.has(procId)) return 'other';
+  return msg.startsWith('Error ') && ERROR_RE.test(msg) ? 'other' : 'app';
+}
+
+/**
  * Routes a line by (APP-NAME, PROCID), then by payload: router, logplex, add-on, platform dyno line
  * (runtime metrics or `Error Xnn`), else an app line (`Error Xnn` or l2met).
  * `base` holds the drain-level tags (`app:`); samples are appended to `out`.
  */
 export function extractLine(line: LogLine, base: readonly string[], out: Sample[], onBad: OnBad): void {
   const { appName, procId, msg } = line;
-  if (procId === 'router' && appName === 'heroku') return extractRouter(msg, base, out, onBad);
+  const route = routeOf(line);
+  if (route === 'router') return extractRouter(msg, base, out, onBad);
+  if (route === 'app') return extractApp(msg, base, out, onBad);
   if (procId === 'logplex' && appName === 'heroku') return extractLogplex(msg, base, out);
   const addon = procId === undefined ? undefined : ADDON_PREFIXES.get(procId);
   if (addon !== undefined) return extractAddon(msg, addon, base, out, onBad);

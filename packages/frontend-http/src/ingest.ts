@@ -5,7 +5,8 @@
  */
 import { RateLimitedLog, type Aggregator, type ComponentStats, type Logger, type Sample } from '@metrics-distributor/core';
 import { forEachRecord, type BadRecordReason, type BodyFormat, type LogRecord, type RecordVisitor } from './body.js';
-import { extractLine, type ExtractBadReason } from './heroku.js';
+import { SampleFeed } from './feed.js';
+import { extractLine, routeOf, type ExtractBadReason } from './heroku.js';
 
 /** What one body contained; the route compares `frames` with `Logplex-Msg-Count`. */
 export interface IngestResult {
@@ -29,6 +30,7 @@ export class LogIngest {
   private readonly valueLog = new RateLimitedLog(LOG_INTERVAL_MS);
   private readonly largeLog = new RateLimitedLog(LOG_INTERVAL_MS);
   private readonly samples: Sample[] = [];
+  private readonly feed: SampleFeed;
 
   constructor(
     private readonly aggregator: Aggregator,
@@ -36,7 +38,9 @@ export class LogIngest {
     readonly stats: ComponentStats,
     private readonly logger: Logger,
     private readonly maxLineBytes: number,
-  ) {}
+  ) {
+    this.feed = new SampleFeed(aggregator);
+  }
 
   /** Lines received so far whose timestamp was older than the open window. */
   get lateLines(): number {
@@ -52,6 +56,8 @@ export class LogIngest {
     const stats = this.stats;
     const windowStart = this.aggregator.currentWindowStart;
     const onBad = (reason: ExtractBadReason, key: string): void => this.badValue(reason, key);
+    const feed = this.feed;
+    const fast = feed.begin(tags);
     const visitor: RecordVisitor = {
       record: (r: LogRecord) => {
         result.frames++;
@@ -63,9 +69,23 @@ export class LogIngest {
         if (r.timestampMs !== undefined && r.timestampMs < windowStart) {
           stats.count(LATE_LINES);
         }
+        if (fast) {
+          const route = routeOf(r);
+          if (route === 'router') {
+            result.samples += feed.router(r.msg, onBad);
+            return;
+          }
+          if (route === 'app') {
+            result.samples += feed.app(r.msg, onBad);
+            return;
+          }
+        }
         const out = this.samples;
         out.length = 0;
         extractLine(r, tags, out, onBad);
+        if (out.length === 0) return;
+        // What the feed merged so far goes first, so the aggregator sees the samples in line order.
+        feed.flush();
         for (const s of out) this.aggregator.addSample(s);
         result.samples += out.length;
       },
@@ -84,7 +104,11 @@ export class LogIngest {
         );
       },
     };
-    forEachRecord(body, format, this.maxLineBytes, visitor);
+    try {
+      forEachRecord(body, format, this.maxLineBytes, visitor);
+    } finally {
+      if (fast) feed.end();
+    }
     return result;
   }
 

@@ -10,48 +10,138 @@ export interface Pair {
   value: string | undefined;
 }
 
+const SP = 0x20;
+const TAB = 0x09;
+const EQ = 0x3d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * Walks the logfmt pairs of a line by offsets, without building a string or an object per pair, so
+ * a caller can look only at the keys it wants. {@link logfmt} is built on it, so both read a line alike.
+ * Reusable: {@link LogfmtCursor.reset} starts a new line.
+ */
+export class LogfmtCursor {
+  /** Key is `line[keyStart, keyEnd)`; never empty. */
+  keyStart = 0;
+  /** End of the key. */
+  keyEnd = 0;
+  /** Raw value is `line[valueStart, valueEnd)` (inside the quotes when quoted); -1 for a bare key. */
+  valueStart = -1;
+  /** End of the raw value. */
+  valueEnd = -1;
+  /** The value was quoted and holds a backslash, so {@link value} must unescape it. */
+  escaped = false;
+  /** The line being walked. */
+  line = '';
+  private pos = 0;
+
+  /** Starts walking `line`. */
+  reset(line: string): this {
+    this.line = line;
+    this.pos = 0;
+    return this;
+  }
+
+  /**
+   * Moves to the next pair with a non-empty key (`k=v`, `k="quoted \" value"`, bare `k`); false at the
+   * end. An unclosed quote runs to the end of the line, as in kr/logfmt's lenient reading.
+   */
+  next(): boolean {
+    const line = this.line;
+    const n = line.length;
+    let i = this.pos;
+    for (;;) {
+      let c = line.charCodeAt(i);
+      while (i < n && (c === SP || c === TAB)) c = line.charCodeAt(++i);
+      if (i >= n) {
+        this.pos = i;
+        return false;
+      }
+      const keyStart = i;
+      while (i < n && c !== EQ && c !== SP && c !== TAB) c = line.charCodeAt(++i);
+      const keyEnd = i;
+      let valueStart = -1;
+      let valueEnd = -1;
+      let escaped = false;
+      if (c === EQ) {
+        i++;
+        if (line.charCodeAt(i) === QUOTE) {
+          valueStart = ++i;
+          while (i < n) {
+            c = line.charCodeAt(i);
+            if (c === QUOTE) break;
+            if (c === BACKSLASH && i + 1 < n) {
+              escaped = true;
+              i += 2;
+              continue;
+            }
+            i++;
+          }
+          valueEnd = i;
+          if (i < n) i++; // closing quote
+        } else {
+          valueStart = i;
+          c = line.charCodeAt(i);
+          while (i < n && c !== SP && c !== TAB) c = line.charCodeAt(++i);
+          valueEnd = i;
+        }
+      }
+      if (keyEnd > keyStart) {
+        this.pos = i;
+        this.keyStart = keyStart;
+        this.keyEnd = keyEnd;
+        this.valueStart = valueStart;
+        this.valueEnd = valueEnd;
+        this.escaped = escaped;
+        return true;
+      }
+    }
+  }
+
+  /** True when the current key is exactly `k`. */
+  keyIs(k: string): boolean {
+    return this.keyEnd - this.keyStart === k.length && this.line.startsWith(k, this.keyStart);
+  }
+
+  /** The current key. */
+  key(): string {
+    return this.line.slice(this.keyStart, this.keyEnd);
+  }
+
+  /** The current value, unescaped; undefined for a bare key. */
+  value(): string | undefined {
+    if (this.valueStart < 0) return undefined;
+    if (!this.escaped) return this.line.slice(this.valueStart, this.valueEnd);
+    const line = this.line;
+    const end = this.valueEnd;
+    let v = '';
+    let chunk = this.valueStart;
+    let i = chunk;
+    while (i < end) {
+      // A backslash takes the next character as it is; only a final one (unclosed quote) stays.
+      if (line.charCodeAt(i) === BACKSLASH && i + 1 < end) {
+        v += line.slice(chunk, i);
+        chunk = i + 1;
+        i += 2;
+        continue;
+      }
+      i++;
+    }
+    return v + line.slice(chunk, end);
+  }
+}
+
+const cursor = new LogfmtCursor();
+
 /**
  * Splits a logfmt line into pairs: `k=v`, `k="quoted \" value"`, bare `k`. Never throws: an unclosed
  * quote runs to the end of the line, as in kr/logfmt's lenient reading.
  */
 export function logfmt(line: string): Pair[] {
   const out: Pair[] = [];
-  const n = line.length;
-  let i = 0;
-  while (i < n) {
-    while (i < n && (line[i] === ' ' || line[i] === '\t')) i++;
-    if (i >= n) break;
-    const keyStart = i;
-    while (i < n && line[i] !== '=' && line[i] !== ' ' && line[i] !== '\t') i++;
-    const key = line.slice(keyStart, i);
-    if (line[i] !== '=') {
-      if (key.length > 0) out.push({ key, value: undefined });
-      continue;
-    }
-    i++; // '='
-    let value: string;
-    if (line[i] === '"') {
-      i++;
-      let v = '';
-      let chunk = i;
-      while (i < n && line[i] !== '"') {
-        if (line[i] === '\\' && i + 1 < n) {
-          v += line.slice(chunk, i);
-          chunk = i + 1;
-          i += 2;
-          continue;
-        }
-        i++;
-      }
-      value = v + line.slice(chunk, i);
-      if (i < n) i++; // closing quote
-    } else {
-      const valueStart = i;
-      while (i < n && line[i] !== ' ' && line[i] !== '\t') i++;
-      value = line.slice(valueStart, i);
-    }
-    if (key.length > 0) out.push({ key, value });
-  }
+  const c = cursor.reset(line);
+  while (c.next()) out.push({ key: c.key(), value: c.value() });
   return out;
 }
 
@@ -64,20 +154,82 @@ export interface UnitValue {
 
 /** Longest unit kept; longer letter runs are not units but garbage. */
 const MAX_UNIT_LENGTH = 24;
-const VALUE_RE = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)([A-Za-z%]*)$/;
+/** Digit runs up to this long are summed exactly in a double; longer ones go through Number(). */
+const MAX_FAST_DIGITS = 15;
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+function isUnitChar(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x25;
+}
+
+/** Results of {@link scanUnitValue}, overwritten by every call. */
+export const scanned = {
+  /** The number. */
+  value: 0,
+  /** Where the unit starts; equals the end when there is none. */
+  unitStart: 0,
+};
+
+/**
+ * Parses `s[start, end)` as an l2met value (see {@link parseUnitValue}) into {@link scanned} without
+ * allocating; false when it is not one. The grammar is
+ * `[+-]? (digits [. digits?] | . digits) ([eE] [+-]? digits)? [A-Za-z%]*`, the unit at most 24 long.
+ */
+export function scanUnitValue(s: string, start: number, end: number): boolean {
+  let i = start;
+  let c = s.charCodeAt(i);
+  let plain = true;
+  if (c === 0x2b || c === 0x2d) {
+    plain = false;
+    c = s.charCodeAt(++i);
+  }
+  const intStart = i;
+  let acc = 0;
+  while (i < end && isDigit(c)) {
+    acc = acc * 10 + (c - 0x30);
+    c = s.charCodeAt(++i);
+  }
+  let digits = i - intStart;
+  if (i < end && c === 0x2e) {
+    plain = false;
+    c = s.charCodeAt(++i);
+    const fracStart = i;
+    while (i < end && isDigit(c)) c = s.charCodeAt(++i);
+    digits += i - fracStart;
+  }
+  if (digits === 0) return false;
+  if (i < end && (c === 0x65 || c === 0x45)) {
+    // An exponent needs digits; without them the `e` is the start of the unit.
+    let j = i + 1;
+    let d = s.charCodeAt(j);
+    if (j < end && (d === 0x2b || d === 0x2d)) d = s.charCodeAt(++j);
+    const expStart = j;
+    while (j < end && isDigit(d)) d = s.charCodeAt(++j);
+    if (j > expStart) {
+      plain = false;
+      i = j;
+    }
+  }
+  const numEnd = i;
+  while (i < end && isUnitChar(s.charCodeAt(i))) i++;
+  if (i !== end || end - numEnd > MAX_UNIT_LENGTH) return false;
+  const value = plain && numEnd - intStart <= MAX_FAST_DIGITS ? acc : Number(s.slice(start, numEnd));
+  if (!Number.isFinite(value)) return false;
+  scanned.value = value;
+  scanned.unitStart = numEnd;
+  return true;
+}
 
 /**
  * Parses an l2met value: optional sign, decimals, exponent, then an optional unit of letters or `%`.
  * Anything else (`1,000`, `5ms!`, `NaN`, a literal `\n`, an overflow to Infinity) is undefined.
  */
 export function parseUnitValue(raw: string): UnitValue | undefined {
-  const m = VALUE_RE.exec(raw);
-  if (m === null) return undefined;
-  const value = Number(m[1]);
-  if (!Number.isFinite(value)) return undefined;
-  const unit = m[2]!;
-  if (unit.length > MAX_UNIT_LENGTH) return undefined;
-  return { value, unit: unit.length > 0 ? unit : undefined };
+  if (!scanUnitValue(raw, 0, raw.length)) return undefined;
+  return { value: scanned.value, unit: scanned.unitStart < raw.length ? raw.slice(scanned.unitStart) : undefined };
 }
 
 /** Metric kinds of the l2met convention. */
@@ -109,15 +261,42 @@ const NAME_BAD_CHARS = /[^A-Za-z0-9_.\-/]/g;
 /** Returns the name with unsafe characters replaced, or undefined when it is empty or too long. */
 export function cleanName(raw: string): string | undefined {
   if (raw.length === 0 || raw.length > MAX_NAME_LENGTH) return undefined;
-  return raw.replace(NAME_BAD_CHARS, '_');
+  return isCleanName(raw) ? raw : raw.replace(NAME_BAD_CHARS, '_');
+}
+
+/** True when every character is one {@link NAME_BAD_CHARS} keeps: the common case, checked without a regex. */
+function isCleanName(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x2d && c <= 0x39) || c === 0x5f)) return false;
+  }
+  return true;
+}
+
+/** The l2met kind of the key starting at `s[start]` (`count#…`, `sample#…`, `measure#…`), if any. */
+export function l2metKindAt(s: string, start: number): L2metKind | undefined {
+  if (s.startsWith('count#', start)) return 'count';
+  if (s.startsWith('sample#', start)) return 'sample';
+  if (s.startsWith('measure#', start)) return 'measure';
+  return undefined;
 }
 
 function kindOf(key: string): L2metKind | undefined {
-  if (key.startsWith('count#')) return 'count';
-  if (key.startsWith('sample#')) return 'sample';
-  if (key.startsWith('measure#')) return 'measure';
-  return undefined;
+  return l2metKindAt(key, 0);
 }
+
+/** Longest entry of {@link NAME_UNITS}. */
+const MAX_NAME_UNIT = 5;
+
+/** The unit written as the last segment of `name` (its last dot at `dot`), or undefined when there is none. */
+export function nameUnit(name: string, dot: number): string | undefined {
+  if (dot <= 0 || name.length - dot - 1 > MAX_NAME_UNIT) return undefined;
+  const suffix = name.slice(dot + 1);
+  return NAME_UNITS.has(suffix) ? suffix : undefined;
+}
+
+/** l2met kinds → StatsD types: `count#` a counter, `sample#` a gauge, `measure#` a timer (`ms`). */
+export const L2MET_TYPES = { count: 'c', sample: 'g', measure: 'ms' } as const;
 
 /**
  * Reads every `count#`/`sample#`/`measure#` pair of a line (several per line are fine) and the
@@ -146,8 +325,8 @@ export function extractL2met(pairs: readonly Pair[], onBad: (reason: L2metBadRea
     }
     if (parsed.unit === undefined) {
       const dot = name.lastIndexOf('.');
-      const suffix = dot > 0 ? name.slice(dot + 1) : '';
-      if (NAME_UNITS.has(suffix)) {
+      const suffix = nameUnit(name, dot);
+      if (suffix !== undefined) {
         name = name.slice(0, dot);
         parsed = { value: parsed.value, unit: suffix };
       }

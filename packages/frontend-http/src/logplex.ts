@@ -127,31 +127,77 @@ export interface SyslogMessage {
 }
 
 /**
+ * Where the header fields of a syslog line start and end, filled by {@link scanSyslog}: `[start, end)`
+ * pairs for TIMESTAMP, HOSTNAME, APP-NAME, PROCID and MSGID, then the MSG start. Offsets instead of
+ * strings let the hot path slice only the fields it uses and compare the timestamp in place.
+ */
+export type SyslogOffsets = Int32Array;
+
+/** A buffer for {@link scanSyslog}: 5 field pairs and the MSG start. */
+export function syslogOffsets(): SyslogOffsets {
+  return new Int32Array(11);
+}
+
+/** Index of the MSG start in {@link SyslogOffsets}. */
+export const MSG_START = 10;
+
+function isDigitCode(c: number): boolean {
+  return c >= D0 && c <= D9;
+}
+
+/**
+ * Scans `<PRI>VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] MSG` into `out` and returns PRI, or
+ * -1 when the header is broken. Each field is one or more non-space characters followed by one space;
+ * MSG may be missing after MSGID but not before. A leading nil STRUCTURED-DATA (`- `, or a MSG of just
+ * `-`) is skipped, so MSG starts after it.
+ */
+export function scanSyslog(line: string, out: SyslogOffsets): number {
+  const n = line.length;
+  if (n < 5 || line.charCodeAt(0) !== LT) return -1;
+  let i = 1;
+  let pri = 0;
+  while (i < n && i < 4 && isDigitCode(line.charCodeAt(i))) pri = pri * 10 + line.charCodeAt(i++) - D0;
+  if (i === 1 || line.charCodeAt(i) !== GT || pri > 191) return -1;
+  const versionStart = ++i;
+  while (i < n && i - versionStart < 2 && isDigitCode(line.charCodeAt(i))) i++;
+  if (i === versionStart || line.charCodeAt(i) !== SP) return -1;
+  i++;
+  for (let f = 0; f < 5; f++) {
+    const sp = line.indexOf(' ', i);
+    const end = sp < 0 ? n : sp;
+    if (end === i) return -1;
+    out[2 * f] = i;
+    out[2 * f + 1] = end;
+    // A message may stop right after MSGID (no MSG), but not before.
+    if (sp < 0 && f < 4) return -1;
+    i = sp < 0 ? n : sp + 1;
+  }
+  if (i === n - 1 && line.charCodeAt(i) === 0x2d) i = n;
+  else if (line.charCodeAt(i) === 0x2d && line.charCodeAt(i + 1) === SP) i += 2;
+  out[MSG_START] = i;
+  return pri;
+}
+
+const scratch = syslogOffsets();
+
+/**
  * Parses `<PRI>VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] MSG`. Logplex sends no
  * STRUCTURED-DATA; other senders put a `-` there, which is dropped. A `[`-opening MSG is left alone
  * because Heroku Postgres log lines start with `[COLOR]`. Returns undefined when the header is broken.
  */
 export function parseSyslog(line: string): SyslogMessage | undefined {
-  const m = /^<(\d{1,3})>\d{1,2} /.exec(line);
-  if (m === null) return undefined;
-  const pri = Number(m[1]);
-  if (pri > 191) return undefined;
-  const fields: string[] = [];
-  let i = m[0].length;
-  for (let f = 0; f < 5; f++) {
-    const sp = line.indexOf(' ', i);
-    const end = sp < 0 ? line.length : sp;
-    if (end === i) return undefined;
-    fields.push(line.slice(i, end));
-    i = sp < 0 ? line.length : sp + 1;
-    // A message may stop right after MSGID (no MSG), but not before.
-    if (sp < 0 && f < 4) return undefined;
-  }
-  let msg = line.slice(i);
-  if (msg === '-') msg = '';
-  else if (msg.startsWith('- ')) msg = msg.slice(2);
-  const [timestamp, hostname, appName, procId, msgId] = fields as [string, string, string, string, string];
-  return { pri, timestamp, hostname, appName, procId, msgId, msg };
+  const pri = scanSyslog(line, scratch);
+  if (pri < 0) return undefined;
+  const o = scratch;
+  return {
+    pri,
+    timestamp: line.slice(o[0], o[1]),
+    hostname: line.slice(o[2], o[3]),
+    appName: line.slice(o[4], o[5]),
+    procId: line.slice(o[6], o[7]),
+    msgId: line.slice(o[8], o[9]),
+    msg: line.slice(o[MSG_START]),
+  };
 }
 
 /**

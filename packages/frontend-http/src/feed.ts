@@ -1,0 +1,321 @@
+/**
+ * The hot path from router and l2met app lines to the aggregator. It reads lines with the same scanners
+ * as `extractLine` and produces the same samples, but keeps, per kind of line, the tag lists and the
+ * `Sample` objects it hands over, instead of building them again for every line: a drain repeats the
+ * same few dynos, statuses and metric names all day, and building them was most of the cost.
+ *
+ * Within one body, counter increments (whole numbers) and gauge settings of the same sample are added
+ * up and handed over once when the body ends, still before it is answered. Gauges keep the last value,
+ * as the aggregator would; counters are exact because whole-number sums below 2^53 are exact in any
+ * order. A counter that ever gets a fractional value is not merged for the rest of the window, so
+ * its sum is built in arrival order as before.
+ */
+import type { Aggregator, ComponentStats, Sample } from '@metrics-distributor/core';
+import { isRouterAt, routerErrors, routerFields, routerMethod, routerStatus, routerTags, routerValue, scanRouter, tag, type OnBad } from './heroku.js';
+import { L2MET_TYPES, LogfmtCursor, cleanName, l2metKindAt, nameUnit, scanUnitValue, scanned, type L2metKind } from './l2met.js';
+
+/** Entries kept in each cache before it is emptied: bounds memory whatever the drains send. */
+export const MAX_CACHED = 4096;
+/** Distinct drain-level tag lists (`app:`) remembered before every cache is emptied. */
+export const MAX_BASES = 64;
+
+/** One sample kind (name, type, tags) and what this body has merged into it so far. */
+class Slot {
+  /** Handed to the aggregator, which copies what it keeps; only `value` changes. */
+  readonly sample: Sample;
+  /** Sum of the merged counter increments, or the last gauge value. */
+  pending = 0;
+  /** Samples merged into `pending` in this body; 0 when none is waiting. */
+  merged = 0;
+  /** Window start in which a fractional counter value went through; no merging there. */
+  fractionalWindow = -1;
+
+  constructor(name: string, type: Sample['type'], tags: readonly string[]) {
+    this.sample = { name, type, value: 0, tags };
+  }
+}
+
+/** Slots of one router line kind (base, method, status, dyno). */
+interface RouterEntry {
+  request: Slot;
+  connect: Slot;
+  service: Slot;
+  bytes: Slot;
+  /** Dyno tags, for `heroku.error` on error lines. */
+  dyno: string[];
+}
+
+/** A drain-level tag list and the id its cache keys carry. */
+interface Base {
+  id: string;
+  tags: readonly string[];
+}
+
+/** Builds slot-cache keys for app metrics; the kind is one fixed character. */
+const KIND_CHAR: Record<L2metKind, string> = { count: 'c', sample: 's', measure: 'm' };
+
+/** Feeds router and l2met app lines into one aggregator through cached samples; one per front-end. */
+export class SampleFeed {
+  private readonly bases = new Map<string, Base>();
+  private readonly routers = new Map<string, RouterEntry>();
+  private readonly slots = new Map<string, Slot>();
+  private readonly touched: Slot[] = [];
+  private readonly fields = routerFields();
+  private readonly cursor = new LogfmtCursor();
+  private readonly errors: Sample[] = [];
+  /** Metrics found in the current app line; `source=` may come after them, so they wait for it. */
+  private readonly kinds: L2metKind[] = [];
+  private readonly names: string[] = [];
+  private readonly values: number[] = [];
+  private readonly units: (string | undefined)[] = [];
+  private readonly aggStats: ComponentStats;
+  private base: Base | undefined;
+  private windowStart = 0;
+  /** The last `source=` value seen and its tag ('' for none): lines of one dyno come in runs. */
+  private lastSource: string | undefined;
+  private lastSourceTag = '';
+
+  constructor(private readonly aggregator: Aggregator) {
+    this.aggStats = aggregator.stats.component('aggregator');
+  }
+
+  /**
+   * Starts a body whose samples all carry `base`. False when this base cannot be cached (the caller
+   * then uses the generic path for the whole body).
+   */
+  begin(base: readonly string[]): boolean {
+    this.base = undefined;
+    this.windowStart = this.aggregator.currentWindowStart;
+    const key = base.length === 0 ? '' : base.length === 1 ? base[0]! : base.join('\u0000');
+    let b = this.bases.get(key);
+    if (b === undefined) {
+      // Only `app:` tags (what the routes pass): a base `source:` or `unit:` tag could make two cached
+      // samples one context, and their merged values would then arrive out of order.
+      if (!base.every((t) => t.startsWith('app:'))) return false;
+      if (this.bases.size >= MAX_BASES) this.clear();
+      b = { id: `${this.bases.size}\u0001`, tags: base.slice() };
+      this.bases.set(key, b);
+    } else if (!sameTags(b.tags, base)) {
+      // Two lists joined the same way (a tag holding the separator): not worth a second cache.
+      return false;
+    }
+    this.base = b;
+    return true;
+  }
+
+  /** Hands over what the body merged; must be called once its lines are done. */
+  end(): void {
+    this.flush();
+    this.base = undefined;
+  }
+
+  /**
+   * Hands over every merged sample now. Called before a line of another kind adds samples, so the
+   * aggregator sees everything in line order (a gauge set by both keeps the right last value).
+   */
+  flush(): void {
+    const touched = this.touched;
+    for (let i = 0; i < touched.length; i++) {
+      const slot = touched[i]!;
+      if (slot.merged > 0) this.flushSlot(slot);
+    }
+    touched.length = 0;
+  }
+
+  /** A `heroku router` line, as `extractRouter` reads it; returns the number of samples. */
+  router(msg: string, onBad: OnBad): number {
+    const f = scanRouter(msg, this.fields);
+    if (!isRouterAt(f.at)) return 0;
+    const base = this.base!;
+    const method = routerMethod(f.method);
+    const status = routerStatus(f.status);
+    // Method and status are from fixed alphabets without `|`; the dyno goes last, so keys cannot collide.
+    const key = `${base.id}${method ?? ''}|${status ?? ''}|${f.dyno ?? ''}`;
+    let e = this.routers.get(key);
+    if (e === undefined) {
+      if (this.routers.size >= MAX_CACHED) this.routers.clear();
+      const t = routerTags(base.tags, method, status, f.dyno);
+      e = {
+        request: new Slot('heroku.router.request', 'c', t.request),
+        connect: new Slot('heroku.router.connect', 'ms', t.timer),
+        service: new Slot('heroku.router.service', 'ms', t.timer),
+        bytes: new Slot('heroku.router.bytes', 'h', t.timer),
+        dyno: t.dyno,
+      };
+      this.routers.set(key, e);
+    }
+    let n = 1;
+    this.count(e.request, 1);
+    n += this.routerField(f.connect, 'connect', e.connect, onBad);
+    n += this.routerField(f.service, 'service', e.service, onBad);
+    n += this.routerField(f.bytes, 'bytes', e.bytes, onBad);
+    if (f.at === 'error' && f.code !== undefined) {
+      const out = this.errors;
+      out.length = 0;
+      routerErrors(f, base.tags, e.dyno, out);
+      for (const s of out) this.aggregator.addSample(s);
+      n += out.length;
+    }
+    return n;
+  }
+
+  private routerField(raw: string | undefined, field: string, slot: Slot, onBad: OnBad): number {
+    if (raw === undefined || raw === '') return 0;
+    const v = routerValue(raw, slot.sample.type === 'ms' ? 'ms' : 'h');
+    if (v === undefined) {
+      onBad('bad_value', field);
+      return 0;
+    }
+    this.direct(slot, v);
+    return 1;
+  }
+
+  /**
+   * An application line, as `extractApp` reads it: every `count#`/`sample#`/`measure#` metric, tagged
+   * `source` and `unit`. Returns the number of samples.
+   */
+  app(msg: string, onBad: OnBad): number {
+    // Most app lines carry no metric: skip the tokeniser for them.
+    if (!msg.includes('#')) return 0;
+    const c = this.cursor.reset(msg);
+    const { kinds, names, values, units } = this;
+    let found = 0;
+    let source: string | undefined;
+    while (c.next()) {
+      if (c.keyIs('source')) {
+        if (source === undefined && c.valueEnd > c.valueStart) source = c.value();
+        continue;
+      }
+      const kind = l2metKindAt(msg, c.keyStart);
+      if (kind === undefined) continue;
+      let name = cleanName(msg.slice(c.keyStart + kind.length + 1, c.keyEnd));
+      if (name === undefined) {
+        onBad('bad_name', c.key());
+        continue;
+      }
+      let value: number;
+      let unit: string | undefined;
+      if (c.valueStart < 0) {
+        value = 1;
+        unit = undefined;
+      } else {
+        // A quoted value with escapes is unescaped first; any other is read in place.
+        const raw = c.escaped ? c.value()! : msg;
+        const start = c.escaped ? 0 : c.valueStart;
+        const end = c.escaped ? raw.length : c.valueEnd;
+        if (end === start || !scanUnitValue(raw, start, end)) {
+          onBad('bad_value', c.key());
+          continue;
+        }
+        value = scanned.value;
+        unit = scanned.unitStart < end ? raw.slice(scanned.unitStart, end) : undefined;
+      }
+      if (unit === undefined) {
+        const dot = name.lastIndexOf('.');
+        const suffix = nameUnit(name, dot);
+        if (suffix !== undefined) {
+          unit = suffix;
+          name = name.slice(0, dot);
+        }
+      }
+      kinds[found] = kind;
+      names[found] = name;
+      values[found] = value;
+      units[found] = unit;
+      found++;
+    }
+    if (found === 0) return 0;
+    const base = this.base!;
+    if (source !== this.lastSource) {
+      this.lastSource = source;
+      this.lastSourceTag = tag('source', source) ?? '';
+    }
+    const sourceTag = this.lastSourceTag;
+    for (let i = 0; i < found; i++) {
+      const kind = kinds[i]!;
+      const name = names[i]!;
+      const unit = units[i];
+      // Keyed by what the tags are made of, cleaned: two keys never name one context. Name, unit and
+      // source tag hold no NUL, and the kind is one character.
+      const key = `${base.id}${KIND_CHAR[kind]}${name}\u0000${unit ?? ''}\u0000${sourceTag}`;
+      let slot = this.slots.get(key);
+      if (slot === undefined) {
+        if (this.slots.size >= MAX_CACHED) this.slots.clear();
+        const tags = base.tags.slice();
+        if (sourceTag !== '') tags.push(sourceTag);
+        const unitTag = tag('unit', unit);
+        if (unitTag !== undefined) tags.push(unitTag);
+        slot = new Slot(name, L2MET_TYPES[kind], tags);
+        this.slots.set(key, slot);
+      }
+      const v = values[i]!;
+      if (kind === 'count') this.count(slot, v);
+      else if (kind === 'sample') this.gauge(slot, v);
+      else this.direct(slot, v);
+    }
+    names.length = 0;
+    units.length = 0;
+    return found;
+  }
+
+  private direct(slot: Slot, v: number): void {
+    slot.sample.value = v;
+    this.aggregator.addSample(slot.sample);
+  }
+
+  private count(slot: Slot, v: number): void {
+    if (Number.isSafeInteger(v) && slot.fractionalWindow !== this.windowStart) {
+      if (slot.merged === 0) {
+        this.touched.push(slot);
+        slot.pending = v;
+        slot.merged = 1;
+        return;
+      }
+      const sum = slot.pending + v;
+      if (Number.isSafeInteger(sum)) {
+        slot.pending = sum;
+        slot.merged++;
+        return;
+      }
+    } else if (!Number.isSafeInteger(v)) {
+      slot.fractionalWindow = this.windowStart;
+    }
+    // Not mergeable: what is waiting goes first, so the aggregator sees the increments in order.
+    if (slot.merged > 0) this.flushSlot(slot);
+    this.direct(slot, v);
+  }
+
+  private gauge(slot: Slot, v: number): void {
+    if (slot.merged === 0) this.touched.push(slot);
+    slot.pending = v;
+    slot.merged++;
+  }
+
+  /** Hands over one slot's merged samples early; it stays in `touched` with nothing waiting. */
+  private flushSlot(slot: Slot): void {
+    const merged = slot.merged;
+    slot.sample.value = slot.pending;
+    slot.pending = 0;
+    slot.merged = 0;
+    if (merged === 1) {
+      this.aggregator.addSample(slot.sample);
+      return;
+    }
+    // A full context table drops each sample; count the merged ones as the aggregator would have.
+    const before = this.aggStats.dropped('max_contexts');
+    this.aggregator.addSample(slot.sample);
+    if (this.aggStats.dropped('max_contexts') > before) this.aggStats.drop('max_contexts', merged - 1);
+  }
+
+  private clear(): void {
+    this.bases.clear();
+    this.routers.clear();
+    this.slots.clear();
+  }
+}
+
+function sameTags(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
