@@ -7,7 +7,7 @@ import { StatsdParser } from './parser/statsd.js';
 import type { SampleView, StatsdHandler } from './parser/types.js';
 import { AgentSketch } from './aggregates/agent-sketch.js';
 import { HistogramAgg, type HistogramState } from './aggregates/histogram.js';
-import { RawKeyIndex, type RawKeyEntry } from './raw-index.js';
+import { RawKey, RawKeyIndex, sameBytes, type RawKeyed } from './raw-index.js';
 import { SinkQueue, type SinkQueueOptions } from './sink-queue.js';
 import { COUNTER_FIELDS, StatsRegistry, type ComponentStats } from './stats.js';
 
@@ -162,17 +162,51 @@ interface TakenWindow {
 /** Contexts handled between two yields to the event loop while a window's series are built. */
 const FLUSH_CHUNK = 2000;
 
-/** An interned, sorted tag list, shared by every context with the same tags while any is alive. */
-interface TagSet {
-  /** The tags joined with `,`: the interning key. */
-  readonly key: string;
-  readonly tags: readonly string[];
+/** Wire type byte of each Kind (`m` for `ms`), as the raw index hashes it. */
+const TYPE_CODE_OF_KIND: readonly number[] = [0x63, 0x67, 0x73, 0x68, 0x6d, 0x64];
+
+/**
+ * An interned (host, sorted tags) pair, shared by every context with the same host and tags while any
+ * is alive: one tag array and one set of tag strings for all of them.
+ */
+class TagSet {
   /** Live contexts using it. */
-  refs: number;
+  refs = 0;
+  /** Next tag set in the same hash chain. */
+  next: TagSet | undefined = undefined;
+
+  constructor(
+    readonly hash: number,
+    readonly host: string,
+    /** The tags joined with `,`. */
+    readonly joined: string,
+    readonly tags: readonly string[],
+  ) {}
 }
 
-/** One (name, host, tag set, type), alive across windows while it gets samples. */
-class Context {
+/** FNV-1a over a string's UTF-16 code units, continuing from `h`. */
+function hashString(h: number, s: string): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h;
+}
+
+/** Seeded per process, like the raw index, so crafted names cannot all collide. */
+const HASH_SEED = (Math.random() * 0x100000000) >>> 0;
+
+function tagSetHash(host: string, joined: string): number {
+  return hashString(Math.imul(hashString(0x811c9dc5 ^ HASH_SEED, host) ^ 0, 16777619), joined);
+}
+
+function contextHash(kind: Kind, name: string, ts: TagSet): number {
+  return hashString(Math.imul(ts.hash ^ (kind + 1), 16777619), name);
+}
+
+/**
+ * One (name, host, tag set, type), alive across windows while it gets samples. It is also its own
+ * entry in the raw index for the first byte form it arrives in, when its name and tags can be
+ * compared with the bytes directly (see {@link Context.rawMatches}).
+ */
+class Context implements RawKeyed<Context> {
   /**
    * Window number (window start / interval, exact since windows are aligned) of the last sample;
    * -1 before the first. A small integer, where an epoch-ms field would cost a boxed number.
@@ -186,14 +220,46 @@ class Context {
    * Keys that resolve to this context in the alias map (strings) and the raw index (entries),
    * removed with it: one key alone, or an array once there are several.
    */
-  keys: string | RawKeyEntry<Context> | (string | RawKeyEntry<Context>)[] | undefined;
+  keys: string | RawKey<Context> | (string | RawKey<Context>)[] | undefined;
+  /** Next context in the same hash chain of the contexts table. */
+  next: Context | undefined = undefined;
+  /** Raw-index hash of the byte form this context is its own entry for. */
+  rawHash = 0;
+  /** Owned by the raw index. */
+  rawNext: RawKeyed<Context> | undefined = undefined;
+  /**
+   * Undefined while the context is not its own raw-index entry; then null when the raw tag bytes
+   * equal `tagSet.joined`, or those bytes (latin1) when they differ (other order, `host:` tag...).
+   */
+  rawTags: string | null | undefined = undefined;
 
   constructor(
     readonly kind: Kind,
     readonly name: string,
-    readonly host: string,
     readonly tagSet: TagSet,
   ) {}
+
+  /** Host of every series of the context. */
+  get host(): string {
+    return this.tagSet.host;
+  }
+
+  /** The context itself, as a raw-index entry. */
+  get rawValue(): Context {
+    return this;
+  }
+
+  /**
+   * Compares with the name's chars, which equal its bytes (checked when the entry was made), and with
+   * the raw tag bytes or, when they were the normalised tags, `tagSet.joined`.
+   */
+  rawMatches(type: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number): boolean {
+    const name = this.name;
+    if (type !== TYPE_CODE_OF_KIND[this.kind] || name.length !== nameEnd - nameStart) return false;
+    const tags = this.rawTags ?? this.tagSet.joined;
+    const tagsLen = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
+    return tags.length === tagsLen && sameBytes(name, 0, buf, nameStart, name.length) && sameBytes(tags, 0, buf, tagsStart, tagsLen);
+  }
 
   /** Wire type. */
   get type(): MetricType {
@@ -206,9 +272,18 @@ class Context {
   }
 }
 
-/** The contexts map's key; array join builds one flat string, where `+` would keep a rope of five. */
-function contextKey(type: MetricType, name: string, host: string, joinedTags: string): string {
-  return [type, name, host, joinedTags].join('\u0000');
+/** Removes `item` from the hash chain at `hash` of `map` (chained through `next`). */
+function unchain<T extends { next: T | undefined }>(map: Map<number, T>, hash: number, item: T): void {
+  const head = map.get(hash);
+  if (head === item) {
+    if (item.next === undefined) map.delete(hash);
+    else map.set(hash, item.next);
+  } else {
+    let prev = head;
+    while (prev !== undefined && prev.next !== item) prev = prev.next;
+    if (prev !== undefined) prev.next = item.next;
+  }
+  item.next = undefined;
 }
 
 /** Whether a context may take another key of this form (string alias or raw entry): at most MAX_ALIASES each. */
@@ -221,7 +296,7 @@ function roomForKey(ctx: Context, alias: boolean): boolean {
 }
 
 /** Records a key of the context; an array is made only for a second key (most contexts have one). */
-function addKey(ctx: Context, key: string | RawKeyEntry<Context>): void {
+function addKey(ctx: Context, key: string | RawKey<Context>): void {
   const keys = ctx.keys;
   if (keys === undefined) ctx.keys = key;
   else if (Array.isArray(keys)) keys.push(key);
@@ -268,10 +343,16 @@ export class Aggregator {
   /** Self-metrics of every component in this process. */
   readonly stats: StatsRegistry;
   private readonly selfStats: ComponentStats;
-  private readonly contexts = new Map<string, Context>();
+  /**
+   * Every live context, by contextHash, chained through `next` on collisions: comparing a context's
+   * own fields spares a key string per context.
+   */
+  private readonly contexts = new Map<number, Context>();
+  private liveContexts = 0;
   private readonly aliases = new Map<string, Context>();
   private readonly rawIndex = new RawKeyIndex<Context>();
-  private readonly tagSets = new Map<string, TagSet>();
+  /** Interned tag sets by tagSetHash, chained through `next`. */
+  private readonly tagSets = new Map<number, TagSet>();
   /** The open window's aggregates. */
   private store = new WindowStore();
   /** Stores of built windows, ready for reuse. */
@@ -510,7 +591,13 @@ export class Aggregator {
     this.recycle(store, hists, sketches);
     this.store = this.freeStores.pop() ?? new WindowStore();
     const startNo = this.windowNo;
-    for (const ctx of this.contexts.values()) if (ctx.seen !== startNo) this.forget(ctx);
+    for (const head of this.contexts.values()) {
+      for (let ctx: Context | undefined = head; ctx !== undefined; ) {
+        const next: Context | undefined = ctx.next;
+        if (ctx.seen !== startNo) this.forget(ctx);
+        ctx = next;
+      }
+    }
     const state: WindowState = { windowStartMs: start, contexts, timestamped: this.timestamped, events: this.events, serviceChecks: this.serviceChecks };
     this.timestamped = [];
     this.events = [];
@@ -573,22 +660,24 @@ export class Aggregator {
 
   private forget(ctx: Context): void {
     const ts = ctx.tagSet;
-    this.contexts.delete(contextKey(ctx.type, ctx.name, ctx.host, ts.key));
-    if (--ts.refs === 0) this.tagSets.delete(ts.key);
+    unchain(this.contexts, contextHash(ctx.kind, ctx.name, ts), ctx);
+    this.liveContexts--;
+    if (--ts.refs === 0) unchain(this.tagSets, ts.hash, ts);
+    if (ctx.rawTags !== undefined) this.rawIndex.delete(ctx);
     const keys = ctx.keys;
     if (keys === undefined) return;
     if (Array.isArray(keys)) for (const k of keys) this.forgetKey(k);
     else this.forgetKey(keys);
   }
 
-  private forgetKey(key: string | RawKeyEntry<Context>): void {
+  private forgetKey(key: string | RawKey<Context>): void {
     if (typeof key === 'string') this.aliases.delete(key);
     else this.rawIndex.delete(key);
   }
 
   /** Number of live contexts (idle counters included). */
   get contextCount(): number {
-    return this.contexts.size;
+    return this.liveContexts;
   }
 
   /** Start (epoch ms) of the window currently open. */
@@ -695,7 +784,7 @@ export class Aggregator {
       const tags = tagsStart >= 0 ? buf.toString('utf8', tagsStart, tagsEnd).split(',') : [];
       ctx = this.resolve(view.type, name, tags, undefined);
       if (ctx === undefined) return;
-      if (roomForKey(ctx, false)) addKey(ctx, this.rawIndex.add(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, ctx));
+      this.addRawKey(ctx, hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd);
     }
     const slot = this.touch(ctx);
     if (ctx.kind === Kind.Set) {
@@ -749,27 +838,57 @@ export class Aggregator {
 
   /** The context of (type, name, host, normalised tags), created if there is room. */
   private lookup(type: MetricType, name: string, host: string, tags: readonly string[]): Context | undefined {
+    const kind = kindOf(type);
     const joined = tags.join(',');
-    const key = contextKey(type, name, host, joined);
-    let ctx = this.contexts.get(key);
-    if (ctx === undefined) {
-      // Self-metrics are exempt (a small, bounded set): a table full of user contexts must not hide
-      // the very counters that report the drops, `dropped{reason:max_contexts}` first of all.
-      if (this.contexts.size >= this.opts.maxContexts && !this.recordingSelf) {
-        this.dropSample('max_contexts', name);
-        return undefined;
+    const tsHash = tagSetHash(host, joined);
+    let ts = this.tagSets.get(tsHash);
+    while (ts !== undefined && (ts.joined !== joined || ts.host !== host)) ts = ts.next;
+    let hash = 0;
+    if (ts !== undefined) {
+      hash = contextHash(kind, name, ts);
+      for (let ctx = this.contexts.get(hash); ctx !== undefined; ctx = ctx.next) {
+        if (ctx.tagSet === ts && ctx.kind === kind && ctx.name === name) return ctx;
       }
-      // Contexts differing only in name or type share one tag array (and its strings).
-      let ts = this.tagSets.get(joined);
-      if (ts === undefined) {
-        ts = { key: joined, tags, refs: 0 };
-        this.tagSets.set(joined, ts);
-      }
-      ts.refs++;
-      ctx = new Context(kindOf(type), name, host, ts);
-      this.contexts.set(key, ctx);
     }
+    // Self-metrics are exempt (a small, bounded set): a table full of user contexts must not hide
+    // the very counters that report the drops, `dropped{reason:max_contexts}` first of all.
+    if (this.liveContexts >= this.opts.maxContexts && !this.recordingSelf) {
+      this.dropSample('max_contexts', name);
+      return undefined;
+    }
+    if (ts === undefined) {
+      // Contexts differing only in name or type share one tag array (and its strings).
+      ts = new TagSet(tsHash, host, joined, tags);
+      ts.next = this.tagSets.get(tsHash);
+      this.tagSets.set(tsHash, ts);
+      hash = contextHash(kind, name, ts);
+    }
+    ts.refs++;
+    const ctx = new Context(kind, name, ts);
+    ctx.next = this.contexts.get(hash);
+    this.contexts.set(hash, ctx);
+    this.liveContexts++;
     return ctx;
+  }
+
+  /**
+   * Makes this byte form find the context: the context is its own entry for its first form if its
+   * name's chars are its bytes (ASCII); any other form gets a RawKey, up to MAX_ALIASES.
+   */
+  private addRawKey(ctx: Context, hash: number, typeCode: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number): void {
+    const name = ctx.name;
+    if (ctx.rawTags === undefined && name.length === nameEnd - nameStart && sameBytes(name, 0, buf, nameStart, name.length)) {
+      const joined = ctx.tagSet.joined;
+      const tagsLen = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
+      ctx.rawTags = joined.length === tagsLen && sameBytes(joined, 0, buf, tagsStart, tagsLen) ? null : tagsLen === 0 ? '' : buf.toString('latin1', tagsStart, tagsEnd);
+      ctx.rawHash = hash;
+      this.rawIndex.add(ctx);
+      return;
+    }
+    if (!roomForKey(ctx, false)) return;
+    const key = new RawKey(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, ctx);
+    this.rawIndex.add(key);
+    addKey(ctx, key);
   }
 
   /** The context's slot in the open window's store, claimed on its first sample of the window. */
@@ -919,14 +1038,18 @@ export class Aggregator {
     // A context with samples in this window or a newer one (the build may run after the next window
     // opened) is left alone; a counter idle here but busy again by then misses this window's 0.
     const startNo = start / this.flushIntervalMs;
-    for (const ctx of this.contexts.values()) {
-      if (++n % FLUSH_CHUNK === 0) yield;
-      if (ctx.seen >= startNo) continue;
-      if (ctx.kind === Kind.Counter && ctx.seen * this.flushIntervalMs + this.opts.counterExpiryMs > start) {
-        series.push(this.point(ctx, ctx.name, countType, ts, 0));
-        continue;
+    const expiry = this.opts.counterExpiryMs;
+    for (const head of this.contexts.values()) {
+      for (let ctx: Context | undefined = head; ctx !== undefined; ) {
+        if (++n % FLUSH_CHUNK === 0) yield;
+        // Taken before a possible forget, which unlinks ctx.
+        const next: Context | undefined = ctx.next;
+        if (ctx.seen < startNo) {
+          if (ctx.kind === Kind.Counter && ctx.seen * this.flushIntervalMs + expiry > start) series.push(this.point(ctx, ctx.name, countType, ts, 0));
+          else this.forget(ctx);
+        }
+        ctx = next;
       }
-      this.forget(ctx);
     }
   }
 
@@ -981,7 +1104,7 @@ export class Aggregator {
 
   private recordSelfMetricsNow(): void {
     const self = this.selfStats;
-    self.gauge('contexts', this.contexts.size);
+    self.gauge('contexts', this.liveContexts);
     self.gauge('flush_duration_ms', Math.round(this.lastFlushMs * 1000) / 1000);
     for (const q of this.sinks) this.stats.component(`sink-${q.sink.name}`).gauge('queue_depth', q.depth);
     for (const s of this.stats.all()) {

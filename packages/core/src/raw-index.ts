@@ -1,18 +1,23 @@
 /**
  * Finds a context from the raw bytes of a StatsD line (type, name, tag segment) without building a
- * string: the hot path hashes the bytes in place and compares them with the stored copy. This replaced
+ * string: the hot path hashes the bytes in place and compares them with the stored key. This replaced
  * a latin1-string Map key, which cost two string slices and a concatenation per line.
+ *
+ * The index chains the caller's own objects (anything {@link RawKeyed}): a context can be its own
+ * entry and compare the bytes with its name and tags, so the usual key costs neither an entry object
+ * nor a copy of its bytes. {@link RawKey} is the stand-alone entry for every other key.
  */
 
-/** One stored key; `next` chains entries whose hashes collide. */
-export interface RawKeyEntry<V> {
-  readonly hash: number;
-  readonly type: number;
-  readonly nameLen: number;
-  /** Name bytes followed by tag bytes, one char per byte (latin1): a string costs far less than a Buffer. */
-  readonly bytes: string;
-  readonly value: V;
-  next: RawKeyEntry<V> | undefined;
+/** An entry of a {@link RawKeyIndex}. */
+export interface RawKeyed<V> {
+  /** Hash of the key, from {@link RawKeyIndex.hash}; set before {@link RawKeyIndex.add}. */
+  rawHash: number;
+  /** Next entry in the same bucket; owned by the index. */
+  rawNext: RawKeyed<V> | undefined;
+  /** What the key resolves to. */
+  readonly rawValue: V;
+  /** Whether the key is exactly these bytes; tagsStart < 0 means no tag segment. */
+  rawMatches(type: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number): boolean;
 }
 
 let scratch = Buffer.allocUnsafe(256);
@@ -22,16 +27,61 @@ function hashRange(h: number, buf: Buffer, start: number, end: number): number {
   return h;
 }
 
-function sameBytes(a: string, aStart: number, b: Buffer, bStart: number, len: number): boolean {
+/** Whether `len` chars of `a` from `aStart` equal `len` bytes of `b` from `bStart`. */
+export function sameBytes(a: string, aStart: number, b: Buffer, bStart: number, len: number): boolean {
   for (let i = 0; i < len; i++) if (a.charCodeAt(aStart + i) !== b[bStart + i]) return false;
   return true;
 }
 
-/** A hash table from (type, name bytes, tag bytes) to a value, chained on collisions. */
+/** A stand-alone key: a copy of the key bytes and the value they resolve to. */
+export class RawKey<V> implements RawKeyed<V> {
+  rawNext: RawKeyed<V> | undefined = undefined;
+  private readonly type: number;
+  private readonly nameLen: number;
+  /** Name bytes followed by tag bytes, one char per byte (latin1): a string costs far less than a Buffer. */
+  private readonly bytes: string;
+
+  constructor(
+    public rawHash: number,
+    type: number,
+    buf: Buffer,
+    nameStart: number,
+    nameEnd: number,
+    tagsStart: number,
+    tagsEnd: number,
+    readonly rawValue: V,
+  ) {
+    const nameLen = nameEnd - nameStart;
+    const tagsLen = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
+    let bytes: string;
+    if (tagsLen === 0) bytes = buf.toString('latin1', nameStart, nameEnd);
+    else {
+      // One flat string: a concatenation would leave a cons string, slow to read char by char.
+      if (scratch.length < nameLen + tagsLen) scratch = Buffer.allocUnsafe(Math.max(2 * scratch.length, nameLen + tagsLen));
+      buf.copy(scratch, 0, nameStart, nameEnd);
+      buf.copy(scratch, nameLen, tagsStart, tagsEnd);
+      bytes = scratch.toString('latin1', 0, nameLen + tagsLen);
+    }
+    this.type = type;
+    this.nameLen = nameLen;
+    this.bytes = bytes;
+  }
+
+  /** Compares type, then lengths, then bytes. */
+  rawMatches(type: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number): boolean {
+    const nameLen = nameEnd - nameStart;
+    const tagsLen = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
+    const bytes = this.bytes;
+    if (this.type !== type || this.nameLen !== nameLen || bytes.length !== nameLen + tagsLen) return false;
+    if (!sameBytes(bytes, 0, buf, nameStart, nameLen)) return false;
+    return tagsLen === 0 || sameBytes(bytes, nameLen, buf, tagsStart, tagsLen);
+  }
+}
+
+/** A hash table from (type, name bytes, tag bytes) to entries, chained on collisions. */
 export class RawKeyIndex<V> {
-  // A power-of-two bucket array indexed by the hash's low bits: an element load instead of a Map lookup.
-  private buckets: (RawKeyEntry<V> | undefined)[] = new Array<RawKeyEntry<V> | undefined>(1024).fill(undefined);
-  private mask = 1023;
+  /** Bucket heads; a power of two long, at least as long as the number of entries. */
+  private buckets: (RawKeyed<V> | undefined)[] = new Array<RawKeyed<V> | undefined>(16).fill(undefined);
   private count = 0;
   /** A per-process seed keeps clients from crafting names that all land in one chain. */
   private readonly seed = (Math.random() * 0x100000000) >>> 0;
@@ -53,70 +103,50 @@ export class RawKeyIndex<V> {
 
   /** The value stored for these bytes, if any. */
   get(hash: number, type: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number): V | undefined {
-    const nameLen = nameEnd - nameStart;
-    const tagsLen = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
-    for (let e = this.buckets[hash & this.mask]; e !== undefined; e = e.next) {
-      if (e.hash !== hash) continue;
-      if (e.type !== type || e.nameLen !== nameLen || e.bytes.length !== nameLen + tagsLen) continue;
-      if (!sameBytes(e.bytes, 0, buf, nameStart, nameLen)) continue;
-      if (tagsLen > 0 && !sameBytes(e.bytes, nameLen, buf, tagsStart, tagsLen)) continue;
-      return e.value;
+    for (let e = this.buckets[hash & (this.buckets.length - 1)]; e !== undefined; e = e.rawNext) {
+      if (e.rawHash === hash && e.rawMatches(type, buf, nameStart, nameEnd, tagsStart, tagsEnd)) return e.rawValue;
     }
     return undefined;
   }
 
-  /** Stores a copy of the key bytes; returns the entry so it can be deleted later. */
-  add(hash: number, type: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number, value: V): RawKeyEntry<V> {
-    const nameLen = nameEnd - nameStart;
-    const tagsLen = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
-    let bytes: string;
-    if (tagsLen === 0) bytes = buf.toString('latin1', nameStart, nameEnd);
-    else {
-      // One flat string: a concatenation would leave a cons string, slow to read char by char.
-      if (scratch.length < nameLen + tagsLen) scratch = Buffer.allocUnsafe(Math.max(2 * scratch.length, nameLen + tagsLen));
-      buf.copy(scratch, 0, nameStart, nameEnd);
-      buf.copy(scratch, nameLen, tagsStart, tagsEnd);
-      bytes = scratch.toString('latin1', 0, nameLen + tagsLen);
-    }
-    const i = hash & this.mask;
-    const entry: RawKeyEntry<V> = { hash, type, nameLen, bytes, value, next: this.buckets[i] };
+  /** Stores an entry whose `rawHash` is set; it must not be stored already. */
+  add(entry: RawKeyed<V>): void {
+    if (this.count >= this.buckets.length) this.grow();
+    const i = entry.rawHash & (this.buckets.length - 1);
+    entry.rawNext = this.buckets[i];
     this.buckets[i] = entry;
-    if (++this.count > this.buckets.length) this.grow();
-    return entry;
+    this.count++;
   }
 
-  /** Removes one entry. */
-  delete(entry: RawKeyEntry<V>): void {
-    const i = entry.hash & this.mask;
-    let head = this.buckets[i];
-    if (head === entry) {
-      this.buckets[i] = entry.next;
-      this.count--;
-      return;
+  /** Removes one entry; a no-op if it is not stored. */
+  delete(entry: RawKeyed<V>): void {
+    const i = entry.rawHash & (this.buckets.length - 1);
+    let e = this.buckets[i];
+    if (e === entry) {
+      this.buckets[i] = entry.rawNext;
+    } else {
+      while (e !== undefined && e.rawNext !== entry) e = e.rawNext;
+      if (e === undefined) return;
+      e.rawNext = entry.rawNext;
     }
-    while (head !== undefined && head.next !== entry) head = head.next;
-    if (head !== undefined) {
-      head.next = entry.next;
-      this.count--;
-    }
+    entry.rawNext = undefined;
+    this.count--;
   }
 
-  /** Doubles the buckets once chains average more than one entry, keeping lookups O(1). */
+  /** Doubles the buckets and rehashes every chain. */
   private grow(): void {
     const old = this.buckets;
-    const size = old.length * 2;
-    const next = new Array<RawKeyEntry<V> | undefined>(size).fill(undefined);
-    const mask = size - 1;
+    const buckets = new Array<RawKeyed<V> | undefined>(old.length * 2).fill(undefined);
+    const mask = buckets.length - 1;
     for (let e of old) {
       while (e !== undefined) {
-        const after = e.next;
-        const i = e.hash & mask;
-        e.next = next[i];
-        next[i] = e;
-        e = after;
+        const next = e.rawNext;
+        const i = e.rawHash & mask;
+        e.rawNext = buckets[i];
+        buckets[i] = e;
+        e = next;
       }
     }
-    this.buckets = next;
-    this.mask = mask;
+    this.buckets = buckets;
   }
 }

@@ -148,3 +148,33 @@ t.test('HistogramAgg.reset and AgentSketch.reset leave them as good as new', asy
     t.ok(s.byteSize() < 2048, `a reset sketch lets large arrays go (${s.byteSize()} bytes)`);
   }
 });
+
+t.test('raw byte forms and the object API resolve to the same contexts (tag order, duplicates, host:, non-ASCII)', async (t) => {
+  let x = 7;
+  const rnd = (n: number) => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32) * n | 0;
+  const names = ['a', 'b.c', 'é', 'ü.ms', 'x'.repeat(40), 'n\u00ff'];
+  const tagPool = ['k:1', 'k:2', 'z', 'host:h2', 'host:h3', 'ü:1', 'dd.internal.card:low', 'a:é'];
+  const types = ['c', 'g', 'h', 'ms', 'd', 's'] as const;
+  for (const globalTags of [[], ['env:prod']]) {
+    let now = T0 + 1;
+    const o = { ...opts, counterExpiryMs: 20_000, globalTags, now: () => now };
+    const raw = new Aggregator(o);
+    const api = new Aggregator(o);
+    for (let w = 0; w < 4; w++) {
+      for (let i = 0; i < 3000; i++) {
+        const name = names[rnd(names.length)]!;
+        const type = types[rnd(types.length)]!;
+        const tags = Array.from({ length: rnd(4) }, () => tagPool[rnd(tagPool.length)]!);
+        const v = rnd(1000) - 200;
+        const member = `m${rnd(5)}`;
+        raw.ingestStatsd(Buffer.from(`${name}:${type === 's' ? member : v}|${type}${tags.length > 0 ? `|#${tags.join(',')}` : ''}`));
+        if (type === 's') api.set(name, member, tags);
+        else api.addSample({ name, type, value: v, tags });
+      }
+      now += 10_000;
+      const [a, b] = [raw.closeWindow(), api.closeWindow()];
+      t.same(sorted(a), sorted(b), `window ${w}, global tags ${globalTags.join(',')}`);
+      t.equal(raw.contextCount, api.contextCount);
+    }
+  }
+});

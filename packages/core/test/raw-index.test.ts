@@ -1,20 +1,28 @@
 import t from 'tap';
-import { RawKeyIndex } from '../src/raw-index.js';
+import { RawKey, RawKeyIndex, type RawKeyed } from '../src/raw-index.js';
 
 const b = (s: string) => Buffer.from(s);
+
+/** Adds a stand-alone key for buf[ns, ne) + buf[ts, te) and returns it. */
+function put<V>(idx: RawKeyIndex<V>, hash: number | undefined, type: number, buf: Buffer, ns: number, ne: number, ts: number, te: number, v: V): RawKey<V> {
+  const key = new RawKey(hash ?? idx.hash(type, buf, ns, ne, ts, te), type, buf, ns, ne, ts, te, v);
+  idx.add(key);
+  return key;
+}
 
 t.test('finds by type, name and tag bytes; name/tag boundary and type matter', async (t) => {
   const idx = new RawKeyIndex<string>();
   const buf = b('abc|x:1');
   const h1 = idx.hash(99, buf, 0, 2, 2, 3); // "ab" + "c"
-  idx.add(h1, 99, buf, 0, 2, 2, 3, 'ab+c');
+  put(idx, h1, 99, buf, 0, 2, 2, 3, 'ab+c');
   t.equal(idx.get(h1, 99, buf, 0, 2, 2, 3), 'ab+c');
   const h2 = idx.hash(99, buf, 0, 1, 1, 3); // "a" + "bc"
   t.equal(idx.get(h2, 99, buf, 0, 1, 1, 3), undefined);
   t.equal(idx.get(h1, 103, buf, 0, 2, 2, 3), undefined, 'other type');
+  t.equal(idx.get(h1, 99, buf, 0, 1, 1, 3), undefined, 'same hash, other boundary');
   const h3 = idx.hash(99, buf, 0, 3, -1, -1);
   t.equal(idx.get(h3, 99, buf, 0, 3, -1, -1), undefined, 'no tags differs from tags');
-  idx.add(h3, 99, buf, 0, 3, -1, -1, 'abc');
+  put(idx, h3, 99, buf, 0, 3, -1, -1, 'abc');
   const other = b('zzabc');
   t.equal(idx.get(idx.hash(99, other, 2, 5, -1, -1), 99, other, 2, 5, -1, -1), 'abc', 'same bytes at other offsets');
   t.equal(idx.size, 2);
@@ -24,14 +32,16 @@ t.test('colliding hashes chain, and deleting any entry keeps the others', async 
   const idx = new RawKeyIndex<number>();
   const keys = ['k0', 'k1', 'k2', 'k3'].map(b);
   // Force one bucket to exercise chaining.
-  const entries = keys.map((k, i) => idx.add(42, 99, k, 0, 2, -1, -1, i));
+  const entries = keys.map((k, i) => put(idx, 42, 99, k, 0, 2, -1, -1, i));
   for (const [i, k] of keys.entries()) t.equal(idx.get(42, 99, k, 0, 2, -1, -1), i);
   idx.delete(entries[2]!); // middle of the chain
   idx.delete(entries[3]!); // head
+  idx.delete(entries[3]!); // not stored any more: a no-op
   t.equal(idx.get(42, 99, keys[2]!, 0, 2, -1, -1), undefined);
   t.equal(idx.get(42, 99, keys[3]!, 0, 2, -1, -1), undefined);
   t.equal(idx.get(42, 99, keys[0]!, 0, 2, -1, -1), 0);
   t.equal(idx.get(42, 99, keys[1]!, 0, 2, -1, -1), 1);
+  t.equal(idx.size, 2);
   idx.delete(entries[0]!);
   idx.delete(entries[1]!);
   t.equal(idx.size, 0);
@@ -41,9 +51,33 @@ t.test('stored keys are copies: reusing the packet buffer does not corrupt them'
   const idx = new RawKeyIndex<string>();
   const buf = b('name#tag');
   const h = idx.hash(99, buf, 0, 4, 5, 8);
-  idx.add(h, 99, buf, 0, 4, 5, 8, 'v');
+  put(idx, h, 99, buf, 0, 4, 5, 8, 'v');
   buf.write('XXXX');
   t.equal(idx.get(h, 99, b('name#tag'), 0, 4, 5, 8), 'v');
+});
+
+t.test('entries may be the caller\'s own objects, comparing bytes their own way', async (t) => {
+  class Named implements RawKeyed<Named> {
+    rawHash = 0;
+    rawNext: RawKeyed<Named> | undefined = undefined;
+    constructor(readonly name: string) {}
+    get rawValue(): Named {
+      return this;
+    }
+    rawMatches(type: number, buf: Buffer, ns: number, ne: number, ts: number): boolean {
+      return type === 99 && ts < 0 && buf.toString('latin1', ns, ne) === this.name;
+    }
+  }
+  const idx = new RawKeyIndex<Named>();
+  const n = new Named('own');
+  n.rawHash = idx.hash(99, b('own'), 0, 3, -1, -1);
+  idx.add(n);
+  put(idx, idx.hash(99, b('copy'), 0, 4, -1, -1), 99, b('copy'), 0, 4, -1, -1, n);
+  t.equal(idx.get(idx.hash(99, b('own'), 0, 3, -1, -1), 99, b('own'), 0, 3, -1, -1), n);
+  t.equal(idx.get(idx.hash(99, b('copy'), 0, 4, -1, -1), 99, b('copy'), 0, 4, -1, -1), n);
+  idx.delete(n);
+  t.equal(idx.get(idx.hash(99, b('own'), 0, 3, -1, -1), 99, b('own'), 0, 3, -1, -1), undefined);
+  t.equal(idx.size, 1);
 });
 
 t.test('grows past its initial buckets: every key still found, deletes still work', async (t) => {
@@ -52,7 +86,7 @@ t.test('grows past its initial buckets: every key still found, deletes still wor
   const entries = [];
   for (let i = 0; i < n; i++) {
     const k = b(`key.${i}`);
-    entries.push(idx.add(idx.hash(99, k, 0, k.length, -1, -1), 99, k, 0, k.length, -1, -1, i));
+    entries.push(put(idx, undefined, 99, k, 0, k.length, -1, -1, i));
   }
   t.equal(idx.size, n);
   let found = 0;
