@@ -39,7 +39,7 @@ export interface AggregatorOptions {
   maxContexts?: number;
   /** Events plus service checks kept per window at most. Default 10000. */
   maxEventsPerWindow?: number;
-  /** Etsy-style gauge deltas (`+4|g`). Default false, as in the agent. */
+  /** Etsy-style gauge deltas (`+4|g`, and `Sample.gaugeDelta`). Default false, as in the agent. */
   gaugeDeltas?: boolean;
   /** Tags added to every series, sketch, event and service check. */
   globalTags?: readonly string[];
@@ -214,8 +214,6 @@ class Context implements RawKeyed<Context> {
   seen = -1;
   /** Slot in the open window's store; valid while `seen` is the open window. */
   slot = 0;
-  /** Last gauge value of any window while the context lives: Etsy deltas build on it. */
-  lastGauge: number | undefined;
   /**
    * Keys that resolve to this context in the alias map (strings) and the raw index (entries),
    * removed with it: one key alone, or an array once there are several.
@@ -368,6 +366,13 @@ export class Aggregator {
   private windowStart: number;
   /** windowStart / flushIntervalMs: what contexts record as `seen`. */
   private windowNo: number;
+  /** Window numbers count from here, so they stay small integers (no boxed number per context). */
+  private readonly epochMs: number;
+  /**
+   * Last gauge value of any window per live gauge context, kept only with gaugeDeltas: Etsy deltas
+   * build on it, and nothing else reads it.
+   */
+  private readonly lastGauges = new Map<Context, number>();
   private readonly sinks: SinkQueue[] = [];
   private readonly sinkQueueOpts: SinkQueueOptions;
   private timer: NodeJS.Timeout | undefined;
@@ -406,7 +411,8 @@ export class Aggregator {
     this.selfStats = this.stats.component('aggregator');
     this.sinkQueueOpts = options.sinkQueue ?? {};
     this.windowStart = alignWindow(this.now(), this.flushIntervalMs);
-    this.windowNo = this.windowStart / this.flushIntervalMs;
+    this.epochMs = this.windowStart;
+    this.windowNo = 0;
     this.parser = new StatsdParser({ gaugeDeltas: this.opts.gaugeDeltas });
   }
 
@@ -504,7 +510,14 @@ export class Aggregator {
 
   private openWindow(start: number): void {
     this.windowStart = start;
-    this.windowNo = start / this.flushIntervalMs;
+    this.windowNo = this.windowNoOf(start);
+  }
+
+  /** Number of the window starting at `start` (aligned), counted from epochMs. */
+  private windowNoOf(start: number): number {
+    const no = (start - this.epochMs) / this.flushIntervalMs;
+    // `| 0` makes it a small integer (the division alone yields a boxed double), exact in this range.
+    return no >= -0x40000000 && no <= 0x3fffffff ? no | 0 : no;
   }
 
   /** Empties a slot's aggregate into the pools, so the next windows reuse it. */
@@ -632,7 +645,7 @@ export class Aggregator {
             store.num[slot] = g.value;
             store.at[slot] = g.updatedAtMs;
           }
-          ctx.lastGauge = store.num[slot];
+          if (this.opts.gaugeDeltas) this.lastGauges.set(ctx, store.num[slot]!);
           break;
         }
         case Kind.Set: {
@@ -664,6 +677,7 @@ export class Aggregator {
     this.liveContexts--;
     if (--ts.refs === 0) unchain(this.tagSets, ts.hash, ts);
     if (ctx.rawTags !== undefined) this.rawIndex.delete(ctx);
+    if (ctx.kind === Kind.Gauge) this.lastGauges.delete(ctx);
     const keys = ctx.keys;
     if (keys === undefined) return;
     if (Array.isArray(keys)) for (const k of keys) this.forgetKey(k);
@@ -919,8 +933,12 @@ export class Aggregator {
         return;
       case Kind.Gauge:
         // Etsy semantics: a signed value adjusts the gauge only when one exists, else it sets it.
-        ctx.lastGauge = delta !== 0 && ctx.lastGauge !== undefined ? ctx.lastGauge + v : v;
-        store.num[slot] = ctx.lastGauge;
+        if (this.opts.gaugeDeltas) {
+          const last = this.lastGauges.get(ctx);
+          if (delta !== 0 && last !== undefined) v += last;
+          this.lastGauges.set(ctx, v);
+        }
+        store.num[slot] = v;
         store.at[slot] = this.now();
         return;
       case Kind.Histogram:
@@ -1037,7 +1055,7 @@ export class Aggregator {
     // Idle counters report 0 until they expire; every other idle context is dropped at once.
     // A context with samples in this window or a newer one (the build may run after the next window
     // opened) is left alone; a counter idle here but busy again by then misses this window's 0.
-    const startNo = start / this.flushIntervalMs;
+    const startNo = this.windowNoOf(start);
     const expiry = this.opts.counterExpiryMs;
     for (const head of this.contexts.values()) {
       for (let ctx: Context | undefined = head; ctx !== undefined; ) {
@@ -1045,7 +1063,7 @@ export class Aggregator {
         // Taken before a possible forget, which unlinks ctx.
         const next: Context | undefined = ctx.next;
         if (ctx.seen < startNo) {
-          if (ctx.kind === Kind.Counter && ctx.seen * this.flushIntervalMs + expiry > start) series.push(this.point(ctx, ctx.name, countType, ts, 0));
+          if (ctx.kind === Kind.Counter && this.epochMs + ctx.seen * this.flushIntervalMs + expiry > start) series.push(this.point(ctx, ctx.name, countType, ts, 0));
           else this.forget(ctx);
         }
         ctx = next;
