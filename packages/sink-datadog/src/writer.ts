@@ -5,7 +5,7 @@
  * one Buffer plus a table of item offsets, so nothing per item outlives the moment it is encoded, and a
  * body can still be split at item boundaries.
  */
-import type { Series, SeriesType } from '@metrics-distributor/core';
+import type { Series } from '@metrics-distributor/core';
 import { KIND_SPECS, type PayloadKind } from './encode.js';
 
 /** One finished body: the whole uncompressed request body and where each item starts in it. */
@@ -166,41 +166,52 @@ export function itemBytes(kind: PayloadKind, p: RawPayload, i: number): Buffer {
 /** `MetricIntakeType` of the v2 API. */
 const INTAKE_TYPE = { count: 1, rate: 2, gauge: 3 } as const;
 
-/** The cached JSON of one series name: everything before the timestamp. */
-interface Head {
-  readonly metric: string;
-  readonly type: SeriesType;
-  readonly interval: number;
+/** The cached JSON after a series' point: host resource and tags, with its UTF-8 length. */
+interface Tail {
   readonly json: string;
   readonly bytes: number;
 }
 
-/** The cached JSON of one tags array with one host: everything after the point, and the names used with it. */
-interface Identity {
-  readonly host: string;
+/** Tails of one tags array, per host. */
+interface TagsEntry {
+  /** The last host looked up, checked first: nearly every series of a process has the same host. */
+  host: string;
+  tail: Tail;
   readonly tagCount: number;
-  readonly tail: string;
-  readonly tailBytes: number;
-  readonly heads: Head[];
-  /** Where the next lookup starts: series of a context come in the same order every window. */
-  cursor: number;
+  /** Other hosts seen with these tags, up to {@link HOSTS_PER_TAGS}. */
+  others: Map<string, Tail> | undefined;
 }
 
-/** Names remembered per tags array at most; a histogram context uses one per aggregate. */
-const HEADS_PER_IDENTITY = 16;
+/** Hosts whose tail is cached per tags array; beyond it, tails for further hosts are built each time. */
+const HOSTS_PER_TAGS = 256;
+/** Any UTF-16 code unit outside ASCII (surrogates included): such a name takes more bytes than characters. */
+const NON_ASCII = /[\u0080-\uffff]/;
+
+/** The JSON between the name and the value for one type, interval and timestamp. */
+interface Middle {
+  timestamp: number;
+  interval: number;
+  json: string;
+}
 
 /**
- * Encodes v2 series items from cached JSON fragments. Core hands over the same `tags` array for a
- * context in every window, so the JSON of tags and host (and of each name used with them) is built
- * once per context and a window's encoding is mostly concatenation plus the two numbers. Entries are
- * keyed by the tags array in a WeakMap, so they go when the context goes, and at most
- * {@link HEADS_PER_IDENTITY} names are kept per array, so a tags array shared by many names stays bounded.
- * Tags arrays are taken as immutable (they are `readonly` in core's model); a changed length is noticed.
+ * Encodes v2 series items with the costly part cached. Core interns tag lists: every context with the
+ * same tags gets the same array instance, in every window. So the JSON of tags and host (everything
+ * after the point) is built once per tags array and host, kept in a WeakMap keyed by that array (it
+ * goes when the last context using it goes), with at most {@link HOSTS_PER_TAGS} hosts per array. The
+ * type, interval and timestamp are the same for a whole window, so that JSON is reused too; per series
+ * only the name and the value are written. Tags arrays are taken as immutable (they are `readonly` in
+ * core's model); a changed length is still noticed.
  *
  * The output is byte for byte what {@link encodeSeries} writes.
  */
 export class SeriesEncoder {
-  private readonly identities = new WeakMap<readonly string[], Identity>();
+  private readonly byTags = new WeakMap<readonly string[], TagsEntry>();
+  private readonly middles: Record<keyof typeof INTAKE_TYPE, Middle> = {
+    count: { timestamp: Number.NaN, interval: Number.NaN, json: '' },
+    rate: { timestamp: Number.NaN, interval: Number.NaN, json: '' },
+    gauge: { timestamp: Number.NaN, interval: Number.NaN, json: '' },
+  };
   /** The last item's JSON, set by {@link encode}. */
   text = '';
   /** Its UTF-8 length. */
@@ -209,57 +220,64 @@ export class SeriesEncoder {
   /** Encodes `s` into {@link text}/{@link bytes}; false (nothing set) for a value JSON cannot carry. */
   encode(s: Series): boolean {
     if (!Number.isFinite(s.value) || !Number.isFinite(s.timestamp)) return false;
-    const id = this.identity(s);
-    const head = this.head(id, s);
-    // ASCII only, so its length in characters is its length in bytes.
-    const point = `${Math.trunc(s.timestamp)},"value":${s.value}}]`;
-    this.text = head.json + point + id.tail;
-    this.bytes = head.bytes + point.length + id.tailBytes;
+    const tail = this.tail(s);
+    const name = JSON.stringify(s.metric);
+    const head = `{"metric":${name}${this.middle(s)}`;
+    // Only the name can hold non-ASCII characters here; the value is ASCII, and JSON.stringify escapes lone surrogates.
+    const headBytes = NON_ASCII.test(name) ? Buffer.byteLength(head, 'utf8') : head.length;
+    const value = `${s.value}}]`;
+    this.text = head + value + tail.json;
+    this.bytes = headBytes + value.length + tail.bytes;
     return true;
   }
 
-  /** Names cached for a tags array (0 when none): lets tests check the cache stays bounded. */
-  cachedNames(tags: readonly string[]): number {
-    return this.identities.get(tags)?.heads.length ?? 0;
+  /** Hosts cached for a tags array (0 when none): lets tests check the cache stays bounded. */
+  cachedHosts(tags: readonly string[]): number {
+    const e = this.byTags.get(tags);
+    return e === undefined ? 0 : 1 + (e.others?.size ?? 0);
   }
 
-  private identity(s: Series): Identity {
-    const tags = s.tags;
-    let id = this.identities.get(tags);
-    if (id === undefined || id.host !== s.host || id.tagCount !== tags.length) {
-      let tail = '';
-      if (s.host !== '') tail += `,"resources":[{"type":"host","name":${JSON.stringify(s.host)}}]`;
-      tail += `,"tags":${JSON.stringify(tags)}}`;
-      id = { host: s.host, tagCount: tags.length, tail, tailBytes: Buffer.byteLength(tail, 'utf8'), heads: id?.heads ?? [], cursor: 0 };
-      this.identities.set(tags, id);
-    }
-    return id;
-  }
-
-  private head(id: Identity, s: Series): Head {
+  private middle(s: Series): string {
     // `interval` is int64 on the wire; sub-second windows still report a 1 s interval.
     const interval = Math.max(1, Math.round(s.interval));
-    const heads = id.heads;
-    const n = heads.length;
-    for (let k = 0, i = id.cursor; k < n; k++, i++) {
-      if (i >= n) i = 0;
-      const h = heads[i]!;
-      if (h.metric === s.metric && h.type === s.type && h.interval === interval) {
-        id.cursor = i + 1;
-        return h;
-      }
+    const timestamp = Math.trunc(s.timestamp);
+    const m = this.middles[s.type];
+    if (m === undefined) {
+      // Not a type core produces; written as the generic encoder would, without caching.
+      return `,"type":${String(INTAKE_TYPE[s.type])},"interval":${interval},"points":[{"timestamp":${timestamp},"value":`;
     }
-    const json = `{"metric":${JSON.stringify(s.metric)},"type":${INTAKE_TYPE[s.type]},"interval":${interval},"points":[{"timestamp":`;
-    const h: Head = { metric: s.metric, type: s.type, interval, json, bytes: Buffer.byteLength(json, 'utf8') };
-    if (n < HEADS_PER_IDENTITY) {
-      heads.push(h);
-      id.cursor = n + 1;
-    } else {
-      // Full: replace round-robin, so a tags array shared by ever-new names keeps a fixed size.
-      const at = id.cursor % n;
-      heads[at] = h;
-      id.cursor = at + 1;
+    if (m.timestamp !== timestamp || m.interval !== interval) {
+      m.timestamp = timestamp;
+      m.interval = interval;
+      m.json = `,"type":${INTAKE_TYPE[s.type]},"interval":${interval},"points":[{"timestamp":${timestamp},"value":`;
     }
-    return h;
+    return m.json;
   }
+
+  private tail(s: Series): Tail {
+    const tags = s.tags;
+    const e = this.byTags.get(tags);
+    if (e === undefined || e.tagCount !== tags.length) {
+      const tail = makeTail(s);
+      this.byTags.set(tags, { host: s.host, tail, tagCount: tags.length, others: undefined });
+      return tail;
+    }
+    if (e.host === s.host) return e.tail;
+    const others = (e.others ??= new Map<string, Tail>());
+    let tail = others.get(s.host);
+    if (tail === undefined) tail = makeTail(s);
+    else others.delete(s.host);
+    // Swap, so a run of series with the same host hits the first check; the bound drops the previous host's tail.
+    if (others.size < HOSTS_PER_TAGS) others.set(e.host, e.tail);
+    e.host = s.host;
+    e.tail = tail;
+    return tail;
+  }
+}
+
+function makeTail(s: Series): Tail {
+  let json = '';
+  if (s.host !== '') json += `,"resources":[{"type":"host","name":${JSON.stringify(s.host)}}]`;
+  json += `,"tags":${JSON.stringify(s.tags)}}`;
+  return { json, bytes: Buffer.byteLength(json, 'utf8') };
 }

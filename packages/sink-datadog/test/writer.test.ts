@@ -101,6 +101,8 @@ t.test('the cache notices a changed host, name, type, interval or tags length fo
   const base: Series = { metric: 'm', type: 'gauge', timestamp: TS, value: 1, interval: 10, tags, host: 'a' };
   const variants: Series[] = [
     base,
+    { ...base, metric: 'naïve.µs' },
+    { ...base, metric: 'q"uote\\' },
     { ...base, host: 'b' },
     { ...base, host: '' },
     { ...base, metric: 'n' },
@@ -122,28 +124,37 @@ t.test('the cache notices a changed host, name, type, interval or tags length fo
   t.notOk(enc.encode({ ...base, timestamp: Number.POSITIVE_INFINITY }), '±Inf timestamp refused');
 });
 
-t.test('the cache stays bounded: a tags array shared by ever-new names keeps a fixed number of entries', async (t) => {
+t.test('the cache stays bounded: a tags array shared by ever-new hosts keeps a fixed number of entries', async (t) => {
   const enc = new SeriesEncoder();
-  const shared: string[] = [];
+  // Core interns tag lists, so one array serves every context with these tags: many names, many hosts.
+  const shared = ['env:prod'];
   let wrong = 0;
-  for (let i = 0; i < 5000; i++) {
-    const s: Series = { metric: `name.${i}`, type: 'gauge', timestamp: TS, value: i, interval: 10, tags: shared, host: 'h' };
+  for (let i = 0; i < 3000; i++) {
+    const s: Series = { metric: `name.${i % 700}`, type: 'gauge', timestamp: TS, value: i, interval: 10, tags: shared, host: `host-${i}` };
+    if (!enc.encode(s) || enc.text !== encodeSeries(s)!.toString('utf8') || enc.bytes !== encodeSeries(s)!.length) wrong++;
+  }
+  t.equal(wrong, 0, 'every one of 3,000 series encoded right');
+  t.ok(enc.cachedHosts(shared) <= 257, `${enc.cachedHosts(shared)} hosts kept for one tags array`);
+  // Hosts that come back (a few hosts interleaved) stay cached and still encode right.
+  const few = ['a:1'];
+  for (let i = 0; i < 200; i++) {
+    const s: Series = { metric: 'm', type: 'rate', timestamp: TS, value: i, interval: 10, tags: few, host: ['h1', 'h2', '', 'h3'][i % 4]! };
     if (!enc.encode(s) || enc.text !== encodeSeries(s)!.toString('utf8')) wrong++;
   }
-  t.equal(wrong, 0, 'every one of 5,000 names encoded right');
-  t.ok(enc.cachedNames(shared) <= 16, `${enc.cachedNames(shared)} names kept for one tags array`);
-  // A histogram context's names (one per aggregate) all stay cached and hit, in any order.
-  const hist = ['env:prod'];
-  const names = ['h.max', 'h.median', 'h.avg', 'h.count', 'h.95percentile'];
-  for (let w = 0; w < 3; w++) {
-    for (const n of w === 1 ? [...names].reverse() : names) {
-      const s: Series = { metric: n, type: n.endsWith('count') ? 'rate' : 'gauge', timestamp: TS + w, value: w, interval: 10, tags: hist, host: 'h' };
-      t.ok(enc.encode(s));
-      t.equal(enc.text, encodeSeries(s)!.toString('utf8'));
-    }
+  t.equal(wrong, 0, 'interleaved hosts encode right');
+  t.equal(enc.cachedHosts(few), 4);
+  t.equal(enc.cachedHosts(['a:1']), 0, 'keyed by the array instance, not its content');
+});
+
+t.test('the timestamp and interval part is rebuilt when they change between series', async (t) => {
+  const enc = new SeriesEncoder();
+  const tags = ['x:y'];
+  let wrong = 0;
+  for (let i = 0; i < 100; i++) {
+    const s: Series = { metric: 'ts.m', type: (['count', 'rate', 'gauge'] as const)[i % 3]!, timestamp: TS + (i % 7), value: i / 3, interval: 1 + (i % 5), tags, host: 'h' };
+    if (!enc.encode(s) || enc.text !== encodeSeries(s)!.toString('utf8')) wrong++;
   }
-  t.equal(enc.cachedNames(hist), names.length);
-  t.equal(enc.cachedNames(['env:prod']), 0, 'keyed by the array instance, not its content');
+  t.equal(wrong, 0);
 });
 
 t.test('the writer: bodies and split halves are exactly the joined items, for every kind', async (t) => {
