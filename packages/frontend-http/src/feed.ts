@@ -23,6 +23,11 @@ export const MAX_BASES = 64;
 class Slot {
   /** Handed to the aggregator, which copies what it keeps; only `value` changes. */
   readonly sample: Sample;
+  /** What an app metric's slot is found by, besides its name: base, kind, unit and `source` tag. */
+  base: Base | undefined;
+  kind: L2metKind | undefined;
+  unit: string | undefined;
+  sourceTag = '';
   /** Sum of the merged counter increments, or the last gauge value. */
   pending = 0;
   /** Samples merged into `pending` in this body; 0 when none is waiting. */
@@ -37,6 +42,9 @@ class Slot {
 
 /** Slots of one router line kind (base, method, status, dyno). */
 interface RouterEntry {
+  base: Base;
+  method: string | undefined;
+  status: string | undefined;
   request: Slot;
   connect: Slot;
   service: Slot;
@@ -45,20 +53,28 @@ interface RouterEntry {
   dyno: string[];
 }
 
-/** A drain-level tag list and the id its cache keys carry. */
+/** A drain-level tag list; cache entries point to theirs, compared by identity. */
 interface Base {
-  id: string;
   tags: readonly string[];
 }
 
-/** Builds slot-cache keys for app metrics; the kind is one fixed character. */
-const KIND_CHAR: Record<L2metKind, string> = { count: 'c', sample: 's', measure: 'm' };
+/** Entries kept under one name (dyno, metric name) before that list is emptied. */
+const MAX_PER_NAME = 64;
 
 /** Feeds router and l2met app lines into one aggregator through cached samples; one per front-end. */
 export class SampleFeed {
   private readonly bases = new Map<string, Base>();
-  private readonly routers = new Map<string, RouterEntry>();
-  private readonly slots = new Map<string, Slot>();
+  /**
+   * Router entries by raw `dyno=` value, then app metric slots by cleaned name and `source=` tags by
+   * raw value. The few entries under one key are told apart by comparing fields, which costs less
+   * than building a composite string key for every line.
+   */
+  private readonly routers = new Map<string, RouterEntry[]>();
+  private readonly slots = new Map<string, Slot[]>();
+  private readonly sourceTags = new Map<string, string>();
+  /** Entries in `routers` and in `slots`, for the bounds. */
+  private routerCount = 0;
+  private slotCount = 0;
   private readonly touched: Slot[] = [];
   private readonly fields = routerFields();
   private readonly cursor = new LogfmtCursor();
@@ -71,9 +87,6 @@ export class SampleFeed {
   private readonly aggStats: ComponentStats;
   private base: Base | undefined;
   private windowStart = 0;
-  /** The last `source=` value seen and its tag ('' for none): lines of one dyno come in runs. */
-  private lastSource: string | undefined;
-  private lastSourceTag = '';
 
   constructor(private readonly aggregator: Aggregator) {
     this.aggStats = aggregator.stats.component('aggregator');
@@ -93,7 +106,7 @@ export class SampleFeed {
       // samples one context, and their merged values would then arrive out of order.
       if (!base.every((t) => t.startsWith('app:'))) return false;
       if (this.bases.size >= MAX_BASES) this.clear();
-      b = { id: `${this.bases.size}\u0001`, tags: base.slice() };
+      b = { tags: base.slice() };
       this.bases.set(key, b);
     } else if (!sameTags(b.tags, base)) {
       // Two lists joined the same way (a tag holding the separator): not worth a second cache.
@@ -129,20 +142,43 @@ export class SampleFeed {
     const base = this.base!;
     const method = routerMethod(f.method);
     const status = routerStatus(f.status);
-    // Method and status are from fixed alphabets without `|`; the dyno goes last, so keys cannot collide.
-    const key = `${base.id}${method ?? ''}|${status ?? ''}|${f.dyno ?? ''}`;
-    let e = this.routers.get(key);
+    const dyno = f.dyno ?? '';
+    let list = this.routers.get(dyno);
+    let e: RouterEntry | undefined;
+    if (list !== undefined) {
+      for (let i = 0; i < list.length; i++) {
+        const x = list[i]!;
+        if (x.base === base && x.method === method && x.status === status) {
+          e = x;
+          break;
+        }
+      }
+    }
     if (e === undefined) {
-      if (this.routers.size >= MAX_CACHED) this.routers.clear();
+      if (this.routerCount >= MAX_CACHED) {
+        this.routers.clear();
+        this.routerCount = 0;
+        list = undefined;
+      }
+      if (list === undefined) this.routers.set(dyno, (list = []));
+      else if (list.length >= MAX_PER_NAME) {
+        this.routerCount -= list.length;
+        list.length = 0;
+      }
+      // Tags from the raw value: an absent dyno and an empty one both give none.
       const t = routerTags(base.tags, method, status, f.dyno);
       e = {
+        base,
+        method,
+        status,
         request: new Slot('heroku.router.request', 'c', t.request),
         connect: new Slot('heroku.router.connect', 'ms', t.timer),
         service: new Slot('heroku.router.service', 'ms', t.timer),
         bytes: new Slot('heroku.router.bytes', 'h', t.timer),
         dyno: t.dyno,
       };
-      this.routers.set(key, e);
+      list.push(e);
+      this.routerCount++;
     }
     let n = 1;
     this.count(e.request, 1);
@@ -226,27 +262,46 @@ export class SampleFeed {
     }
     if (found === 0) return 0;
     const base = this.base!;
-    if (source !== this.lastSource) {
-      this.lastSource = source;
-      this.lastSourceTag = tag('source', source) ?? '';
-    }
-    const sourceTag = this.lastSourceTag;
+    const sourceTag = this.sourceTag(source);
     for (let i = 0; i < found; i++) {
       const kind = kinds[i]!;
       const name = names[i]!;
       const unit = units[i];
-      // Keyed by what the tags are made of, cleaned: two keys never name one context. Name, unit and
-      // source tag hold no NUL, and the kind is one character.
-      const key = `${base.id}${KIND_CHAR[kind]}${name}\u0000${unit ?? ''}\u0000${sourceTag}`;
-      let slot = this.slots.get(key);
+      // Found by what the tags are made of, cleaned (name, unit, source tag): two slots never name
+      // one context, so merged values cannot arrive out of order.
+      let list = this.slots.get(name);
+      let slot: Slot | undefined;
+      if (list !== undefined) {
+        for (let j = 0; j < list.length; j++) {
+          const x = list[j]!;
+          if (x.base === base && x.kind === kind && x.unit === unit && x.sourceTag === sourceTag) {
+            slot = x;
+            break;
+          }
+        }
+      }
       if (slot === undefined) {
-        if (this.slots.size >= MAX_CACHED) this.slots.clear();
+        if (this.slotCount >= MAX_CACHED) {
+          this.slots.clear();
+          this.slotCount = 0;
+          list = undefined;
+        }
+        if (list === undefined) this.slots.set(name, (list = []));
+        else if (list.length >= MAX_PER_NAME) {
+          this.slotCount -= list.length;
+          list.length = 0;
+        }
         const tags = base.tags.slice();
         if (sourceTag !== '') tags.push(sourceTag);
         const unitTag = tag('unit', unit);
         if (unitTag !== undefined) tags.push(unitTag);
         slot = new Slot(name, L2MET_TYPES[kind], tags);
-        this.slots.set(key, slot);
+        slot.base = base;
+        slot.kind = kind;
+        slot.unit = unit;
+        slot.sourceTag = sourceTag;
+        list.push(slot);
+        this.slotCount++;
       }
       const v = values[i]!;
       if (kind === 'count') this.count(slot, v);
@@ -307,10 +362,24 @@ export class SampleFeed {
     if (this.aggStats.dropped('max_contexts') > before) this.aggStats.drop('max_contexts', merged - 1);
   }
 
+  /** The `source:` tag of a raw `source=` value, '' for none. */
+  private sourceTag(source: string | undefined): string {
+    if (source === undefined) return '';
+    let t = this.sourceTags.get(source);
+    if (t === undefined) {
+      if (this.sourceTags.size >= MAX_CACHED) this.sourceTags.clear();
+      t = tag('source', source) ?? '';
+      this.sourceTags.set(source, t);
+    }
+    return t;
+  }
+
   private clear(): void {
     this.bases.clear();
     this.routers.clear();
     this.slots.clear();
+    this.routerCount = 0;
+    this.slotCount = 0;
   }
 }
 

@@ -35,11 +35,17 @@ export class LogfmtCursor {
   /** The line being walked. */
   line = '';
   private pos = 0;
+  /** Whether the line holds a tab; without one, values end at the next space, found by `indexOf`. */
+  private tabs = false;
+  /** Index of the next backslash at or after `pos` (-1: none left); quoted values without one need no unescaping. */
+  private backslash = -1;
 
   /** Starts walking `line`. */
   reset(line: string): this {
     this.line = line;
     this.pos = 0;
+    this.tabs = line.includes('\t');
+    this.backslash = line.indexOf('\\');
     return this;
   }
 
@@ -68,22 +74,35 @@ export class LogfmtCursor {
         i++;
         if (line.charCodeAt(i) === QUOTE) {
           valueStart = ++i;
-          while (i < n) {
-            c = line.charCodeAt(i);
-            if (c === QUOTE) break;
-            if (c === BACKSLASH && i + 1 < n) {
-              escaped = true;
-              i += 2;
-              continue;
+          let q = line.indexOf('"', i);
+          if (q < 0) q = n;
+          if (this.backslash >= 0 && this.backslash < i) this.backslash = line.indexOf('\\', i);
+          if (this.backslash < 0 || this.backslash > q) {
+            // No backslash before the closing quote: it is the first quote.
+            i = q;
+          } else {
+            while (i < n) {
+              c = line.charCodeAt(i);
+              if (c === QUOTE) break;
+              if (c === BACKSLASH && i + 1 < n) {
+                escaped = true;
+                i += 2;
+                continue;
+              }
+              i++;
             }
-            i++;
           }
           valueEnd = i;
           if (i < n) i++; // closing quote
         } else {
           valueStart = i;
-          c = line.charCodeAt(i);
-          while (i < n && c !== SP && c !== TAB) c = line.charCodeAt(++i);
+          if (this.tabs) {
+            c = line.charCodeAt(i);
+            while (i < n && c !== SP && c !== TAB) c = line.charCodeAt(++i);
+          } else {
+            i = line.indexOf(' ', i);
+            if (i < 0) i = n;
+          }
           valueEnd = i;
         }
       }
