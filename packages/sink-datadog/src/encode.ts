@@ -92,12 +92,16 @@ export function encodeSeries(s: Series): Buffer | undefined {
   return Buffer.from(out, 'utf8');
 }
 
+/** Whether a sketch can be encoded: a finite summary, and as many counts as keys. */
+export function sketchIsValid(s: SketchSeries): boolean {
+  const d = s.sketch;
+  if (!Number.isFinite(d.count) || !Number.isFinite(d.sum) || !Number.isFinite(d.min) || !Number.isFinite(d.max) || !Number.isFinite(d.avg)) return false;
+  return d.keys.length === d.counts.length;
+}
+
 /** One agent `SketchPayload.Sketch` entry, or undefined when the summary holds a non-finite number. */
 export function encodeSketch(s: SketchSeries): Buffer | undefined {
-  const d = s.sketch;
-  if (!Number.isFinite(d.count) || !Number.isFinite(d.sum) || !Number.isFinite(d.min) || !Number.isFinite(d.max) || !Number.isFinite(d.avg)) return undefined;
-  if (d.keys.length !== d.counts.length) return undefined;
-  return encodeSketchEntry(s);
+  return sketchIsValid(s) ? encodeSketchEntry(s) : undefined;
 }
 
 /** One `EventCreateRequest` body for `POST /api/v1/events`. */

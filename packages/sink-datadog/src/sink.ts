@@ -21,7 +21,8 @@ import {
   type SketchSeries,
   type StatsdEvent,
 } from '@metrics-distributor/core';
-import { DEFAULT_LIMITS, KIND_SPECS, encodeCheck, encodeEvent, encodeSketch, type PayloadKind, type PayloadLimits } from './encode.js';
+import { DEFAULT_LIMITS, KIND_SPECS, encodeCheck, encodeEvent, sketchIsValid, type PayloadKind, type PayloadLimits } from './encode.js';
+import { SketchEncoder } from './proto.js';
 import { PayloadWriter, SeriesEncoder, itemBytes, splitPayload, type RawPayload } from './writer.js';
 
 const gzipAsync = promisify(gzip);
@@ -210,11 +211,19 @@ export class DatadogSink implements Sink {
   private readonly ratio: Record<PayloadKind, number> = { series: 0.5, sketches: 0.7, events: 0.7, checks: 0.5 };
   /** Kept for the sink's lifetime: its cache of identity JSON is what makes later windows cheap. */
   private readonly seriesEncoder = new SeriesEncoder();
+  private readonly sketchEncoder = new SketchEncoder();
   private readonly itemEncoders: {
     readonly sketches: ItemEncoder<SketchSeries>;
     readonly events: ItemEncoder<StatsdEvent>;
     readonly checks: ItemEncoder<ServiceCheck>;
-  } = { sketches: bufferEncoder(encodeSketch), events: bufferEncoder(encodeEvent), checks: bufferEncoder(encodeCheck) };
+  } = {
+    sketches: {
+      encode: (s) => (sketchIsValid(s) ? this.sketchEncoder.size(s) : -1),
+      write: (w) => w.addWith(this.sketchEncoder.bytes, this.sketchEncoder.fill),
+    },
+    events: bufferEncoder(encodeEvent),
+    checks: bufferEncoder(encodeCheck),
+  };
 
   private active = 0;
   private readonly slotWaiters: (() => void)[] = [];

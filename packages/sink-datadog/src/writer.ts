@@ -83,6 +83,16 @@ export class PayloadWriter {
     this.recordStart(at);
   }
 
+  /** Adds an item of exactly `bytes` bytes that `fill(buf, pos)` writes in place, at `buf[pos]` onwards. */
+  addWith(bytes: number, fill: (buf: Buffer, pos: number) => void): void {
+    const at = this.startItem();
+    this.flushText();
+    this.ensure(bytes);
+    fill(this.buf, this.pos);
+    this.pos += bytes;
+    this.recordStart(at);
+  }
+
   /** Closes the open body (undefined when it holds no item) and starts the next one. */
   close(): RawPayload | undefined {
     if (this.n === 0) return undefined;

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { AgentSketch, type Series, type SeriesType, type SketchSeries } from '@metrics-distributor/core';
-import { assemble, encodeSeries, encodeSketch, type PayloadKind } from '../src/encode.js';
+import { assemble, encodeSeries, encodeSketch, sketchIsValid, type PayloadKind } from '../src/encode.js';
+import { SketchEncoder, encodeSketchEntry } from '../src/proto.js';
 import { PayloadWriter, SeriesEncoder, itemBytes, splitPayload, type RawPayload } from '../src/writer.js';
 import { TS, batch, gauge, makeSink, startFakeDatadog } from './fake-datadog.js';
 
@@ -266,4 +267,56 @@ t.test('export yields to the event loop while encoding a big window, and later w
   const one = second.find((s) => s['metric'] === 'big.5' && (s['points'] as { value: number }[])[0]!.value === 6)!;
   t.same(one, { metric: 'big.5', type: 3, interval: 10, points: [{ timestamp: TS + 10, value: 6 }], resources: [{ type: 'host', name: 'web-1' }], tags: ['env:prod', 'shard:5'] });
   await sink.shutdown(Date.now() + 2000);
+});
+
+t.test('sketch entries written in place are byte-identical to encodeSketchEntry on random sketches', async (t) => {
+  const enc = new SketchEncoder();
+  const r = rng(99);
+  const tagPool = [[], ['env:prod'], ['é:ü', ''], Array.from({ length: 40 }, (_, i) => `k${i}:${'v'.repeat(i)}`)];
+  const numbers = [0, -0, 1, -1, 0.5, -2.5e-300, 1e300, 2 ** 53 + 2, 2 ** 64 + 7, -(2 ** 40), 1.5, -5.7];
+  const pick = <T>(a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
+  let wrong = 0;
+  let checked = 0;
+  for (let round = 0; round < 3; round++) {
+    const w = new PayloadWriter('sketches');
+    const expected: Buffer[] = [];
+    for (let i = 0; i < 300; i++) {
+      const sk = new AgentSketch();
+      const n = Math.floor(r() * 50);
+      for (let j = 0; j < n; j++) sk.insert((r() - 0.3) * 10 ** Math.floor(r() * 12 - 6), 1 + Math.floor(r() * 3));
+      const data = sk.toData();
+      const s: SketchSeries = {
+        metric: r() < 0.1 ? '' : r() < 0.2 ? `größe.${randomString(r, 8)}` : `d.${i % 50}`,
+        timestamp: r() < 0.2 ? pick(numbers) : TS + round * 10,
+        interval: 10,
+        tags: pick(tagPool),
+        host: r() < 0.2 ? '' : pick(['web-1', 'hôst', 'b']),
+        sketch: r() < 0.2 ? { ...data, count: pick(numbers), min: pick(numbers), max: pick(numbers), sum: pick(numbers), avg: pick(numbers) } : data,
+      };
+      if (!sketchIsValid(s)) continue;
+      const want = encodeSketchEntry(s);
+      const size = enc.size(s);
+      if (size !== want.length) wrong++;
+      w.addWith(size, enc.fill);
+      expected.push(want);
+      checked++;
+    }
+    const p = w.close()!;
+    t.ok(p.raw.equals(assemble('sketches', expected)), `round ${round}: the whole body is byte-identical`);
+    for (let i = 0; i < expected.length; i++) if (!itemBytes('sketches', p, i).equals(expected[i]!)) wrong++;
+  }
+  t.equal(wrong, 0, `${checked} sketches sized and written exactly`);
+  // The sketch with an empty dogsketch still writes field 7, as the generic encoder.
+  const empty: SketchSeries = { metric: 'e', timestamp: 0, interval: 10, tags: [], host: '', sketch: { count: 0, min: 0, max: 0, sum: 0, avg: 0, keys: [], counts: [] } };
+  const w = new PayloadWriter('sketches');
+  w.addWith(enc.size(empty), enc.fill);
+  t.ok(itemBytes('sketches', w.close()!, 0).equals(encodeSketchEntry(empty)));
+  // Same tags array, another host: the cached identity is rebuilt.
+  const tags = ['x:1'];
+  for (const host of ['a', 'b', '', 'a']) {
+    const s: SketchSeries = { ...empty, tags, host, sketch: { ...empty.sketch, count: 1, keys: [5], counts: [1] } };
+    const w2 = new PayloadWriter('sketches');
+    w2.addWith(enc.size(s), enc.fill);
+    t.ok(itemBytes('sketches', w2.close()!, 0).equals(encodeSketchEntry(s)), `host '${host}'`);
+  }
 });
