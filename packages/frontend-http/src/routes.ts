@@ -144,7 +144,8 @@ export function readRaw(stream: Readable | undefined, limit: number): Promise<Bu
       }
       chunks.push(chunk);
     };
-    const onEnd = (): void => settle(() => resolve(Buffer.concat(chunks, total)));
+    // A body that arrived in one chunk is used as it is: Node never reuses a chunk's memory.
+    const onEnd = (): void => settle(() => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total)));
     const onError = (err: Error): void => settle(() => reject(err));
     const onClose = (): void => settle(() => reject(new Error('request closed before its body was complete')));
     stream.on('data', onData);

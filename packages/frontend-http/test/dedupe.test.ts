@@ -45,3 +45,48 @@ t.test('re-adding an id restarts its window; max 0 disables the memory', async (
   t.equal(off.has('a'), false);
   t.equal(off.size, 0);
 });
+
+t.test('a re-added id moves to the young end: under the cap the one added before it goes first', async (t) => {
+  const ids = new RecentIds(60_000, 2, () => 0);
+  ids.add('a');
+  ids.add('b');
+  ids.add('a');
+  ids.add('c');
+  t.same(['a', 'b', 'c'].map((id) => ids.has(id)), [true, false, true]);
+  t.equal(ids.size, 2);
+});
+
+t.test('the insertion queue stays bounded: many evictions, and many re-adds behind a live id', async (t) => {
+  let now = 0;
+  const ids = new RecentIds(1_000, 50, () => now);
+  const queue = () => (ids as unknown as { ids: string[] }).ids.length;
+  for (let i = 0; i < 100_000; i++) {
+    ids.add(`id${i}`);
+    if (i % 7 === 0) now++;
+  }
+  t.equal(ids.size, 50);
+  t.ok(queue() <= 2 * 50 + 1025, `queue ${queue()}`);
+  t.equal(ids.has('id99999'), true);
+  t.equal(ids.has('id99949'), false, 'the 51st newest was evicted');
+  const pinned = new RecentIds(60_000, 2, () => 0);
+  pinned.add('x');
+  for (let i = 0; i < 100_000; i++) pinned.add('y');
+  t.ok((pinned as unknown as { ids: string[] }).ids.length <= 2 * 2 + 1025);
+  t.same([pinned.has('x'), pinned.has('y'), pinned.size], [true, true, 2]);
+});
+
+t.test('an insert costs the same with the memory full as empty (no walk over evicted entries)', async (t) => {
+  const ids = new RecentIds(60_000, 50_000, () => 0);
+  const time = (from: number) => {
+    const started = performance.now();
+    for (let i = from; i < from + 20_000; i++) ids.add(`frame-${i}`);
+    return performance.now() - started;
+  };
+  time(0);
+  time(20_000);
+  time(40_000);
+  const full = time(60_000);
+  t.equal(ids.size, 50_000);
+  // Before, 20000 inserts into a full memory took ~250 ms; now a few ms.
+  t.ok(full < 100, `20000 inserts into a full memory took ${full.toFixed(1)} ms`);
+});
