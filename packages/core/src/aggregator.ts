@@ -227,6 +227,8 @@ class Context implements RawKeyed<Context> {
   keys: string | RawKey<Context> | (string | RawKey<Context>)[] | undefined;
   /** Next context in the same hash chain of the contexts table. */
   next: Context | undefined = undefined;
+  /** A histogram's series names, from its first flush on (see Aggregator.histNames). */
+  seriesNames: readonly string[] | undefined = undefined;
   /** Raw-index hash of the byte form this context is its own entry for. */
   rawHash = 0;
   /** Owned by the raw index. */
@@ -1091,7 +1093,7 @@ export class Aggregator {
 
   private histogramSeries(ctx: Context, h: HistogramAgg, ts: number, out: Series[]): void {
     const interval = this.flushIntervalMs / 1000;
-    const names = this.histNames(ctx.name);
+    const names = (ctx.seriesNames ??= this.histNames(ctx.name));
     const aggs = this.opts.histogramAggregates;
     let i = 0;
     for (; i < aggs.length; i++) {
@@ -1122,9 +1124,9 @@ export class Aggregator {
 
   /**
    * A histogram name's series names (`.max`, `.median`… in the order histogramSeries emits them),
-   * cached across windows: built afresh each window they were 300k strings per window at 60k
-   * histogram contexts, all kept until the sinks are done, and ropes every sink had to flatten.
-   * Names unused for a whole window are let go.
+   * kept by each context from its first flush on: built afresh each window they were 300k strings
+   * per window at 60k histogram contexts, all kept until the sinks are done, and ropes every sink
+   * had to flatten. Contexts of the same name first flushed within a window of each other share them.
    */
   private histNames(name: string): readonly string[] {
     let names = this.histNamesNow.get(name);
