@@ -421,6 +421,10 @@ export class Aggregator {
     this.windowStart = alignWindow(this.now(), this.flushIntervalMs);
     this.epochMs = this.windowStart;
     this.windowNo = 0;
+    this.histSuffixes = [
+      ...this.opts.histogramAggregates.map((a) => `.${a}`),
+      ...this.opts.histogramPercentiles.map((q) => `.${Math.trunc(q * 100 + 0.5)}percentile`),
+    ];
     this.parser = new StatsdParser({ gaugeDeltas: this.opts.gaugeDeltas });
   }
 
@@ -1133,16 +1137,18 @@ export class Aggregator {
     if (names === undefined) {
       names = this.histNamesBefore.get(name);
       if (names === undefined) {
-        const suffixes = this.opts.histogramAggregates.map((a) => `.${a}`);
-        for (const q of this.opts.histogramPercentiles) suffixes.push(`.${Math.trunc(q * 100 + 0.5)}percentile`);
-        // join makes flat strings, where `+` would make ropes.
-        names = suffixes.map((suffix) => [name, suffix].join(''));
+        // Ropes, like any concatenation, but only once: the first sink to read one flattens it for good.
+        const suffixes = this.histSuffixes;
+        const made: string[] = [];
+        for (let i = 0; i < suffixes.length; i++) made.push(name + suffixes[i]!);
+        names = made;
       }
       this.histNamesNow.set(name, names);
     }
     return names;
   }
   private histNamesNow = new Map<string, readonly string[]>();
+  private readonly histSuffixes: readonly string[];
   private histNamesBefore = new Map<string, readonly string[]>();
 
   /** Turns the deltas of every component's counters into ordinary samples of the closing window. */
