@@ -214,8 +214,8 @@ function contextHash(kind: Kind, name: string, ts: TagSet): number {
  */
 class Context implements RawKeyed<Context> {
   /**
-   * Window number (window start / interval, exact since windows are aligned) of the last sample;
-   * -1 before the first. A small integer, where an epoch-ms field would cost a boxed number.
+   * Window number (see Aggregator.windowNoOf) of the last sample; -1 before the first. A small
+   * integer, where an epoch-ms field would cost a boxed number per context.
    */
   seen = -1;
   /** Slot in the open window's store; valid while `seen` is the open window. */
@@ -372,7 +372,7 @@ export class Aggregator {
   private events: StatsdEvent[] = [];
   private serviceChecks: ServiceCheck[] = [];
   private windowStart: number;
-  /** windowStart / flushIntervalMs: what contexts record as `seen`. */
+  /** windowNoOf(windowStart): what contexts record as `seen`. */
   private windowNo: number;
   /** Window numbers count from here, so they stay small integers (no boxed number per context). */
   private readonly epochMs: number;
@@ -530,7 +530,7 @@ export class Aggregator {
     this.windowNo = this.windowNoOf(start);
   }
 
-  /** Number of the window starting at `start` (aligned), counted from epochMs. */
+  /** Number of the window starting at `start` (aligned, so the division is exact), counted from epochMs. */
   private windowNoOf(start: number): number {
     const no = (start - this.epochMs) / this.flushIntervalMs;
     // `| 0` makes it a small integer (the division alone yields a boxed double), exact in this range.
