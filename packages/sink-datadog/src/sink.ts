@@ -82,6 +82,8 @@ const COMPRESSED_HEADROOM = 0.9;
 const SLICE_MS = 1;
 /** Items encoded between two looks at the clock: small enough that the slice overshoots by well under a millisecond. */
 const SLICE_CHECK_EVERY = 32;
+/** Bodies at least this large are compressed one at a time (see `compress`). */
+const SERIAL_COMPRESSION_BYTES = 64 * 1024;
 /** Response bodies of rejected payloads are logged up to this many characters. */
 const LOGGED_BODY_CHARS = 500;
 const KINDS: readonly PayloadKind[] = ['series', 'sketches', 'events', 'checks'];
@@ -229,6 +231,8 @@ export class DatadogSink implements Sink {
     checks: bufferEncoder(encodeCheck),
   };
 
+  /** Settles when the compression in progress (and every one queued before it) is done. */
+  private compressing: Promise<void> = Promise.resolve();
   private active = 0;
   private readonly slotWaiters: (() => void)[] = [];
 
@@ -484,7 +488,7 @@ export class DatadogSink implements Sink {
 
   private async prepare(p: Payload, tally: Tally | undefined): Promise<Payload[]> {
     const raw = p.raw;
-    const body = this.compression === 'gzip' ? await gzipAsync(raw) : await deflateAsync(raw);
+    const body = await this.compress(raw);
     this.learnRatio(p.kind, raw.length, body.length);
     const limit = this.limits[p.kind].maxCompressedBytes;
     if (body.length <= limit) {
@@ -498,6 +502,25 @@ export class DatadogSink implements Sink {
     }
     const [a, b] = this.halves(p);
     return [...(await this.prepare(a, tally)), ...(await this.prepare(b, tally))];
+  }
+
+  /**
+   * Compresses on the libuv pool, large bodies one at a time. With up to `maxConcurrentRequests` large
+   * bodies at once, the pool's 4 threads took every core of a 2-core machine from the event loop for the
+   * length of a flush; one at a time leaves the loop a core, and a window's bodies still compress in well
+   * under a second. Small bodies take microseconds and go straight through.
+   */
+  private async compress(raw: Buffer): Promise<Buffer> {
+    if (raw.length < SERIAL_COMPRESSION_BYTES) return this.compression === 'gzip' ? gzipAsync(raw) : deflateAsync(raw);
+    const previous = this.compressing;
+    let release!: () => void;
+    this.compressing = new Promise<void>((r) => (release = r));
+    try {
+      await previous;
+      return this.compression === 'gzip' ? await gzipAsync(raw) : await deflateAsync(raw);
+    } finally {
+      release();
+    }
   }
 
   private learnRatio(kind: PayloadKind, raw: number, compressed: number): void {

@@ -100,8 +100,18 @@ export class PayloadWriter {
     this.ensure(this.suffix.length);
     this.suffix.copy(this.buf, this.pos);
     this.pos += this.suffix.length;
-    // Copied out at its exact size: the scratch Buffer is reused, and a kept body must not pin the slack.
-    const out = { raw: Buffer.from(this.buf.subarray(0, this.pos)), starts: this.starts.slice(0, this.n) };
+    const used = this.pos;
+    let raw: Buffer;
+    if (this.buf.length - used <= used / 8) {
+      // Handed over as is (a copy of every body cost a memcpy and fresh pages per body); the next body
+      // likely has about the same size, so its scratch is sized for it.
+      raw = this.buf.subarray(0, used);
+      this.buf = Buffer.allocUnsafeSlow(Math.max(INITIAL_BYTES, Math.ceil(used * 1.0625)));
+    } else {
+      // Mostly slack: copied out, so a body kept for retry does not pin it.
+      raw = Buffer.from(this.buf.subarray(0, used));
+    }
+    const out = { raw, starts: this.starts.slice(0, this.n) };
     this.reset();
     return out;
   }

@@ -320,3 +320,19 @@ t.test('sketch entries written in place are byte-identical to encodeSketchEntry 
     t.ok(itemBytes('sketches', w2.close()!, 0).equals(encodeSketchEntry(s)), `host '${host}'`);
   }
 });
+
+t.test('a closed body never shares memory with the next one, whether handed over or copied out', async (t) => {
+  const w = new PayloadWriter('series');
+  const closed: { raw: Buffer; want: Buffer }[] = [];
+  // Sizes that fill the scratch Buffer (handed over) and that leave it mostly empty (copied out).
+  for (const [round, count] of [400, 3, 2000, 1, 900, 5].entries()) {
+    const parts = Array.from({ length: count }, (_, i) => Buffer.from(`{"r":${round},"i":${i},"p":"${'y'.repeat(100)}"}`));
+    for (const b of parts) w.addText(b.toString('latin1'), b.length);
+    closed.push({ raw: w.close()!.raw, want: assemble('series', parts) });
+  }
+  for (const [i, c] of closed.entries()) t.ok(c.raw.equals(c.want), `body ${i} intact after the later ones were written`);
+  t.ok(
+    closed.every((c) => c.raw.buffer.byteLength <= Math.max(64 * 1024, c.raw.length * 1.125 + 1)),
+    'no body pins more than an eighth of slack beyond the first scratch size',
+  );
+});
