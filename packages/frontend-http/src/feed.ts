@@ -11,7 +11,23 @@
  * its sum is built in arrival order as before.
  */
 import type { Aggregator, ComponentStats, Sample } from '@metrics-distributor/core';
-import { isRouterAt, routerErrors, routerFields, routerMethod, routerStatus, routerTags, routerValue, scanRouter, tag, type OnBad } from './heroku.js';
+import {
+  RouterField,
+  isRouterAt,
+  routerErrors,
+  routerFields,
+  routerMethod,
+  routerOffsets,
+  routerStatus,
+  routerString,
+  routerStrings,
+  routerTags,
+  routerValue,
+  scanRouterOffsets,
+  tag,
+  type OnBad,
+  type RouterFields,
+} from './heroku.js';
 import { L2MET_TYPES, LogfmtCursor, cleanName, l2metKindAt, nameUnit, scanUnitValue, scanned, type L2metKind } from './l2met.js';
 
 /** Entries kept in each cache before it is emptied: bounds memory whatever the drains send. */
@@ -58,6 +74,51 @@ interface Base {
   tags: readonly string[];
 }
 
+/** Router line kinds compared in place before the cache is searched; a drain has a handful of dynos. */
+const RECENT_ROUTERS = 16;
+
+/** A recently seen router line kind: its raw method, status and dyno values (undefined: absent or bare). */
+interface RecentRouter {
+  entry: RouterEntry;
+  method: string | undefined;
+  status: string | undefined;
+  dyno: string | undefined;
+}
+
+/** True when value `k` of a scanned line is exactly `raw` (undefined: absent or bare). */
+function rangeIs(msg: string, pos: Int32Array, k: number, raw: string | undefined): boolean {
+  const start = pos[2 * k]!;
+  if (raw === undefined) return start < 0;
+  return start >= 0 && pos[2 * k + 1]! - start === raw.length && msg.startsWith(raw, start);
+}
+
+/** Places in an app line whose key is remembered; l2met lines hold a few pairs. */
+const MAX_KEY_MEMO = 16;
+/** `source=` values compared in place before the tag cache is searched. */
+const RECENT_SOURCES = 8;
+
+/** What an app-line key means: `source`, an l2met metric (its cleaned name and any unit segment), or nothing. */
+interface KeyMemo {
+  raw: string;
+  isSource: boolean;
+  kind: L2metKind | undefined;
+  /** Cleaned name; undefined when the name is bad (empty or too long). */
+  name: string | undefined;
+  /** The unit written as the last name segment, and the name without it. */
+  suffix: string | undefined;
+  stripped: string | undefined;
+  /** The last value unit seen with this key, so the same one is not cut again. */
+  unit: string | undefined;
+}
+
+function describeKey(raw: string): KeyMemo {
+  const kind = l2metKindAt(raw, 0);
+  const name = kind === undefined ? undefined : cleanName(raw.slice(kind.length + 1));
+  const dot = name === undefined ? -1 : name.lastIndexOf('.');
+  const suffix = name === undefined ? undefined : nameUnit(name, dot);
+  return { raw, isSource: raw === 'source', kind, name, suffix, stripped: suffix === undefined ? undefined : name!.slice(0, dot), unit: undefined };
+}
+
 /** Entries kept under one name (dyno, metric name) before that list is emptied. */
 const MAX_PER_NAME = 64;
 
@@ -77,6 +138,13 @@ export class SampleFeed {
   private slotCount = 0;
   private readonly touched: Slot[] = [];
   private readonly fields = routerFields();
+  private readonly offsets = routerOffsets();
+  private readonly recentRouters: RecentRouter[] = [];
+  /** What the key at each place of the last app lines meant. */
+  private readonly keyMemo: (KeyMemo | undefined)[] = [];
+  private readonly recentSources: { raw: string; tag: string }[] = [];
+  private recentSourceNext = 0;
+  private recentNext = 0;
   private readonly cursor = new LogfmtCursor();
   private readonly errors: Sample[] = [];
   /** Metrics found in the current app line; `source=` may come after them, so they wait for it. */
@@ -137,62 +205,119 @@ export class SampleFeed {
 
   /** A `heroku router` line, as `extractRouter` reads it; returns the number of samples. */
   router(msg: string, onBad: OnBad): number {
-    const f = scanRouter(msg, this.fields);
-    if (!isRouterAt(f.at)) return 0;
+    const o = scanRouterOffsets(msg, this.offsets);
+    const pos = o.at;
+    // Escaped values are rare: read them as strings, the plain path's way.
+    if (o.escaped !== 0) return this.routerFromStrings(routerStrings(msg, o, this.fields), onBad);
+    const atStart = pos[0]!;
+    const atLen = pos[1]! - atStart;
+    const isError = atLen === 5 && msg.startsWith('error', atStart);
+    if (!isError && !(atLen === 4 && msg.startsWith('info', atStart))) return 0;
     const base = this.base!;
-    const method = routerMethod(f.method);
-    const status = routerStatus(f.status);
-    const dyno = f.dyno ?? '';
-    let list = this.routers.get(dyno);
     let e: RouterEntry | undefined;
-    if (list !== undefined) {
-      for (let i = 0; i < list.length; i++) {
-        const x = list[i]!;
-        if (x.base === base && x.method === method && x.status === status) {
-          e = x;
-          break;
-        }
+    // The last kinds of line seen, compared in place: no string is cut for the usual line.
+    const recent = this.recentRouters;
+    for (let i = 0; i < recent.length; i++) {
+      const r = recent[i]!;
+      if (r.entry.base === base && rangeIs(msg, pos, RouterField.Dyno, r.dyno) && rangeIs(msg, pos, RouterField.Status, r.status) && rangeIs(msg, pos, RouterField.Method, r.method)) {
+        e = r.entry;
+        break;
       }
     }
     if (e === undefined) {
-      if (this.routerCount >= MAX_CACHED) {
-        this.routers.clear();
-        this.routerCount = 0;
-        list = undefined;
-      }
-      if (list === undefined) this.routers.set(dyno, (list = []));
-      else if (list.length >= MAX_PER_NAME) {
-        this.routerCount -= list.length;
-        list.length = 0;
-      }
-      // Tags from the raw value: an absent dyno and an empty one both give none.
-      const t = routerTags(base.tags, method, status, f.dyno);
-      e = {
-        base,
-        method,
-        status,
-        request: new Slot('heroku.router.request', 'c', t.request),
-        connect: new Slot('heroku.router.connect', 'ms', t.timer),
-        service: new Slot('heroku.router.service', 'ms', t.timer),
-        bytes: new Slot('heroku.router.bytes', 'h', t.timer),
-        dyno: t.dyno,
-      };
-      list.push(e);
-      this.routerCount++;
+      const rawMethod = routerString(msg, o, RouterField.Method);
+      const rawStatus = routerString(msg, o, RouterField.Status);
+      const rawDyno = routerString(msg, o, RouterField.Dyno);
+      e = this.routerEntry(base, routerMethod(rawMethod), routerStatus(rawStatus), rawDyno);
+      recent[this.recentNext] = { entry: e, method: rawMethod, status: rawStatus, dyno: rawDyno };
+      this.recentNext = (this.recentNext + 1) % RECENT_ROUTERS;
     }
+    let n = 1;
+    this.count(e.request, 1);
+    n += this.routerValueAt(msg, pos, RouterField.Connect, 'connect', e.connect, onBad);
+    n += this.routerValueAt(msg, pos, RouterField.Service, 'service', e.service, onBad);
+    n += this.routerValueAt(msg, pos, RouterField.Bytes, 'bytes', e.bytes, onBad);
+    if (isError && pos[2 * RouterField.Code]! >= 0) n += this.routerErrors(routerStrings(msg, o, this.fields), base, e);
+    return n;
+  }
+
+  /** {@link router} for a line read into strings. */
+  private routerFromStrings(f: RouterFields, onBad: OnBad): number {
+    if (!isRouterAt(f.at)) return 0;
+    const base = this.base!;
+    const e = this.routerEntry(base, routerMethod(f.method), routerStatus(f.status), f.dyno);
     let n = 1;
     this.count(e.request, 1);
     n += this.routerField(f.connect, 'connect', e.connect, onBad);
     n += this.routerField(f.service, 'service', e.service, onBad);
     n += this.routerField(f.bytes, 'bytes', e.bytes, onBad);
-    if (f.at === 'error' && f.code !== undefined) {
-      const out = this.errors;
-      out.length = 0;
-      routerErrors(f, base.tags, e.dyno, out);
-      for (const s of out) this.aggregator.addSample(s);
-      n += out.length;
-    }
+    if (f.at === 'error' && f.code !== undefined) n += this.routerErrors(f, base, e);
     return n;
+  }
+
+  private routerErrors(f: RouterFields, base: Base, e: RouterEntry): number {
+    const out = this.errors;
+    out.length = 0;
+    routerErrors(f, base.tags, e.dyno, out);
+    if (out.length === 0) return 0;
+    for (const s of out) this.aggregator.addSample(s);
+    return out.length;
+  }
+
+  /** The cached entry of a router line kind: cleaned method and status, raw dyno. */
+  private routerEntry(base: Base, method: string | undefined, status: string | undefined, rawDyno: string | undefined): RouterEntry {
+    const dyno = rawDyno ?? '';
+    let list = this.routers.get(dyno);
+    if (list !== undefined) {
+      for (let i = 0; i < list.length; i++) {
+        const x = list[i]!;
+        if (x.base === base && x.method === method && x.status === status) return x;
+      }
+    }
+    if (this.routerCount >= MAX_CACHED) {
+      this.routers.clear();
+      this.routerCount = 0;
+      list = undefined;
+    }
+    if (list === undefined) this.routers.set(dyno, (list = []));
+    else if (list.length >= MAX_PER_NAME) {
+      this.routerCount -= list.length;
+      list.length = 0;
+    }
+    // Tags from the raw value: an absent dyno and an empty one both give none.
+    const t = routerTags(base.tags, method, status, rawDyno);
+    const e: RouterEntry = {
+      base,
+      method,
+      status,
+      request: new Slot('heroku.router.request', 'c', t.request),
+      connect: new Slot('heroku.router.connect', 'ms', t.timer),
+      service: new Slot('heroku.router.service', 'ms', t.timer),
+      bytes: new Slot('heroku.router.bytes', 'h', t.timer),
+      dyno: t.dyno,
+    };
+    list.push(e);
+    this.routerCount++;
+    return e;
+  }
+
+  /** A router timing or size read in place (as `routerValue` reads it); returns the samples added. */
+  private routerValueAt(msg: string, pos: Int32Array, k: RouterField, field: string, slot: Slot, onBad: OnBad): number {
+    const start = pos[2 * k]!;
+    const end = pos[2 * k + 1]!;
+    if (start < 0 || end === start) return 0;
+    let ok = scanUnitValue(msg, start, end);
+    if (ok) {
+      const unitStart = scanned.unitStart;
+      const unitLen = end - unitStart;
+      if (unitLen > 0) ok = slot.sample.type === 'ms' ? unitLen === 2 && msg.startsWith('ms', unitStart) : unitLen === 5 && msg.startsWith('bytes', unitStart);
+    }
+    if (!ok) {
+      onBad('bad_value', field);
+      return 0;
+    }
+    this.direct(slot, scanned.value);
+    return 1;
   }
 
   private routerField(raw: string | undefined, field: string, slot: Slot, onBad: OnBad): number {
@@ -214,19 +339,27 @@ export class SampleFeed {
     // Most app lines carry no metric: skip the tokeniser for them.
     if (!msg.includes('#')) return 0;
     const c = this.cursor.reset(msg);
-    const { kinds, names, values, units } = this;
+    const { kinds, names, values, units, keyMemo } = this;
     let found = 0;
-    let source: string | undefined;
+    let pair = 0;
+    let sourceTag: string | undefined;
     while (c.next()) {
-      if (c.keyIs('source')) {
-        if (source === undefined && c.valueEnd > c.valueStart) source = c.value();
+      // Lines of one app repeat their keys in the same places: compare in place with the last key
+      // seen at this place before cutting and reading it again.
+      let m = pair < MAX_KEY_MEMO ? keyMemo[pair] : undefined;
+      if (m === undefined || m.raw.length !== c.keyEnd - c.keyStart || !msg.startsWith(m.raw, c.keyStart)) {
+        m = describeKey(c.key());
+        if (pair < MAX_KEY_MEMO) keyMemo[pair] = m;
+      }
+      pair++;
+      if (m.isSource) {
+        if (sourceTag === undefined && c.valueEnd > c.valueStart) sourceTag = this.sourceTagAt(c);
         continue;
       }
-      const kind = l2metKindAt(msg, c.keyStart);
+      const kind = m.kind;
       if (kind === undefined) continue;
-      let name = cleanName(msg.slice(c.keyStart + kind.length + 1, c.keyEnd));
-      if (name === undefined) {
-        onBad('bad_name', c.key());
+      if (m.name === undefined) {
+        onBad('bad_name', m.raw);
         continue;
       }
       let value: number;
@@ -240,19 +373,21 @@ export class SampleFeed {
         const start = c.escaped ? 0 : c.valueStart;
         const end = c.escaped ? raw.length : c.valueEnd;
         if (end === start || !scanUnitValue(raw, start, end)) {
-          onBad('bad_value', c.key());
+          onBad('bad_value', m.raw);
           continue;
         }
         value = scanned.value;
-        unit = scanned.unitStart < end ? raw.slice(scanned.unitStart, end) : undefined;
-      }
-      if (unit === undefined) {
-        const dot = name.lastIndexOf('.');
-        const suffix = nameUnit(name, dot);
-        if (suffix !== undefined) {
-          unit = suffix;
-          name = name.slice(0, dot);
+        const unitStart = scanned.unitStart;
+        if (unitStart === end) unit = undefined;
+        else {
+          const last = m.unit;
+          unit = last !== undefined && last.length === end - unitStart && raw.startsWith(last, unitStart) ? last : (m.unit = raw.slice(unitStart, end));
         }
+      }
+      let name = m.name;
+      if (unit === undefined && m.suffix !== undefined) {
+        unit = m.suffix;
+        name = m.stripped!;
       }
       kinds[found] = kind;
       names[found] = name;
@@ -262,7 +397,7 @@ export class SampleFeed {
     }
     if (found === 0) return 0;
     const base = this.base!;
-    const sourceTag = this.sourceTag(source);
+    sourceTag ??= '';
     for (let i = 0; i < found; i++) {
       const kind = kinds[i]!;
       const name = names[i]!;
@@ -308,8 +443,6 @@ export class SampleFeed {
       else if (kind === 'sample') this.gauge(slot, v);
       else this.direct(slot, v);
     }
-    names.length = 0;
-    units.length = 0;
     return found;
   }
 
@@ -360,6 +493,23 @@ export class SampleFeed {
     const before = this.aggStats.dropped('max_contexts');
     this.aggregator.addSample(slot.sample);
     if (this.aggStats.dropped('max_contexts') > before) this.aggStats.drop('max_contexts', merged - 1);
+  }
+
+  /** The `source:` tag of the cursor's (non-empty) value, from the recent ones when it is one of them. */
+  private sourceTagAt(c: LogfmtCursor): string {
+    const recent = this.recentSources;
+    if (!c.escaped) {
+      const len = c.valueEnd - c.valueStart;
+      for (let i = 0; i < recent.length; i++) {
+        const r = recent[i]!;
+        if (r.raw.length === len && c.line.startsWith(r.raw, c.valueStart)) return r.tag;
+      }
+    }
+    const raw = c.value()!;
+    const t = this.sourceTag(raw);
+    recent[this.recentSourceNext] = { raw, tag: t };
+    this.recentSourceNext = (this.recentSourceNext + 1) % RECENT_SOURCES;
+    return t;
   }
 
   /** The `source:` tag of a raw `source=` value, '' for none. */

@@ -11,7 +11,7 @@
  * `dyno=heroku.<app>.<uuid>` id are never tags.
  */
 import type { Sample } from '@metrics-distributor/core';
-import { L2MET_TYPES, LogfmtCursor, cleanName, extractL2met, logfmt, parseUnitValue, scanUnitValue, scanned, type L2metBadReason, type Pair } from './l2met.js';
+import { L2MET_TYPES, LogfmtCursor, cleanName, extractL2met, logfmt, parseUnitValue, scanUnitValue, scanned, unescapeValue, type L2metBadReason, type Pair } from './l2met.js';
 
 /** The parts of a log line extraction looks at; plain-text and JSON lines have no app or proc id. */
 export interface LogLine {
@@ -122,78 +122,98 @@ export function routerFields(): RouterFields {
 
 const routerScratch = routerFields();
 const routerCursor = new LogfmtCursor();
+const offsetsScratch = routerOffsets();
 
-/** Bits of {@link scanRouter}'s `seen` mask, one per field. */
-const AT = 1;
-const METHOD = 2;
-const STATUS = 4;
-const DYNO = 8;
-const CONNECT = 16;
-const SERVICE = 32;
-const BYTES = 64;
-const CODE = 128;
+/** Indexes of the router fields in {@link RouterOffsets}. */
+export const enum RouterField {
+  At,
+  Method,
+  Status,
+  Dyno,
+  Connect,
+  Service,
+  Bytes,
+  Code,
+}
+
+/** Keys of the router fields, in {@link RouterField} order. */
+const ROUTER_KEYS = ['at', 'method', 'status', 'dyno', 'connect', 'service', 'bytes', 'code'] as const;
 
 /**
- * Reads the router fields of a logfmt line into `f` (overwritten), looking only at the keys it needs.
- * The first occurrence of a key wins even when bare, as in a first-wins key/value map: Heroku never
- * repeats a key, and first-wins keeps a forged suffix (`… status=200 status=500`) harmless.
+ * Where the router fields' values are in a line, filled by {@link scanRouterOffsets}: value `k` is
+ * `line[at[2k], at[2k+1])`, with a start of -1 when the key is absent or bare; bit `k` of `escaped` is
+ * set when that value is quoted with escapes, to be read with `unescapeValue`.
  */
-export function scanRouter(msg: string, f: RouterFields): RouterFields {
-  f.at = f.method = f.status = f.dyno = f.connect = f.service = f.bytes = f.code = undefined;
+export interface RouterOffsets {
+  at: Int32Array;
+  escaped: number;
+}
+
+/** A {@link RouterOffsets} to fill. */
+export function routerOffsets(): RouterOffsets {
+  return { at: new Int32Array(16), escaped: 0 };
+}
+
+/** The field a logfmt key names, or -1. */
+function routerField(c: LogfmtCursor): number {
+  switch (c.keyEnd - c.keyStart) {
+    case 2:
+      return c.keyIs('at') ? RouterField.At : -1;
+    case 4:
+      return c.keyIs('dyno') ? RouterField.Dyno : c.keyIs('code') ? RouterField.Code : -1;
+    case 5:
+      return c.keyIs('bytes') ? RouterField.Bytes : -1;
+    case 6:
+      return c.keyIs('method') ? RouterField.Method : c.keyIs('status') ? RouterField.Status : -1;
+    case 7:
+      return c.keyIs('connect') ? RouterField.Connect : c.keyIs('service') ? RouterField.Service : -1;
+    default:
+      return -1;
+  }
+}
+
+/**
+ * Finds the router fields of a logfmt line, looking only at the keys it needs. The first occurrence of
+ * a key wins even when bare, as in a first-wins key/value map: Heroku never repeats a key, and
+ * first-wins keeps a forged suffix (`… status=200 status=500`) harmless.
+ */
+export function scanRouterOffsets(msg: string, o: RouterOffsets): RouterOffsets {
+  const at = o.at;
+  at.fill(-1);
+  let escaped = 0;
   let seen = 0;
   const c = routerCursor.reset(msg);
   while (c.next()) {
-    let bit = 0;
-    switch (c.keyEnd - c.keyStart) {
-      case 2:
-        if (c.keyIs('at')) bit = AT;
-        break;
-      case 4:
-        if (c.keyIs('dyno')) bit = DYNO;
-        else if (c.keyIs('code')) bit = CODE;
-        break;
-      case 5:
-        if (c.keyIs('bytes')) bit = BYTES;
-        break;
-      case 6:
-        if (c.keyIs('method')) bit = METHOD;
-        else if (c.keyIs('status')) bit = STATUS;
-        break;
-      case 7:
-        if (c.keyIs('connect')) bit = CONNECT;
-        else if (c.keyIs('service')) bit = SERVICE;
-        break;
-    }
-    if (bit === 0 || (seen & bit) !== 0) continue;
-    seen |= bit;
-    const v = c.value();
-    switch (bit) {
-      case AT:
-        f.at = v;
-        break;
-      case METHOD:
-        f.method = v;
-        break;
-      case STATUS:
-        f.status = v;
-        break;
-      case DYNO:
-        f.dyno = v;
-        break;
-      case CONNECT:
-        f.connect = v;
-        break;
-      case SERVICE:
-        f.service = v;
-        break;
-      case BYTES:
-        f.bytes = v;
-        break;
-      default:
-        f.code = v;
+    const k = routerField(c);
+    if (k < 0 || (seen & (1 << k)) !== 0) continue;
+    seen |= 1 << k;
+    if (c.valueStart >= 0) {
+      at[2 * k] = c.valueStart;
+      at[2 * k + 1] = c.valueEnd;
+      if (c.escaped) escaped |= 1 << k;
     }
     if (seen === 255) break;
   }
+  o.escaped = escaped;
+  return o;
+}
+
+/** Value `k` of a scanned line: undefined when absent or bare. */
+export function routerString(msg: string, o: RouterOffsets, k: RouterField): string | undefined {
+  const start = o.at[2 * k]!;
+  if (start < 0) return undefined;
+  const end = o.at[2 * k + 1]!;
+  return (o.escaped & (1 << k)) !== 0 ? unescapeValue(msg, start, end) : msg.slice(start, end);
+}
+
+/** Reads the router fields of a logfmt line into `f` (overwritten); see {@link scanRouterOffsets}. */
+export function scanRouter(msg: string, f: RouterFields): RouterFields {
+  return routerStrings(msg, scanRouterOffsets(msg, offsetsScratch), f);
+}
+
+/** Fills `f` with the values of a scanned line. */
+export function routerStrings(msg: string, o: RouterOffsets, f: RouterFields): RouterFields {
+  for (let k = 0; k < ROUTER_KEYS.length; k++) f[ROUTER_KEYS[k]!] = routerString(msg, o, k);
   return f;
 }
 

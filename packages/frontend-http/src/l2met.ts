@@ -131,24 +131,26 @@ export class LogfmtCursor {
   /** The current value, unescaped; undefined for a bare key. */
   value(): string | undefined {
     if (this.valueStart < 0) return undefined;
-    if (!this.escaped) return this.line.slice(this.valueStart, this.valueEnd);
-    const line = this.line;
-    const end = this.valueEnd;
-    let v = '';
-    let chunk = this.valueStart;
-    let i = chunk;
-    while (i < end) {
-      // A backslash takes the next character as it is; only a final one (unclosed quote) stays.
-      if (line.charCodeAt(i) === BACKSLASH && i + 1 < end) {
-        v += line.slice(chunk, i);
-        chunk = i + 1;
-        i += 2;
-        continue;
-      }
-      i++;
-    }
-    return v + line.slice(chunk, end);
+    return this.escaped ? unescapeValue(this.line, this.valueStart, this.valueEnd) : this.line.slice(this.valueStart, this.valueEnd);
   }
+}
+
+/** A quoted logfmt value `line[start, end)` with its escapes undone (see {@link LogfmtCursor.next}). */
+export function unescapeValue(line: string, start: number, end: number): string {
+  let v = '';
+  let chunk = start;
+  let i = start;
+  while (i < end) {
+    // A backslash takes the next character as it is; only a final one (unclosed quote) stays.
+    if (line.charCodeAt(i) === BACKSLASH && i + 1 < end) {
+      v += line.slice(chunk, i);
+      chunk = i + 1;
+      i += 2;
+      continue;
+    }
+    i++;
+  }
+  return v + line.slice(chunk, end);
 }
 
 const cursor = new LogfmtCursor();

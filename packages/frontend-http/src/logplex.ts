@@ -59,14 +59,35 @@ function skipSeparators(buf: Buffer, pos: number): number {
 }
 
 /**
+ * Finds LFs in one body. It remembers the last answer, so the many searches of a body that has few
+ * or no LFs do not each scan to its end (which made splitting such a body quadratic).
+ */
+class LfFinder {
+  /** The first LF at or after `from`, or -1 when there is none. */
+  private lf = -1;
+  private from = Number.MAX_SAFE_INTEGER;
+
+  constructor(private readonly buf: Buffer) {}
+
+  /** Index of the first LF at or after `from`, or -1. */
+  at(from: number): number {
+    if (from < this.from || (this.lf >= 0 && this.lf < from)) {
+      this.lf = this.buf.indexOf(LF, from);
+      this.from = from;
+    }
+    return this.lf;
+  }
+}
+
+/**
  * The first frame boundary at or after `from`: the index just past an LF that is followed by a frame
  * header. Only boundaries strictly before `limit` count. Undefined when there is none.
  */
-function nextBoundary(buf: Buffer, from: number, limit: number): number | undefined {
-  let i = buf.indexOf(LF, from);
+function nextBoundary(buf: Buffer, lfs: LfFinder, from: number, limit: number): number | undefined {
+  let i = lfs.at(from);
   while (i >= 0 && i + 1 < limit) {
     if (frameHeaderAt(buf, i + 1) !== undefined) return i + 1;
-    i = buf.indexOf(LF, i + 1);
+    i = lfs.at(i + 1);
   }
   return undefined;
 }
@@ -82,23 +103,24 @@ function nextBoundary(buf: Buffer, from: number, limit: number): number | undefi
  */
 export function readFrames(buf: Buffer, visitor: FrameVisitor): void {
   const len = buf.length;
+  const lfs = new LfFinder(buf);
   let pos = skipSeparators(buf, 0);
   while (pos < len) {
     const header = frameHeaderAt(buf, pos);
     if (header === undefined) {
-      const next = nextBoundary(buf, pos, len) ?? len;
+      const next = nextBoundary(buf, lfs, pos, len) ?? len;
       visitor.junk(pos, next);
       pos = skipSeparators(buf, next);
       continue;
     }
     const start = header.msgStart;
     let end = Math.min(start + header.count, len);
-    const inside = nextBoundary(buf, start, end);
+    const inside = nextBoundary(buf, lfs, start, end);
     if (inside !== undefined) {
       end = inside;
     } else if (end < len && buf[end - 1] !== LF && buf[end] !== LF && buf[end] !== CR) {
       // The count stops mid-line. Unless a frame header follows right there, it was too short.
-      if (frameHeaderAt(buf, skipSeparators(buf, end)) === undefined) end = nextBoundary(buf, end, len) ?? len;
+      if (frameHeaderAt(buf, skipSeparators(buf, end)) === undefined) end = nextBoundary(buf, lfs, end, len) ?? len;
     }
     let msgEnd = end;
     if (msgEnd > start && buf[msgEnd - 1] === LF) msgEnd--;

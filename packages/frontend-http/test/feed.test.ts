@@ -37,7 +37,8 @@ function reference(agg: Aggregator, body: Buffer, base: readonly string[]): { sa
   return { samples, bad };
 }
 
-function both(bodies: readonly Buffer[], base: readonly string[], opts: { maxContexts?: number } = {}) {
+function both(bodies: readonly Buffer[], base: readonly string[] | readonly (readonly string[])[], opts: { maxContexts?: number } = {}) {
+  const baseOf = (i: number): readonly string[] => (base.length > 0 && Array.isArray(base[0]) ? (base as readonly (readonly string[])[])[i]! : (base as readonly string[]));
   const mk = () => new Aggregator({ selfMetrics: false, hostname: 'h', countersAs: 'count', ...opts });
   const fastAgg = mk();
   const refAgg = mk();
@@ -46,9 +47,9 @@ function both(bodies: readonly Buffer[], base: readonly string[], opts: { maxCon
   let fastSamples = 0;
   let refSamples = 0;
   const refBad: string[] = [];
-  for (const body of bodies) {
-    fastSamples += ingest.ingest(body, 'logplex', base).samples;
-    const r = reference(refAgg, body, base);
+  for (const [i, body] of bodies.entries()) {
+    fastSamples += ingest.ingest(body, 'logplex', baseOf(i)).samples;
+    const r = reference(refAgg, body, baseOf(i));
     refSamples += r.samples;
     refBad.push(...r.bad);
   }
@@ -67,7 +68,7 @@ function both(bodies: readonly Buffer[], base: readonly string[], opts: { maxCon
 const TS = '2013-07-22T00:06:26+00:00';
 
 /** Values that merge (whole), that must not (fractions, huge), and that are bad. */
-const value = fc.constantFrom('1', '2', '0', '-3', '0.5', '1e3', '2.25ms', '40MB', '9007199254740991', '1e300', '', 'x', '5ms!', '"7"', '"1\\"2"', '12ms', '3bytes');
+const value = fc.constantFrom('1', '2', '0', '-3', '0.5', '1e3', '2.25ms', '40MB', '9007199254740991', '1e300', '', 'x', '5ms!', '"7"', '"1\\"2"', '12ms', '3bytes', '7mb', '8mb');
 /** Names that clean to the same name, carry a unit segment, or are bad. */
 const name = fc.constantFrom('a', 'a_b', 'a%b', 'a.ms', 'lat', 'lat.ms', 'q', 'b/c', 'x'.repeat(201));
 const appPair = fc.oneof(
@@ -77,15 +78,15 @@ const appPair = fc.oneof(
 const appLine = fc.array(appPair, { minLength: 1, maxLength: 6 }).map((p) => `<190>1 ${TS} host app web.1 - ${p.join(' ')}`);
 const routerLine = fc
   .tuple(
-    fc.constantFrom('at=info', 'at=error', 'at=warn', 'at', ''),
-    fc.constantFrom('method=GET', 'method=POST', 'method=BREW', 'method=', ''),
-    fc.constantFrom('status=200', 'status=404', 'status=999', 'status=20', ''),
-    fc.constantFrom('dyno=web.1', 'dyno=web.2', 'dyno=run.5', 'dyno=x', ''),
-    fc.constantFrom('connect=1ms', 'connect=0', 'connect=', 'connect=2s', ''),
-    fc.constantFrom('service=30ms', 'service=7', 'service=x', ''),
-    fc.constantFrom('bytes=100', 'bytes=5bytes', 'bytes=1kB', ''),
-    fc.constantFrom('code=H12', 'code=X', ''),
-    fc.constantFrom('path="/a b"', 'fwd="1.2.3.4"', 'status=500', 'at=error', ''),
+    fc.constantFrom('at=info', 'at=error', 'at=warn', 'at', 'at="info"', 'at="err\\or"', 'at=infos', ''),
+    fc.constantFrom('method=GET', 'method=POST', 'method=BREW', 'method=', 'method', 'method="GET"', 'method="G\\ET"', ''),
+    fc.constantFrom('status=200', 'status=404', 'status=999', 'status=20', 'status', 'status="5\\03"', ''),
+    fc.constantFrom('dyno=web.1', 'dyno=web.2', 'dyno=run.5', 'dyno=x', 'dyno=', 'dyno', 'dyno="web.1"', ''),
+    fc.constantFrom('connect=1ms', 'connect=0', 'connect=', 'connect=2s', 'connect="3ms"', 'connect=1e2ms', ''),
+    fc.constantFrom('service=30ms', 'service=7', 'service=x', 'service=-1.5ms', 'service=7msx', ''),
+    fc.constantFrom('bytes=100', 'bytes=5bytes', 'bytes=1kB', 'bytes="1\\2"', ''),
+    fc.constantFrom('code=H12', 'code=X', 'code', 'code="H\\13"', ''),
+    fc.constantFrom('path="/a b"', 'fwd="1.2.3.4"', 'status=500', 'at=error', 'path="/a\\"b status=201"', 'x=\t', ''),
   )
   .map((parts) => `<158>1 ${TS} host heroku router - ${parts.filter((p) => p !== '').join(' ')}`);
 const otherLine = fc.constantFrom(
@@ -99,8 +100,11 @@ const body = fc.array(fc.oneof({ weight: 3, arbitrary: appLine }, { weight: 3, a
 
 t.test('any mix of lines: the window, sample and bad-value counts equal the plain path', async (t) => {
   fc.assert(
-    fc.property(fc.array(body, { minLength: 1, maxLength: 4 }), fc.constantFrom([], ['app:shop'], ['source:web.1'], ['app:a', 'app:b']), (bodies, base) => {
-      const r = both(bodies, base);
+    fc.property(fc.array(fc.tuple(body, fc.constantFrom([], ['app:shop'], ['source:web.1'], ['app:a', 'app:b'])), { minLength: 1, maxLength: 4 }), (pairs) => {
+      const r = both(
+        pairs.map(([b]) => b),
+        pairs.map(([, base]) => base),
+      );
       assert.deepEqual(r.fast, r.ref);
       assert.equal(r.fastSamples, r.refSamples);
       assert.equal(r.fastBad, r.refBad);
@@ -145,6 +149,32 @@ t.test('lines whose names, units or sources clean to one context keep their orde
   t.ok(r.fast.some((s) => s.startsWith('g|gauge|5|')));
   t.ok(r.fast.some((s) => s.startsWith('lat|gauge|5|')));
   t.ok(r.fast.some((s) => s.startsWith('a_b|gauge|5|')));
+});
+
+t.test('the same keys in the same places with other units, sources, dynos and escapes', async (t) => {
+  const app = (m: string) => `<190>1 ${TS} host app web.1 - ${m}`;
+  const router = (m: string) => `<158>1 ${TS} host heroku router - at=info method=GET ${m}`;
+  const lines = [
+    app('measure#lat=1ms sample#q=1mb source=web.1'),
+    app('measure#lat=2mb sample#q=2ms source=web.2'),
+    app('measure#lat=3mx sample#q=3 source=web.10'),
+    app('measure#lat=4ms sample#q=4mb source="web.1"'),
+    app('measure#lat="5\\ms" sample#q=5mb source="web\\.1"'),
+    app('count#lat=6ms sample#lat=6ms source=web.1'),
+    router('dyno=web.1 status=200 connect=1ms service=2ms bytes=3'),
+    router('dyno=web.11 status=200 connect=1ms service=2ms bytes=3'),
+    router('dyno=web.1 status=201 connect=1ms service=2ms bytes=3'),
+    router('dyno="web.1" status=200 connect="4ms" service=5ms bytes=6'),
+    router('dyno=web.1 status=200 connect=7mx service=8bytes bytes=9ms'),
+    `<158>1 ${TS} host heroku router - at=error code=H12 method=POST dyno=web.1 status=503 connect=0ms service=30000ms bytes=0`,
+    `<158>1 ${TS} host heroku router - at=error code="H\\13" method=POST dyno=web.1 status=503`,
+  ];
+  for (const base of [[], ['app:shop']]) {
+    const r = both([Buffer.from(lines.map((l) => frame(l)).join('')), Buffer.from(lines.reverse().map((l) => frame(l)).join(''))], base);
+    t.same(r.fast, r.ref);
+    t.equal(r.fastBad, r.refBad);
+    t.equal(r.fastSamples, r.refSamples);
+  }
 });
 
 t.test('caches stay bounded: many dynos, many names, many apps', async (t) => {

@@ -143,3 +143,21 @@ t.test('parseRfc3339: fractions, offsets, -00:00, and the malformed logplex-inpu
   t.equal(parseRfc3339('-'), undefined);
   t.equal(parseRfc3339('yesterday'), undefined);
 });
+
+t.test('a body of back-to-back frames with no LF splits in linear time', async (t) => {
+  // Every frame looks for an LF inside it; each search used to scan to the end of the body, so a 4 MiB
+  // body of such frames took seconds of blocked event loop.
+  const msg = '<190>1 - host app web.1 - count#x=1';
+  const one = `${Buffer.byteLength(msg)} ${msg}`;
+  const body = Buffer.from(one.repeat(Math.floor((4 * 1024 * 1024) / one.length)));
+  const started = performance.now();
+  const { frames, junk } = split(body);
+  const ms = performance.now() - started;
+  t.equal(frames.length, Math.floor((4 * 1024 * 1024) / one.length));
+  t.ok(frames.every((f) => f === msg));
+  t.same(junk, []);
+  t.ok(ms < 1000, `${ms.toFixed(0)} ms for ${body.length} bytes (bound 1000 ms)`);
+  // LFs far apart still cut frames where they belong.
+  const mixed = split(`${frame(A, '')}${frame(B, '')}${frame(C, '\n', -3)}${frame(A)}${frame(B, '')}`);
+  t.same(mixed.frames, [A, B, C, A, B]);
+});
