@@ -1028,13 +1028,31 @@ export class Aggregator {
 
   private *buildSteps(taken: TakenWindow, series: Series[], sketches: SketchSeries[]): Generator<void, void, undefined> {
     const start = taken.start;
+    const store = taken.store;
+    // The work is in plain methods called per chunk: V8 optimises those after a few calls, while a
+    // generator's own loop would run unoptimised for the whole of the first (coldest) window.
+    const pooled = { hists: 0, sketches: 0 };
+    for (let i = 0; i < store.size; i += FLUSH_CHUNK) {
+      this.emitSlots(store, i, Math.min(store.size, i + FLUSH_CHUNK), start, series, sketches, pooled);
+      yield;
+    }
+    this.recycle(store, pooled.hists, pooled.sketches);
+    this.histNamesBefore = this.histNamesNow;
+    this.histNamesNow = new Map();
+
+    // Idle counters report 0 until they expire; every other idle context is dropped at once.
+    // A context with samples in this window or a newer one (the build may run after the next window
+    // opened) is left alone; a counter idle here but busy again by then misses this window's 0.
+    const chains = this.contexts.values();
+    while (!this.sweepIdle(chains, FLUSH_CHUNK, start, series)) yield;
+  }
+
+  /** Turns slots [from, to) of a closed window's store into series, emptying them into the pools. */
+  private emitSlots(store: WindowStore, from: number, to: number, start: number, series: Series[], sketches: SketchSeries[], pooled: { hists: number; sketches: number }): void {
     const ts = Math.floor(start / 1000);
     const interval = this.flushIntervalMs / 1000;
     const countType = this.opts.countersAs;
-    const store = taken.store;
-    let n = 0, hists = 0, sketchCount = 0;
-    for (let i = 0; i < store.size; i++) {
-      if (++n % FLUSH_CHUNK === 0) yield;
+    for (let i = from; i < to; i++) {
       const ctx = store.ctxs[i]!;
       const obj = store.objs[i];
       switch (ctx.kind) {
@@ -1053,14 +1071,14 @@ export class Aggregator {
         case Kind.Timer:
           if (obj !== undefined) {
             this.histogramSeries(ctx, obj as HistogramAgg, ts, series);
-            hists++;
+            pooled.hists++;
           }
           break;
         case Kind.Distribution:
           if (obj !== undefined) {
             const sk = obj as AgentSketch;
             if (!sk.isEmpty) sketches.push({ metric: ctx.name, timestamp: ts, interval, tags: ctx.tags, host: ctx.host, sketch: sk.toData() });
-            sketchCount++;
+            pooled.sketches++;
           }
           break;
       }
@@ -1068,18 +1086,21 @@ export class Aggregator {
       store.ctxs[i] = undefined;
       store.objs[i] = undefined;
     }
-    this.recycle(store, hists, sketchCount);
-    this.histNamesBefore = this.histNamesNow;
-    this.histNamesNow = new Map();
+  }
 
-    // Idle counters report 0 until they expire; every other idle context is dropped at once.
-    // A context with samples in this window or a newer one (the build may run after the next window
-    // opened) is left alone; a counter idle here but busy again by then misses this window's 0.
+  /**
+   * Zero-fills or forgets the contexts idle since before `start`, for up to `chunk` hash chains of
+   * `chains`; true once every chain has been seen.
+   */
+  private sweepIdle(chains: IterableIterator<Context>, chunk: number, start: number, series: Series[]): boolean {
     const startNo = this.windowNoOf(start);
+    const ts = Math.floor(start / 1000);
+    const countType = this.opts.countersAs;
     const expiry = this.opts.counterExpiryMs;
-    for (const head of this.contexts.values()) {
-      for (let ctx: Context | undefined = head; ctx !== undefined; ) {
-        if (++n % FLUSH_CHUNK === 0) yield;
+    for (let n = 0; n < chunk; n++) {
+      const r = chains.next();
+      if (r.done === true) return true;
+      for (let ctx: Context | undefined = r.value; ctx !== undefined; ) {
         // Taken before a possible forget, which unlinks ctx.
         const next: Context | undefined = ctx.next;
         if (ctx.seen < startNo) {
@@ -1089,6 +1110,7 @@ export class Aggregator {
         ctx = next;
       }
     }
+    return false;
   }
 
   private point(ctx: Context, metric: string, type: Series['type'], timestamp: number, value: number): Series {
