@@ -204,10 +204,14 @@ interface TagsEntry {
 
 /** Hosts whose tail is cached per tags array; beyond it, tails for further hosts are built each time. */
 const HOSTS_PER_TAGS = 256;
-/** Any UTF-16 code unit outside ASCII (surrogates included): such a name takes more bytes than characters. */
-const NON_ASCII = /[\u0080-\uffff]/;
+/**
+ * What JSON.stringify would escape (quote, backslash, control characters) or what takes more UTF-8 bytes
+ * than characters (any code unit outside ASCII, surrogates included).
+ */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what must be found
+const NEEDS_CARE = /["\\\u0000-\u001f\u0080-\uffff]/;
 
-/** The JSON between the name and the value for one type, interval and timestamp. */
+/** The JSON between the name (its closing quote included) and the value, for one type, interval and timestamp. */
 interface Middle {
   timestamp: number;
   interval: number;
@@ -241,13 +245,19 @@ export class SeriesEncoder {
   encode(s: Series): boolean {
     if (!Number.isFinite(s.value) || !Number.isFinite(s.timestamp)) return false;
     const tail = this.tail(s);
-    const name = JSON.stringify(s.metric);
-    const head = `{"metric":${name}${this.middle(s)}`;
-    // Only the name can hold non-ASCII characters here; the value is ASCII, and JSON.stringify escapes lone surrogates.
-    const headBytes = NON_ASCII.test(name) ? Buffer.byteLength(head, 'utf8') : head.length;
-    const value = `${s.value}}]`;
-    this.text = head + value + tail.json;
-    this.bytes = headBytes + value.length + tail.bytes;
+    const middle = this.middle(s);
+    const value = `${s.value}`;
+    const metric = s.metric;
+    if (!NEEDS_CARE.test(metric)) {
+      // Plain ASCII with nothing to escape, by far the common case: JSON.stringify would copy it unchanged.
+      this.text = '{"metric":"' + metric + middle + value + '}]' + tail.json;
+      this.bytes = 11 + metric.length + middle.length + value.length + 2 + tail.bytes;
+      return true;
+    }
+    // JSON.stringify escapes lone surrogates, so the byte count of what it returns is what gets written.
+    const name = JSON.stringify(metric).slice(1, -1);
+    this.text = '{"metric":"' + name + middle + value + '}]' + tail.json;
+    this.bytes = 11 + Buffer.byteLength(name, 'utf8') + middle.length + value.length + 2 + tail.bytes;
     return true;
   }
 
@@ -264,12 +274,12 @@ export class SeriesEncoder {
     const m = this.middles[s.type];
     if (m === undefined) {
       // Not a type core produces; written as the generic encoder would, without caching.
-      return `,"type":${String(INTAKE_TYPE[s.type])},"interval":${interval},"points":[{"timestamp":${timestamp},"value":`;
+      return `","type":${String(INTAKE_TYPE[s.type])},"interval":${interval},"points":[{"timestamp":${timestamp},"value":`;
     }
     if (m.timestamp !== timestamp || m.interval !== interval) {
       m.timestamp = timestamp;
       m.interval = interval;
-      m.json = `,"type":${INTAKE_TYPE[s.type]},"interval":${interval},"points":[{"timestamp":${timestamp},"value":`;
+      m.json = `","type":${INTAKE_TYPE[s.type]},"interval":${interval},"points":[{"timestamp":${timestamp},"value":`;
     }
     return m.json;
   }
