@@ -119,6 +119,12 @@ function describeKey(raw: string): KeyMemo {
   return { raw, isSource: raw === 'source', kind, name, suffix, stripped: suffix === undefined ? undefined : name!.slice(0, dot), unit: undefined };
 }
 
+/**
+ * Longest raw `dyno=` or `source=` value used as a cache key: above any dyno name `dynoTags` accepts
+ * (69 characters) and the 100 characters a tag value is cut to.
+ */
+const MAX_KEY_CHARS = 128;
+
 /** Entries kept under one name (dyno, metric name) before that list is emptied. */
 const MAX_PER_NAME = 64;
 
@@ -266,6 +272,9 @@ export class SampleFeed {
 
   /** The cached entry of a router line kind: cleaned method and status, raw dyno. */
   private routerEntry(base: Base, method: string | undefined, status: string | undefined, rawDyno: string | undefined): RouterEntry {
+    // No dyno name is longer than MAX_KEY_CHARS, so a longer value tags like none: share that entry
+    // rather than keep a line-sized key.
+    if (rawDyno !== undefined && rawDyno.length > MAX_KEY_CHARS) rawDyno = undefined;
     const dyno = rawDyno ?? '';
     let list = this.routers.get(dyno);
     if (list !== undefined) {
@@ -515,6 +524,8 @@ export class SampleFeed {
   /** The `source:` tag of a raw `source=` value, '' for none. */
   private sourceTag(source: string | undefined): string {
     if (source === undefined) return '';
+    // A long value is cut to the same tag as its first characters; not worth keeping as a key.
+    if (source.length > MAX_KEY_CHARS) return tag('source', source) ?? '';
     let t = this.sourceTags.get(source);
     if (t === undefined) {
       if (this.sourceTags.size >= MAX_CACHED) this.sourceTags.clear();

@@ -168,6 +168,12 @@ t.test('the same keys in the same places with other units, sources, dynos and es
     router('dyno=web.1 status=200 connect=7mx service=8bytes bytes=9ms'),
     `<158>1 ${TS} host heroku router - at=error code=H12 method=POST dyno=web.1 status=503 connect=0ms service=30000ms bytes=0`,
     `<158>1 ${TS} host heroku router - at=error code="H\\13" method=POST dyno=web.1 status=503`,
+    router(`dyno=web.${'1'.repeat(200)} status=200 connect=1ms`),
+    router(`dyno=${'w'.repeat(150)}.1 status=200 connect=2ms`),
+    router('status=200 connect=3ms'),
+    app(`count#n=1 source=${'s'.repeat(300)}`),
+    app(`count#n=1 source=${'s'.repeat(100)}`),
+    app(`count#n=1 source=${'s'.repeat(129)}x`),
   ];
   for (const base of [[], ['app:shop']]) {
     const r = both([Buffer.from(lines.map((l) => frame(l)).join('')), Buffer.from(lines.reverse().map((l) => frame(l)).join(''))], base);
