@@ -220,6 +220,30 @@ t.test('timestamps: a repeated stamp is read once, but every different one is st
   t.equal(stats.counter(LATE_LINES), 4, 'another zone is another stamp: an hour later, not late');
 });
 
+t.test('timestamps: bytes that are not UTF-8 or not ASCII are compared as the bytes they are', async (t) => {
+  const agg = newAggregator();
+  const stats = agg.stats.component('http');
+  const ingest = new LogIngest(agg, stats, captureLogger('warn').logger, 10240);
+  const start = agg.currentWindowStart;
+  const late = new Date(start - 1000).toISOString().replace('Z', '+00:00');
+  const frameBytes = (stamp: Buffer, rest: string) => {
+    const msg = Buffer.concat([Buffer.from('<190>1 '), stamp, Buffer.from(` ${rest}`)]);
+    return Buffer.concat([Buffer.from(`${msg.length} `), msg]);
+  };
+  const bad = Buffer.from([0xc3]);
+  const body = Buffer.concat([
+    frameBytes(bad, 'h app web.1 - count#x=1'),
+    frameBytes(Buffer.from([0xc3, 0x20, 0x68]), 'app web.1 - count#x=1'),
+    frameBytes(Buffer.from(late), 'h app web.1 - count#x=1'),
+    frameBytes(Buffer.from(`${late}é`), 'h app web.1 - count#x=1'),
+    frameBytes(bad, 'h app web.1 - count#x=1'),
+    frameBytes(Buffer.from(late), 'h app web.1 - count#x=1'),
+  ]);
+  const r = ingest.ingest(body, 'logplex', []);
+  t.equal(r.parsed, 6);
+  t.equal(stats.counter(LATE_LINES), 2, 'only the two well-formed late stamps');
+});
+
 // ---------------------------------------------------------------- the scanners against what they replaced
 
 /** The tokeniser before LogfmtCursor, kept as the reference. */
