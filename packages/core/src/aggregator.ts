@@ -549,12 +549,14 @@ export class Aggregator {
   }
 
   /**
-   * Returns a built window's store for reuse. The pools keep at most what this window used, so they
-   * shrink again when traffic does.
+   * Returns a built window's store for reuse. The pools keep at most what this window used, and a
+   * store grown far beyond it (by a burst of contexts) is let go, so memory shrinks again when
+   * traffic does.
    */
   private recycle(store: WindowStore, hists: number, sketches: number): void {
+    const used = store.size;
     store.size = 0;
-    if (this.freeStores.length < 2) this.freeStores.push(store);
+    if (this.freeStores.length < 2 && store.num.length <= 4 * Math.max(used, 1024)) this.freeStores.push(store);
     if (this.histPool.length > hists) this.histPool.length = hists;
     if (this.sketchPool.length > sketches) this.sketchPool.length = sketches;
   }

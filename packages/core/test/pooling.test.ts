@@ -178,3 +178,18 @@ t.test('raw byte forms and the object API resolve to the same contexts (tag orde
     }
   }
 });
+
+t.test('after a burst of contexts, windows of a few contexts stay exact on fresh, small storage', async (t) => {
+  let now = T0 + 1;
+  const a = new Aggregator({ ...opts, now: () => now });
+  for (let i = 0; i < 20_000; i += 100) a.ingestStatsd(Buffer.from(Array.from({ length: 100 }, (_, j) => `burst${i + j}:1|h`).join('\n')));
+  now += 10_000;
+  t.equal(a.closeWindow().series.length, 20_000 * 5);
+  for (let w = 0; w < 3; w++) {
+    a.ingestStatsd(Buffer.from(`small:${w}|h\nsmall.c:1|c`));
+    now += 10_000;
+    const b = a.closeWindow();
+    t.same(b.series.filter((s) => s.metric === 'small.max' || s.metric === 'small.c').map((s) => s.value), [w, 0.1]);
+    t.equal(b.series.length, 6);
+  }
+});
