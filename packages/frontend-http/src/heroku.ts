@@ -154,19 +154,23 @@ export function routerOffsets(): RouterOffsets {
   return { at: new Int32Array(16), escaped: 0 };
 }
 
-/** The field a logfmt key names, or -1. */
+/** The field a logfmt key names, or -1. The first character rules out most other keys without a string comparison. */
 function routerField(c: LogfmtCursor): number {
+  const first = c.line.charCodeAt(c.keyStart);
   switch (c.keyEnd - c.keyStart) {
     case 2:
-      return c.keyIs('at') ? RouterField.At : -1;
+      return first === 0x61 && c.keyIs('at') ? RouterField.At : -1;
     case 4:
-      return c.keyIs('dyno') ? RouterField.Dyno : c.keyIs('code') ? RouterField.Code : -1;
+      if (first === 0x64) return c.keyIs('dyno') ? RouterField.Dyno : -1;
+      return first === 0x63 && c.keyIs('code') ? RouterField.Code : -1;
     case 5:
-      return c.keyIs('bytes') ? RouterField.Bytes : -1;
+      return first === 0x62 && c.keyIs('bytes') ? RouterField.Bytes : -1;
     case 6:
-      return c.keyIs('method') ? RouterField.Method : c.keyIs('status') ? RouterField.Status : -1;
+      if (first === 0x6d) return c.keyIs('method') ? RouterField.Method : -1;
+      return first === 0x73 && c.keyIs('status') ? RouterField.Status : -1;
     case 7:
-      return c.keyIs('connect') ? RouterField.Connect : c.keyIs('service') ? RouterField.Service : -1;
+      if (first === 0x63) return c.keyIs('connect') ? RouterField.Connect : -1;
+      return first === 0x73 && c.keyIs('service') ? RouterField.Service : -1;
     default:
       return -1;
   }

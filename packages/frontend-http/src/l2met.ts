@@ -65,7 +65,8 @@ export class LogfmtCursor {
         return false;
       }
       const keyStart = i;
-      while (i < n && c !== EQ && c !== SP && c !== TAB) c = line.charCodeAt(++i);
+      // Most key characters are letters or `_`, above `=`: one comparison for those.
+      while (i < n && (c > EQ || (c !== EQ && c !== SP && c !== TAB))) c = line.charCodeAt(++i);
       const keyEnd = i;
       let valueStart = -1;
       let valueEnd = -1;
