@@ -193,3 +193,15 @@ t.test('after a burst of contexts, windows of a few contexts stay exact on fresh
     t.equal(b.series.length, 6);
   }
 });
+
+t.test('normalizeTags: the sorted fast path answers exactly like the general one', async (t) => {
+  const { normalizeTags } = await import('../src/aggregator.js');
+  const cases: string[][] = [[], ['a'], ['a', 'b'], ['b', 'a'], ['a', 'a'], ['a', ''], ['host:x', 'a'], ['a', 'dd.internal.card:low'], ['a', 'dd.internal.other:1'], ['A', 'a', 'é'], ['é', 'a']];
+  for (const tags of cases) {
+    const general = normalizeTags(tags, ['zz:global']);
+    const withoutGlobal = { tags: general.tags.filter((x) => x !== 'zz:global'), host: general.host };
+    const got = normalizeTags(tags);
+    t.same(got, withoutGlobal, JSON.stringify(tags));
+    t.not(got.tags, tags, 'a new array, never the caller\'s');
+  }
+});
