@@ -7,8 +7,9 @@
  * Within one body, counter increments (whole numbers) and gauge settings of the same sample are added
  * up and handed over once when the body ends, still before it is answered. Gauges keep the last value,
  * as the aggregator would; counters are exact because whole-number sums below 2^53 are exact in any
- * order. A counter that ever gets a fractional value is not merged for the rest of the window, so
- * its sum is built in arrival order as before.
+ * order. A counter that ever gets a fractional value here is not merged for the rest of the window,
+ * so its sum is built in arrival order as before. Only a context that another listener feeds
+ * fractions in the same window could see its sum differ in the last bit.
  */
 import type { Aggregator, ComponentStats, Sample } from '@metrics-distributor/core';
 import {
