@@ -3,7 +3,7 @@
  * the event loop, posts them over a keep-alive undici Pool, and handles every intake answer itself
  * (drop, split, or retry from a byte-bounded buffer) so that core's queue never re-sends a whole window.
  */
-import { deflate, gzip } from 'node:zlib';
+import { deflate, gunzip, gzip, inflate } from 'node:zlib';
 import { promisify } from 'node:util';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Pool } from 'undici';
@@ -23,10 +23,12 @@ import {
 } from '@metrics-distributor/core';
 import { DEFAULT_LIMITS, KIND_SPECS, encodeCheck, encodeEvent, sketchIsValid, type PayloadKind, type PayloadLimits } from './encode.js';
 import { SketchEncoder } from './proto.js';
-import { PayloadWriter, SeriesEncoder, itemBytes, splitPayload, type RawPayload } from './writer.js';
+import { BufferPool, PayloadWriter, SeriesEncoder, itemBytes, splitPayload } from './writer.js';
 
 const gzipAsync = promisify(gzip);
 const deflateAsync = promisify(deflate);
+const gunzipAsync = promisify(gunzip);
+const inflateAsync = promisify(inflate);
 
 /** Options of the {@link DatadogSink}. Durations are milliseconds, sizes bytes. */
 export interface DatadogSinkOptions {
@@ -82,6 +84,10 @@ const COMPRESSED_HEADROOM = 0.9;
 const SLICE_MS = 1;
 /** Items encoded between two looks at the clock: small enough that the slice overshoots by well under a millisecond. */
 const SLICE_CHECK_EVERY = 32;
+/** Payloads of one export holding a pooled scratch Buffer, not yet compressed, at most: the encoder waits beyond. */
+const MAX_POOLED_PAYLOADS = 3;
+/** Scratch Buffers kept for reuse: those payloads, the one being written, and one spare. */
+const POOLED_BUFFERS = MAX_POOLED_PAYLOADS + 2;
 /** Bodies at least this large are compressed one at a time (see `compress`). */
 const SERIAL_COMPRESSION_BYTES = 64 * 1024;
 /** Response bodies of rejected payloads are logged up to this many characters. */
@@ -90,9 +96,63 @@ const KINDS: readonly PayloadKind[] = ['series', 'sketches', 'events', 'checks']
 const USER_AGENT = 'metrics-distributor-sink-datadog';
 
 /** One request body: the uncompressed body with its item offsets (kept so it can be split), and the compressed bytes once built. */
-interface Payload extends RawPayload {
+interface Payload {
   readonly kind: PayloadKind;
+  /** The uncompressed body; dropped once compressed when it lives in a pooled scratch Buffer (see `rawOf`). */
+  raw: Buffer | undefined;
+  /** Offset of each item in the uncompressed body; its length is the item count. */
+  readonly starts: Uint32Array;
+  /** The pooled Buffer `raw` lives in, until it goes back to the pool. */
+  scratch: Buffer | undefined;
   body: Buffer | undefined;
+}
+
+/**
+ * Payloads from the encoder to the senders, so that sending starts while a big window is still being
+ * encoded. The encoder waits while `maxPooled` payloads hold a pooled scratch Buffer not yet compressed,
+ * which bounds the pool (and the memory of a window's uncompressed bodies) to a few Buffers.
+ */
+class PayloadQueue {
+  private readonly items: (Payload | undefined)[] = [];
+  private head = 0;
+  private ended = false;
+  private pooled = 0;
+  private readonly takers: ((p: Payload | undefined) => void)[] = [];
+  private readonly putters: (() => void)[] = [];
+
+  constructor(private readonly maxPooled: number) {}
+
+  async put(p: Payload): Promise<void> {
+    if (p.scratch !== undefined) {
+      while (this.pooled >= this.maxPooled) await new Promise<void>((r) => this.putters.push(r));
+      this.pooled++;
+    }
+    const taker = this.takers.shift();
+    if (taker !== undefined) taker(p);
+    else this.items.push(p);
+  }
+
+  /** Called once per pooled payload when its scratch went back to the pool. */
+  released(): void {
+    this.pooled--;
+    this.putters.shift()?.();
+  }
+
+  /** The next payload, or undefined once the queue is ended and empty. */
+  take(): Promise<Payload | undefined> {
+    if (this.head < this.items.length) {
+      const p = this.items[this.head];
+      this.items[this.head++] = undefined;
+      return Promise.resolve(p);
+    }
+    if (this.ended) return Promise.resolve(undefined);
+    return new Promise((r) => this.takers.push(r));
+  }
+
+  end(): void {
+    this.ended = true;
+    for (const t of this.takers.splice(0)) t(undefined);
+  }
 }
 
 /** Encodes one item at a time: `encode` sizes it (-1: not encodable), `write` then appends that same item. */
@@ -115,7 +175,7 @@ function bufferEncoder<T>(fn: (item: T) => Buffer | undefined): ItemEncoder<T> {
   };
 }
 
-const count = (p: RawPayload): number => p.starts.length;
+const count = (p: { readonly starts: Uint32Array }): number => p.starts.length;
 
 /** What one POST came back with. */
 type Outcome =
@@ -215,6 +275,8 @@ export class DatadogSink implements Sink {
   private readonly limits: Record<PayloadKind, PayloadLimits>;
   /** Compressed/uncompressed ratio per kind, learnt from large bodies; starts pessimistic-ish. */
   private readonly ratio: Record<PayloadKind, number> = { series: 0.5, sketches: 0.7, events: 0.7, checks: 0.5 };
+  /** Scratch Buffers for bodies, reused across windows (see {@link BufferPool}). */
+  private readonly scratchPool = new BufferPool(POOLED_BUFFERS);
   /** Kept for the sink's lifetime: its cache of identity JSON is what makes later windows cheap. */
   private readonly seriesEncoder = new SeriesEncoder();
   private readonly sketchEncoder = new SketchEncoder();
@@ -396,21 +458,28 @@ export class DatadogSink implements Sink {
       }
     } else {
       try {
-        const payloads: Payload[] = [];
-        const series = this.seriesEncoder;
-        const seriesItems: ItemEncoder<Series> = {
-          encode: (s) => (series.encode(s) ? series.bytes : -1),
-          write: (w) => w.addText(series.text, series.bytes),
-        };
-        await this.group('series', batch.series, seriesItems, (s) => s.metric, payloads, tally);
-        await this.group('sketches', batch.sketches, this.itemEncoders.sketches, (s) => s.metric, payloads, tally);
-        await this.group('events', batch.events, this.itemEncoders.events, (e) => e.title, payloads, tally);
-        await this.group('checks', batch.serviceChecks, this.itemEncoders.checks, (c) => c.name, payloads, tally);
-        let next = 0;
+        const queue = new PayloadQueue(MAX_POOLED_PAYLOADS);
         const worker = async (): Promise<void> => {
-          while (next < payloads.length) await this.process(payloads[next++]!, tally);
+          for (let p = await queue.take(); p !== undefined; p = await queue.take()) {
+            const pooled = p.scratch !== undefined;
+            await this.process(p, tally, pooled ? () => queue.released() : undefined);
+          }
         };
-        await Promise.all(Array.from({ length: Math.min(this.maxConcurrent, payloads.length) }, worker));
+        const workers = Array.from({ length: this.maxConcurrent }, worker);
+        try {
+          const series = this.seriesEncoder;
+          const seriesItems: ItemEncoder<Series> = {
+            encode: (s) => (series.encode(s) ? series.bytes : -1),
+            write: (w) => w.addText(series.text, series.bytes),
+          };
+          await this.group('series', batch.series, seriesItems, (s) => s.metric, queue, tally);
+          await this.group('sketches', batch.sketches, this.itemEncoders.sketches, (s) => s.metric, queue, tally);
+          await this.group('events', batch.events, this.itemEncoders.events, (e) => e.title, queue, tally);
+          await this.group('checks', batch.serviceChecks, this.itemEncoders.checks, (c) => c.name, queue, tally);
+        } finally {
+          queue.end();
+          await Promise.all(workers);
+        }
       } catch (err) {
         // Only a bug gets here (process() catches per payload); the window is then partly unaccounted for.
         this.logger.error({ err }, 'Datadog sink: unexpected error while exporting a window.');
@@ -430,20 +499,36 @@ export class DatadogSink implements Sink {
     items: readonly T[],
     encoder: ItemEncoder<T>,
     nameOf: (item: T) => string,
-    out: Payload[],
+    out: PayloadQueue,
     tally: Tally,
   ): Promise<void> {
     if (items.length === 0) return;
     this.kindStats[kind].received += items.length;
+    const writer = new PayloadWriter(kind, this.scratchPool);
+    try {
+      await this.fill(kind, items, encoder, nameOf, out, tally, writer);
+    } finally {
+      writer.dispose();
+    }
+  }
+
+  private async fill<T>(
+    kind: PayloadKind,
+    items: readonly T[],
+    encoder: ItemEncoder<T>,
+    nameOf: (item: T) => string,
+    out: PayloadQueue,
+    tally: Tally,
+    writer: PayloadWriter,
+  ): Promise<void> {
     const limits = this.limits[kind];
     const spec = KIND_SPECS[kind];
     const envelope = spec.prefix.length + spec.suffix.length;
     // Compression is only known afterwards: aim the raw size at what the learnt ratio says fits compressed.
     const rawTarget = Math.min(limits.maxUncompressedBytes, Math.floor((COMPRESSED_HEADROOM * limits.maxCompressedBytes) / this.ratio[kind]));
-    const writer = new PayloadWriter(kind);
-    const push = (): void => {
+    const push = async (): Promise<void> => {
       const raw = writer.close();
-      if (raw !== undefined) out.push({ kind, raw: raw.raw, starts: raw.starts, body: undefined });
+      if (raw !== undefined) await out.put({ kind, raw: raw.raw, starts: raw.starts, scratch: raw.scratch, body: undefined });
     };
     let sliceStart = performance.now();
     for (let i = 0; i < items.length; i++) {
@@ -470,24 +555,52 @@ export class DatadogSink implements Sink {
         this.logTooLarge(kind, nameOf(item), 'uncompressed', envelope + bytes, limits.maxUncompressedBytes);
         continue;
       }
-      if (writer.items > 0 && (writer.items >= limits.maxItems || writer.sizeWith(bytes) > rawTarget)) push();
+      if (writer.items > 0 && (writer.items >= limits.maxItems || writer.sizeWith(bytes) > rawTarget)) {
+        await push();
+        sliceStart = performance.now();
+      }
       encoder.write(writer);
     }
-    push();
+    await push();
   }
 
-  /** Compresses (re-splitting what still exceeds the compressed limit) and delivers one payload. */
-  private async process(p: Payload, tally: Tally | undefined): Promise<void> {
+  /**
+   * Compresses (re-splitting what still exceeds the compressed limit) and delivers one payload.
+   * `prepared` runs once the payload's scratch Buffer, if any, is back in the pool.
+   */
+  private async process(p: Payload, tally: Tally | undefined, prepared?: () => void): Promise<void> {
     try {
-      for (const ready of await this.prepare(p, tally)) await this.deliver(ready, tally);
+      let ready: Payload[];
+      try {
+        ready = await this.prepare(p, tally);
+      } finally {
+        this.dropScratch(p);
+        prepared?.();
+      }
+      for (const r of ready) await this.deliver(r, tally);
     } catch (err) {
       this.lose(p.kind, count(p), 'internal_error', tally);
       this.logger.error({ err, kind: p.kind, items: count(p) }, 'Datadog sink: unexpected error while sending a payload; dropped.');
     }
   }
 
+  /** Gives a compressed payload's scratch Buffer back to the pool; its raw body is rebuilt by `rawOf` if ever needed. */
+  private dropScratch(p: Payload): void {
+    if (p.scratch === undefined) return;
+    this.scratchPool.give(p.scratch);
+    p.scratch = undefined;
+    p.raw = undefined;
+  }
+
+  /** The uncompressed body: kept, or inflated back from the compressed one (only after a 413, so rarely). */
+  private async rawOf(p: Payload): Promise<Buffer> {
+    if (p.raw !== undefined) return p.raw;
+    if (p.body === undefined) throw new Error('datadog sink: a payload has neither its raw nor its compressed body');
+    return this.compression === 'gzip' ? gunzipAsync(p.body) : inflateAsync(p.body);
+  }
+
   private async prepare(p: Payload, tally: Tally | undefined): Promise<Payload[]> {
-    const raw = p.raw;
+    const raw = await this.rawOf(p);
     const body = await this.compress(raw);
     this.learnRatio(p.kind, raw.length, body.length);
     const limit = this.limits[p.kind].maxCompressedBytes;
@@ -497,10 +610,10 @@ export class DatadogSink implements Sink {
     }
     if (count(p) === 1) {
       this.lose(p.kind, 1, 'payload_too_large', tally);
-      this.logTooLarge(p.kind, this.snippet(p), 'compressed', body.length, limit);
+      this.logTooLarge(p.kind, this.snippet(p.kind, raw), 'compressed', body.length, limit);
       return [];
     }
-    const [a, b] = this.halves(p);
+    const [a, b] = this.halves(p, raw);
     return [...(await this.prepare(a, tally)), ...(await this.prepare(b, tally))];
   }
 
@@ -531,11 +644,11 @@ export class DatadogSink implements Sink {
     this.ratio[kind] = r > cur ? r : cur * 0.7 + r * 0.3;
   }
 
-  private halves(p: Payload): [Payload, Payload] {
-    const [a, b] = splitPayload(p.kind, p);
+  private halves(p: Payload, raw: Buffer): [Payload, Payload] {
+    const [a, b] = splitPayload(p.kind, { raw, starts: p.starts });
     return [
-      { kind: p.kind, raw: a.raw, starts: a.starts, body: undefined },
-      { kind: p.kind, raw: b.raw, starts: b.starts, body: undefined },
+      { kind: p.kind, raw: a.raw, starts: a.starts, scratch: undefined, body: undefined },
+      { kind: p.kind, raw: b.raw, starts: b.starts, scratch: undefined, body: undefined },
     ];
   }
 
@@ -577,12 +690,12 @@ export class DatadogSink implements Sink {
         return 'done';
       case 413:
         if (count(p) > 1) {
-          const [a, b] = this.halves(p);
+          const [a, b] = this.halves(p, await this.rawOf(p));
           await this.process(a, tally);
           await this.process(b, tally);
         } else {
           this.lose(p.kind, 1, 'payload_too_large', tally);
-          this.logTooLarge(p.kind, this.snippet(p), '413 from Datadog', p.body?.length ?? p.raw.length, this.limits[p.kind].maxCompressedBytes);
+          this.logTooLarge(p.kind, this.snippet(p.kind, await this.rawOf(p)), '413 from Datadog', p.body?.length ?? 0, this.limits[p.kind].maxCompressedBytes);
         }
         return 'done';
       case undefined:
@@ -683,9 +796,13 @@ export class DatadogSink implements Sink {
     }
   }
 
-  private snippet(p: Payload): string {
-    if (count(p) === 0 || p.kind === 'sketches') return '';
-    return itemBytes(p.kind, p, 0).subarray(0, 120).toString('utf8');
+  private snippet(kind: PayloadKind, raw: Buffer): string {
+    if (kind === 'sketches') return '';
+    const { prefix, suffix } = KIND_SPECS[kind];
+    // Only the start of the first item matters; the offsets table is not needed for that.
+    return itemBytes(kind, { raw, starts: Uint32Array.of(prefix.length) }, 0)
+      .subarray(0, Math.min(120, raw.length - prefix.length - suffix.length))
+      .toString('utf8');
   }
 
   private logTooLarge(kind: PayloadKind, what: string, which: string, bytes: number, limit: number): void {
@@ -731,7 +848,8 @@ export class DatadogSink implements Sink {
   }
 
   private cost(p: Payload): number {
-    return p.raw.length + (p.body?.length ?? 0);
+    // What the payload holds in memory: the raw body only until it is compressed, if it was pooled.
+    return (p.raw?.length ?? 0) + (p.body?.length ?? 0) + p.starts.byteLength;
   }
 
   private enqueueRetry(p: Payload): void {

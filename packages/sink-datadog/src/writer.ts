@@ -14,11 +14,52 @@ export interface RawPayload {
   readonly raw: Buffer;
   /** Offset in `raw` of each item's first byte, ascending; its length is the item count. */
   readonly starts: Uint32Array;
+  /** The pooled Buffer `raw` is a view of, to give back to the pool once `raw` is no longer needed. */
+  readonly scratch?: Buffer | undefined;
+}
+
+/**
+ * Scratch Buffers reused across bodies and windows. A fresh multi-megabyte Buffer per body (some 80 MB a
+ * window at 200k contexts) is external memory to V8, and that much new external memory per window
+ * forced a full mark-compact every window, with pauses of a few hundred ms on a large heap. Bodies are
+ * handed to the compressor in their scratch Buffer, which comes back here once compressed.
+ */
+export class BufferPool {
+  private readonly free: Buffer[] = [];
+
+  /** @param maxFree Buffers kept for reuse at most; beyond, given-back Buffers are left to the GC. */
+  constructor(private readonly maxFree: number) {}
+
+  /** A Buffer of at least `min` bytes (contents undefined): the largest free one if big enough, else a new one. */
+  take(min: number): Buffer {
+    let best = -1;
+    for (let i = 0; i < this.free.length; i++) if (this.free[i]!.length >= min && (best < 0 || this.free[i]!.length > this.free[best]!.length)) best = i;
+    if (best < 0) return Buffer.allocUnsafeSlow(min);
+    const b = this.free[best]!;
+    this.free[best] = this.free[this.free.length - 1]!;
+    this.free.pop();
+    return b;
+  }
+
+  /** Returns a Buffer taken from {@link take}; the caller must not use it afterwards. */
+  give(b: Buffer): void {
+    if (this.free.length < this.maxFree) this.free.push(b);
+  }
+
+  /** Bytes held for reuse, for tests. */
+  get freeBytes(): number {
+    let n = 0;
+    for (const b of this.free) n += b.length;
+    return n;
+  }
 }
 
 /** Pending text is written to the Buffer once it reaches this many bytes: one native call per many items. */
 const TEXT_CHUNK_BYTES = 16_384;
 const INITIAL_BYTES = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
+/** Bodies at least this large are handed over in their scratch Buffer rather than copied out. */
+const HAND_OVER_BYTES = 64 * 1024;
 
 /**
  * Appends encoded items to one growing body at a time. Sizes are tracked exactly as items are added
@@ -37,14 +78,18 @@ export class PayloadWriter {
   private starts: Uint32Array;
   private n = 0;
 
-  constructor(kind: PayloadKind) {
+  /** @param pool Where scratch Buffers come from; full bodies are handed over in them, see {@link RawPayload.scratch}. */
+  constructor(
+    kind: PayloadKind,
+    private readonly pool: BufferPool = new BufferPool(0),
+  ) {
     const spec = KIND_SPECS[kind];
     this.prefix = spec.prefix;
     this.separator = spec.separator;
     // Every separator in use is ASCII, so its length in characters is its length in bytes.
     this.separatorText = spec.separator.toString('latin1');
     this.suffix = spec.suffix;
-    this.buf = Buffer.allocUnsafeSlow(INITIAL_BYTES);
+    this.buf = pool.take(INITIAL_BYTES);
     this.starts = new Uint32Array(1024);
     this.reset();
   }
@@ -101,19 +146,24 @@ export class PayloadWriter {
     this.suffix.copy(this.buf, this.pos);
     this.pos += this.suffix.length;
     const used = this.pos;
-    let raw: Buffer;
-    if (this.buf.length - used <= used / 8) {
-      // Handed over as is (a copy of every body cost a memcpy and fresh pages per body); the next body
-      // likely has about the same size, so its scratch is sized for it.
-      raw = this.buf.subarray(0, used);
-      this.buf = Buffer.allocUnsafeSlow(Math.max(INITIAL_BYTES, Math.ceil(used * 1.0625)));
+    let out: RawPayload;
+    if (used >= HAND_OVER_BYTES) {
+      // Handed over in its scratch Buffer, slack and all: the sink gives it back to the pool as soon as
+      // the body is compressed. The next body likely has about the same size, so it gets a scratch of that size.
+      out = { raw: this.buf.subarray(0, used), starts: this.starts.slice(0, this.n), scratch: this.buf };
+      this.buf = this.pool.take(Math.max(INITIAL_BYTES, Math.ceil(used * 1.125)));
     } else {
-      // Mostly slack: copied out, so a body kept for retry does not pin it.
-      raw = Buffer.from(this.buf.subarray(0, used));
+      // A small body: copied out (cheap, and it may be kept for retry without pinning the scratch).
+      out = { raw: Buffer.from(this.buf.subarray(0, used)), starts: this.starts.slice(0, this.n) };
     }
-    const out = { raw, starts: this.starts.slice(0, this.n) };
     this.reset();
     return out;
+  }
+
+  /** Gives the scratch Buffer back to the pool; the writer must not be used afterwards. */
+  dispose(): void {
+    this.pool.give(this.buf);
+    this.buf = EMPTY;
   }
 
   private reset(): void {
@@ -153,8 +203,9 @@ export class PayloadWriter {
 
   private ensure(more: number): void {
     if (this.pos + more <= this.buf.length) return;
-    const next = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + more));
+    const next = this.pool.take(Math.max(this.buf.length * 2, this.pos + more));
     this.buf.copy(next, 0, 0, this.pos);
+    this.pool.give(this.buf);
     this.buf = next;
   }
 }
