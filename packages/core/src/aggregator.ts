@@ -278,7 +278,10 @@ class Context implements RawKeyed<Context> {
   }
 }
 
-/** Removes `item` from the hash chain at `hash` of `map` (chained through `next`). */
+/**
+ * Removes `item` from the hash chain at `hash` of `map` (chained through `next`). The item keeps its
+ * `next`, so a walk paused on it (a window build between chunks) still reaches the rest of the chain.
+ */
 function unchain<T extends { next: T | undefined }>(map: Map<number, T>, hash: number, item: T): void {
   const head = map.get(hash);
   if (head === item) {
@@ -289,7 +292,6 @@ function unchain<T extends { next: T | undefined }>(map: Map<number, T>, hash: n
     while (prev !== undefined && prev.next !== item) prev = prev.next;
     if (prev !== undefined) prev.next = item.next;
   }
-  item.next = undefined;
 }
 
 /** Whether a context may take another key of this form (string alias or raw entry): at most MAX_ALIASES each. */

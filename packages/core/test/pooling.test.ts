@@ -205,3 +205,38 @@ t.test('normalizeTags: the sorted fast path answers exactly like the general one
     t.not(got.tags, tags, 'a new array, never the caller\'s');
   }
 });
+
+t.test('many contexts (32-bit hashes collide at this size): lookups, expiry and counts stay exact', async (t) => {
+  let now = T0 + 1;
+  const a = new Aggregator({ ...opts, counterExpiryMs: 0, now: () => now });
+  const n = 150_000;
+  const feed = (keep: (i: number) => boolean, v: number) => {
+    let lines: string[] = [];
+    for (let i = 0; i < n; i++) {
+      if (!keep(i)) continue;
+      lines.push(`m${i}:${v}|${i % 3 === 0 ? 'g' : 'c'}|#t:${i % 7}`);
+      if (lines.length === 200) {
+        a.ingestStatsd(Buffer.from(lines.join('\n')));
+        lines = [];
+      }
+    }
+    if (lines.length > 0) a.ingestStatsd(Buffer.from(lines.join('\n')));
+  };
+  feed(() => true, 1);
+  now += 10_000;
+  t.equal(a.closeWindow().series.length, n);
+  t.equal(a.contextCount, n);
+  // Every other context goes idle and is forgotten; the rest must still be found, not duplicated.
+  feed((i) => i % 2 === 0, 2);
+  now += 10_000;
+  const b = a.closeWindow();
+  t.equal(b.series.length, n / 2);
+  t.equal(a.contextCount, n / 2);
+  t.ok(b.series.every((s) => s.value === (s.type === 'gauge' ? 2 : 0.2)));
+  feed(() => true, 3);
+  now += 10_000;
+  const c = a.closeWindow();
+  t.equal(c.series.length, n);
+  t.equal(a.contextCount, n);
+  t.equal(new Set(c.series.map((s) => `${s.metric}|${s.tags.join(',')}`)).size, n, 'one series per context');
+});
