@@ -214,7 +214,11 @@ export function buildApp(ctx: RouteContext): HttpApp {
   // No JSON/text parsers: every body is handed over as a stream and read raw, capped, by readRaw, so
   // the HMAC sees the exact bytes and a gzip bomb is stopped at the decompressed limit.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+  const passThrough = (_request: FastifyRequest, payload: Readable, done: (err: Error | null, body?: unknown) => void): void => done(null, payload);
+  app.addContentTypeParser('*', passThrough);
+  // The type the gate shows fastify (see NEUTRAL_CONTENT_TYPE). fastify caches the parser it finds
+  // for a registered type, but looks the catch-all up afresh (parsing the header) for every request.
+  app.addContentTypeParser(NEUTRAL_CONTENT_TYPE, passThrough);
 
   const release = (request: FastifyRequest): void => {
     const s = states.get(request);
