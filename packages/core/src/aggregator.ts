@@ -150,6 +150,30 @@ class WindowStore {
   }
 }
 
+/**
+ * A window's series array, sized up front: pushing 400k series grew it some 30 times, each a copy
+ * of a multi-megabyte array left for the old generation to collect.
+ */
+class SeriesOut {
+  readonly arr: Series[];
+  private n = 0;
+
+  constructor(expected: number) {
+    // Capped: V8 makes a slow dictionary array of `new Array(n)` for n in the tens of millions.
+    this.arr = new Array<Series>(Math.min(expected, 1 << 22));
+  }
+
+  /** Appends; past the expected size it simply grows. */
+  add(s: Series): void {
+    this.arr[this.n++] = s;
+  }
+
+  /** Drops unfilled room, should the count have been high. */
+  done(): void {
+    if (this.arr.length > this.n) this.arr.length = this.n;
+  }
+}
+
 /** What a window close takes from the aggregator at the boundary, before its series are built. */
 interface TakenWindow {
   start: number;
@@ -1029,7 +1053,9 @@ export class Aggregator {
    * it is exhausted.
    */
   private buildBatch(taken: TakenWindow): { batch: MetricBatch; steps: Generator<void, void, undefined> } {
-    const series: Series[] = taken.timestamped;
+    const out = new SeriesOut(taken.timestamped.length + this.seriesCount(taken.store));
+    for (const s of taken.timestamped) out.add(s);
+    const series = out.arr;
     const sketches: SketchSeries[] = [];
     const batch: MetricBatch = {
       windowStartMs: taken.start,
@@ -1039,10 +1065,22 @@ export class Aggregator {
       events: taken.events,
       serviceChecks: taken.serviceChecks,
     };
-    return { batch, steps: this.buildSteps(taken, series, sketches) };
+    return { batch, steps: this.buildSteps(taken, out, sketches) };
   }
 
-  private *buildSteps(taken: TakenWindow, series: Series[], sketches: SketchSeries[]): Generator<void, void, undefined> {
+  /** The number of series a store's slots make (idle counters' zeros come on top). */
+  private seriesCount(store: WindowStore): number {
+    const perHistogram = this.histSuffixes.length;
+    let n = 0;
+    for (let i = 0; i < store.size; i++) {
+      const kind = store.ctxs[i]!.kind;
+      if (kind === Kind.Counter || kind === Kind.Gauge) n++;
+      else if (store.objs[i] !== undefined) n += kind === Kind.Set ? 1 : kind === Kind.Distribution ? 0 : perHistogram;
+    }
+    return n;
+  }
+
+  private *buildSteps(taken: TakenWindow, series: SeriesOut, sketches: SketchSeries[]): Generator<void, void, undefined> {
     const start = taken.start;
     const store = taken.store;
     // The work is in plain methods called per chunk: V8 optimises those after a few calls, while a
@@ -1061,10 +1099,11 @@ export class Aggregator {
     // opened) is left alone; a counter idle here but busy again by then misses this window's 0.
     const chains = this.contexts.values();
     while (!this.sweepIdle(chains, FLUSH_CHUNK, start, series)) yield;
+    series.done();
   }
 
   /** Turns slots [from, to) of a closed window's store into series, emptying them into the pools. */
-  private emitSlots(store: WindowStore, from: number, to: number, start: number, series: Series[], sketches: SketchSeries[], pooled: { hists: number; sketches: number }): void {
+  private emitSlots(store: WindowStore, from: number, to: number, start: number, series: SeriesOut, sketches: SketchSeries[], pooled: { hists: number; sketches: number }): void {
     const ts = Math.floor(start / 1000);
     const interval = this.flushIntervalMs / 1000;
     const countType = this.opts.countersAs;
@@ -1074,14 +1113,14 @@ export class Aggregator {
       switch (ctx.kind) {
         case Kind.Counter: {
           const sum = store.num[i]!;
-          series.push(this.point(ctx, ctx.name, countType, ts, countType === 'rate' ? sum / interval : sum));
+          series.add(this.point(ctx, ctx.name, countType, ts, countType === 'rate' ? sum / interval : sum));
           break;
         }
         case Kind.Gauge:
-          series.push(this.point(ctx, ctx.name, 'gauge', ts, store.num[i]!));
+          series.add(this.point(ctx, ctx.name, 'gauge', ts, store.num[i]!));
           break;
         case Kind.Set:
-          if (obj !== undefined) series.push(this.point(ctx, ctx.name, 'gauge', ts, (obj as Set<string>).size));
+          if (obj !== undefined) series.add(this.point(ctx, ctx.name, 'gauge', ts, (obj as Set<string>).size));
           break;
         case Kind.Histogram:
         case Kind.Timer:
@@ -1108,7 +1147,7 @@ export class Aggregator {
    * Zero-fills or forgets the contexts idle since before `start`, for up to `chunk` hash chains of
    * `chains`; true once every chain has been seen.
    */
-  private sweepIdle(chains: IterableIterator<Context>, chunk: number, start: number, series: Series[]): boolean {
+  private sweepIdle(chains: IterableIterator<Context>, chunk: number, start: number, series: SeriesOut): boolean {
     const startNo = this.windowNoOf(start);
     const ts = Math.floor(start / 1000);
     const countType = this.opts.countersAs;
@@ -1120,7 +1159,7 @@ export class Aggregator {
         // Taken before a possible forget, which unlinks ctx.
         const next: Context | undefined = ctx.next;
         if (ctx.seen < startNo) {
-          if (ctx.kind === Kind.Counter && this.epochMs + ctx.seen * this.flushIntervalMs + expiry > start) series.push(this.point(ctx, ctx.name, countType, ts, 0));
+          if (ctx.kind === Kind.Counter && this.epochMs + ctx.seen * this.flushIntervalMs + expiry > start) series.add(this.point(ctx, ctx.name, countType, ts, 0));
           else this.forget(ctx);
         }
         ctx = next;
@@ -1133,7 +1172,7 @@ export class Aggregator {
     return { metric, type, timestamp, value, interval: this.flushIntervalMs / 1000, tags: ctx.tags, host: ctx.host };
   }
 
-  private histogramSeries(ctx: Context, h: HistogramAgg, ts: number, out: Series[]): void {
+  private histogramSeries(ctx: Context, h: HistogramAgg, ts: number, out: SeriesOut): void {
     const interval = this.flushIntervalMs / 1000;
     const names = (ctx.seriesNames ??= this.histNames(ctx.name));
     const aggs = this.opts.histogramAggregates;
@@ -1142,26 +1181,26 @@ export class Aggregator {
       const name = names[i]!;
       switch (aggs[i]!) {
         case 'max':
-          out.push(this.point(ctx, name, 'gauge', ts, h.max));
+          out.add(this.point(ctx, name, 'gauge', ts, h.max));
           break;
         case 'min':
-          out.push(this.point(ctx, name, 'gauge', ts, h.min));
+          out.add(this.point(ctx, name, 'gauge', ts, h.min));
           break;
         case 'median':
-          out.push(this.point(ctx, name, 'gauge', ts, h.median()));
+          out.add(this.point(ctx, name, 'gauge', ts, h.median()));
           break;
         case 'avg':
-          out.push(this.point(ctx, name, 'gauge', ts, h.avg));
+          out.add(this.point(ctx, name, 'gauge', ts, h.avg));
           break;
         case 'sum':
-          out.push(this.point(ctx, name, 'gauge', ts, h.sum));
+          out.add(this.point(ctx, name, 'gauge', ts, h.sum));
           break;
         case 'count':
-          out.push(this.opts.countersAs === 'rate' ? this.point(ctx, name, 'rate', ts, h.count / interval) : this.point(ctx, name, 'count', ts, h.count));
+          out.add(this.opts.countersAs === 'rate' ? this.point(ctx, name, 'rate', ts, h.count / interval) : this.point(ctx, name, 'count', ts, h.count));
           break;
       }
     }
-    for (const q of this.opts.histogramPercentiles) out.push(this.point(ctx, names[i++]!, 'gauge', ts, h.percentile(q)));
+    for (const q of this.opts.histogramPercentiles) out.add(this.point(ctx, names[i++]!, 'gauge', ts, h.percentile(q)));
   }
 
   /**

@@ -240,3 +240,17 @@ t.test('many contexts (32-bit hashes collide at this size): lookups, expiry and 
   t.equal(a.contextCount, n);
   t.equal(new Set(c.series.map((s) => `${s.metric}|${s.tags.join(',')}`)).size, n, 'one series per context');
 });
+
+t.test('the series array is exactly filled: timestamped, slots and idle zeros, no holes', async (t) => {
+  let now = T0 + 1;
+  const a = new Aggregator({ ...opts, counterExpiryMs: 60_000, now: () => now });
+  a.ingestStatsd(Buffer.from('idle:1|c\nx:1|h\nd:1|d\ns:a|s\ng:1|g'));
+  now += 10_000;
+  a.closeWindow();
+  a.ingestStatsd(Buffer.from(`t:5|g|T${Math.floor(T0 / 1000)}\nx:2|h\nc:1|c`));
+  now += 10_000;
+  const b = await a.closeWindowAsync();
+  const metrics = b.series.map((s) => s.metric);
+  t.same(metrics.sort(), ['c', 'idle', 't', 'x.95percentile', 'x.avg', 'x.count', 'x.max', 'x.median'].sort());
+  t.equal(Object.keys(b.series).length, b.series.length, 'no holes');
+});
