@@ -176,16 +176,21 @@ function routerField(c: LogfmtCursor): number {
   }
 }
 
+/** Every field but `code`, which only counts on `at=error` lines. */
+const ALL_BUT_CODE = 0x7f;
+
 /**
  * Finds the router fields of a logfmt line, looking only at the keys it needs. The first occurrence of
  * a key wins even when bare, as in a first-wins key/value map: Heroku never repeats a key, and
- * first-wins keeps a forged suffix (`… status=200 status=500`) harmless.
+ * first-wins keeps a forged suffix (`… status=200 status=500`) harmless. On an `at=info` line the scan
+ * stops once every other field is found, so a `code` after them is not read: only error lines use it.
  */
 export function scanRouterOffsets(msg: string, o: RouterOffsets): RouterOffsets {
   const at = o.at;
   at.fill(-1);
   let escaped = 0;
   let seen = 0;
+  let info = false;
   const c = routerCursor.reset(msg);
   while (c.next()) {
     const k = routerField(c);
@@ -195,8 +200,9 @@ export function scanRouterOffsets(msg: string, o: RouterOffsets): RouterOffsets 
       at[2 * k] = c.valueStart;
       at[2 * k + 1] = c.valueEnd;
       if (c.escaped) escaped |= 1 << k;
+      else if (k === (RouterField.At as number)) info = c.valueEnd - c.valueStart === 4 && msg.startsWith('info', c.valueStart);
     }
-    if (seen === 255) break;
+    if (seen === 255 || (info && seen === ALL_BUT_CODE)) break;
   }
   o.escaped = escaped;
   return o;
