@@ -259,24 +259,32 @@ export class AgentSketch {
    */
   toData(): SketchData {
     this.compact();
-    const keys: number[] = [];
-    const counts: number[] = [];
+    // Sized exactly: pushing into [] reserves 17 slots per array, and a window holds one of these
+    // per distribution context until every sink is done with it.
+    let wire = 0;
+    for (let i = 0; i < this.len; i++) {
+      const c = this.counts[i]!;
+      wire += c <= SKETCH_MAX_BIN_COUNT ? 1 : Math.floor(c / SKETCH_MAX_BIN_COUNT) + (c % SKETCH_MAX_BIN_COUNT !== 0 ? 1 : 0);
+    }
+    const keys = new Array<number>(wire);
+    const counts = new Array<number>(wire);
+    let o = 0;
     for (let i = 0; i < this.len; i++) {
       const k = this.keys[i]!;
       const c = this.counts[i]!;
       if (c <= SKETCH_MAX_BIN_COUNT) {
-        keys.push(k);
-        counts.push(c);
+        keys[o] = k;
+        counts[o++] = c;
         continue;
       }
       const rest = c % SKETCH_MAX_BIN_COUNT;
       if (rest !== 0) {
-        keys.push(k);
-        counts.push(rest);
+        keys[o] = k;
+        counts[o++] = rest;
       }
       for (let n = Math.floor(c / SKETCH_MAX_BIN_COUNT); n > 0; n--) {
-        keys.push(k);
-        counts.push(SKETCH_MAX_BIN_COUNT);
+        keys[o] = k;
+        counts[o++] = SKETCH_MAX_BIN_COUNT;
       }
     }
     if (this.cnt === 0) return { count: 0, min: 0, max: 0, sum: 0, avg: 0, keys, counts };
