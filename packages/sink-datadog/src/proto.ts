@@ -312,6 +312,8 @@ export class SketchEncoder {
     }
     // A size/fill mismatch would corrupt the rest of the body: refuse it loudly instead.
     if (pos !== start + this.bytes) throw new Error(`sketch encoder: wrote ${pos - start} bytes, sized ${this.bytes}`);
+    // Not kept past its write: the window's sketches can be collected as soon as the export is done.
+    this.cur = undefined;
   };
 
   private identity(s: SketchSeries): Identity {
