@@ -353,11 +353,11 @@ export class SampleFeed {
     let found = 0;
     let pair = 0;
     let sourceTag: string | undefined;
-    while (c.next()) {
-      // Lines of one app repeat their keys in the same places: compare in place with the last key
-      // seen at this place before cutting and reading it again.
-      let m = pair < MAX_KEY_MEMO ? keyMemo[pair] : undefined;
-      if (m === undefined || m.raw.length !== c.keyEnd - c.keyStart || !msg.startsWith(m.raw, c.keyStart)) {
+    // Lines of one app repeat their keys in the same places: the cursor compares the last key seen at
+    // this place in place, and only a different key is cut and read again.
+    while (c.next(pair < MAX_KEY_MEMO ? keyMemo[pair]?.raw : undefined)) {
+      let m = keyMemo[pair];
+      if (m === undefined || !c.matched) {
         m = describeKey(c.key());
         if (pair < MAX_KEY_MEMO) keyMemo[pair] = m;
       }

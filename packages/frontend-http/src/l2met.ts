@@ -35,6 +35,8 @@ export class LogfmtCursor {
   /** The line being walked. */
   line = '';
   private pos = 0;
+  /** Whether the current key is the one passed to {@link next} as expected. */
+  matched = false;
   /** Whether the line holds a tab; without one, values end at the next space, found by `indexOf`. */
   private tabs = false;
   /** Index of the next backslash at or after `pos` (-1: none left); quoted values without one need no unescaping. */
@@ -52,8 +54,11 @@ export class LogfmtCursor {
   /**
    * Moves to the next pair with a non-empty key (`k=v`, `k="quoted \" value"`, bare `k`); false at the
    * end. An unclosed quote runs to the end of the line, as in kr/logfmt's lenient reading.
+   *
+   * `expected` is a key the caller expects here (a non-empty key seen before): when the line has it,
+   * its characters are compared once instead of scanned, and {@link matched} tells the caller so.
    */
-  next(): boolean {
+  next(expected?: string): boolean {
     const line = this.line;
     const n = line.length;
     let i = this.pos;
@@ -65,9 +70,21 @@ export class LogfmtCursor {
         return false;
       }
       const keyStart = i;
+      let matched = false;
+      if (expected !== undefined && line.startsWith(expected, i)) {
+        // A key ends at the first `=`, space or tab, and `expected` holds none: it is this key when one
+        // of those (or the end) follows.
+        const after = line.charCodeAt(i + expected.length);
+        if (after === EQ || after === SP || after === TAB || i + expected.length === n) {
+          i += expected.length;
+          c = after;
+          matched = true;
+        }
+      }
       // Most key characters are letters or `_`, above `=`: one comparison for those.
-      while (i < n && (c > EQ || (c !== EQ && c !== SP && c !== TAB))) c = line.charCodeAt(++i);
+      if (!matched) while (i < n && (c > EQ || (c !== EQ && c !== SP && c !== TAB))) c = line.charCodeAt(++i);
       const keyEnd = i;
+      this.matched = matched;
       let valueStart = -1;
       let valueEnd = -1;
       let escaped = false;
