@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Aggregator, type MetricBatch, type Sample } from '@metrics-distributor/core';
 import { forEachRecord, LogIngest, LATE_LINES, extractLine, logfmt, parseSyslog, parseUnitValue, type Pair } from '../src/index.js';
+import { LogfmtCursor } from '../src/l2met.js';
 import { MAX_BASES, MAX_CACHED } from '../src/feed.js';
 import { captureLogger, newAggregator } from './helpers.js';
 import { RUNS, frame } from './fuzz/arbitraries.js';
@@ -322,6 +323,22 @@ function parseSyslogReference(line: string) {
 t.test('logfmt on LogfmtCursor reads every line as the character-by-character tokeniser did', async (t) => {
   const text = fc.string({ unit: fc.constantFrom('a', 'b', '=', ' ', '\t', '"', '\\', '#', '1', 'é'), maxLength: 40 });
   fc.assert(fc.property(text, (line) => assert.deepEqual(logfmt(line), logfmtReference(line))), { numRuns: RUNS * 20 });
+  t.pass();
+});
+
+t.test('LogfmtCursor.next(expected) reads the same pairs as next(), whatever key is expected', async (t) => {
+  const text = fc.string({ unit: fc.constantFrom('a', 'b', '=', ' ', '\t', '"', '\\', '#', '1'), maxLength: 30 });
+  const expected = fc.array(fc.option(fc.string({ unit: fc.constantFrom('a', 'b', '#', '1', '"', '\\'), minLength: 1, maxLength: 4 }), { nil: undefined }), { maxLength: 8 });
+  const walk = (line: string, keys: readonly (string | undefined)[]) => {
+    const c = new LogfmtCursor().reset(line);
+    const out: [string, string | undefined, boolean][] = [];
+    for (let i = 0; c.next(keys[i]); i++) {
+      out.push([c.key(), c.value(), c.matched]);
+      if (c.matched) assert.equal(c.key(), keys[i]);
+    }
+    return out.map(([k, v]) => [k, v]);
+  };
+  fc.assert(fc.property(text, expected, (line, keys) => assert.deepEqual(walk(line, keys), walk(line, []))), { numRuns: RUNS * 20 });
   t.pass();
 });
 
