@@ -81,7 +81,7 @@ export class RawKey<V> implements RawKeyed<V> {
 /** A hash table from (type, name bytes, tag bytes) to entries, chained on collisions. */
 export class RawKeyIndex<V> {
   /** Bucket heads; a power of two long, at least as long as the number of entries. */
-  private buckets: (RawKeyed<V> | undefined)[] = new Array<RawKeyed<V> | undefined>(16).fill(undefined);
+  private buckets: (RawKeyed<V> | undefined)[] = new Array<RawKeyed<V> | undefined>(1024).fill(undefined);
   private count = 0;
   /** A per-process seed keeps clients from crafting names that all land in one chain. */
   private readonly seed = (Math.random() * 0x100000000) >>> 0;
