@@ -176,6 +176,12 @@ function routerField(c: LogfmtCursor): number {
   }
 }
 
+/** Places in a router line whose key is remembered (Heroku writes about a dozen pairs). */
+const MAX_ROUTER_KEY_MEMO = 16;
+/** The key last seen at each place of a router line, and the field it names (-1: none). */
+const routerKeyMemo: string[] = [];
+const routerFieldMemo: number[] = [];
+
 /** Every field but `code`, which only counts on `at=error` lines. */
 const ALL_BUT_CODE = 0x7f;
 
@@ -192,8 +198,19 @@ export function scanRouterOffsets(msg: string, o: RouterOffsets): RouterOffsets 
   let seen = 0;
   let info = false;
   const c = routerCursor.reset(msg);
-  while (c.next()) {
-    const k = routerField(c);
+  const keys = routerKeyMemo;
+  // Router lines repeat their keys in the same places: the cursor compares the key last seen at this
+  // place instead of scanning it, and its field is then known.
+  for (let pair = 0; c.next(pair < MAX_ROUTER_KEY_MEMO ? keys[pair] : undefined); pair++) {
+    let k: number;
+    if (c.matched) k = routerFieldMemo[pair]!;
+    else {
+      k = routerField(c);
+      if (pair < MAX_ROUTER_KEY_MEMO) {
+        keys[pair] = c.key();
+        routerFieldMemo[pair] = k;
+      }
+    }
     if (k < 0 || (seen & (1 << k)) !== 0) continue;
     seen |= 1 << k;
     if (c.valueStart >= 0) {
