@@ -384,3 +384,20 @@ t.test('a 413 on a big pooled body: the body is rebuilt from the compressed byte
   t.ok(fake.accepted('/api/v2/series').some((r) => (r.json as { series: unknown[] }).series.length > 3000), 'other big bodies went whole');
   await sink.shutdown(Date.now() + 2000);
 });
+
+t.test('one connection to a slow intake: the encoder waits for compression, nothing deadlocks or is lost', async (t) => {
+  const fake = await startFakeDatadog(() => ({ delayMs: 150 }));
+  t.teardown(() => fake.close());
+  const { sink } = makeSink(fake, { maxConcurrentRequests: 1, limits: { series: { maxItems: 1000 } } });
+  const tags = ['env:prod', `pad:${'q'.repeat(100)}`];
+  // 12 bodies of ~200 KB each: every one is pooled, so the encoder must wait on the single sender.
+  const series = Array.from({ length: 12_000 }, (_, i) => ({ ...gauge(`slow.${i}`, tags), value: i }));
+  const started = Date.now();
+  t.same(await sink.export(batch({ series })), { code: 'success' });
+  t.ok(Date.now() - started >= 12 * 150, 'the export waited for the bodies to go out one by one');
+  t.equal(fake.maxInFlight, 1);
+  const got = fake.series().map((s) => s['metric'] as string);
+  t.equal(new Set(got).size, 12_000);
+  t.equal(got.length, 12_000);
+  await sink.shutdown(Date.now() + 2000);
+});
