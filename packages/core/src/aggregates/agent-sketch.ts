@@ -258,20 +258,33 @@ export class AgentSketch {
    * (remainder first, then full 65535 bins). An empty sketch reports zeros rather than ±∞/NaN.
    */
   toData(): SketchData {
-    this.compact();
+    // A sketch with buffered keys only (most sketches of a window: a handful of samples) is read
+    // straight from the merge scratch, so its bins need not be allocated just to be read once. The
+    // buffer holds at most 1024 keys, below the bin limit, so no collapse is due.
+    let len: number, srcKeys: Int16Array, srcCounts: Float64Array;
+    if (this.len === 0 && this.bufLen > 0) {
+      len = this.mergeBuffer();
+      srcKeys = mergeKeys;
+      srcCounts = mergeCounts;
+    } else {
+      this.compact();
+      len = this.len;
+      srcKeys = this.keys;
+      srcCounts = this.counts;
+    }
     // Sized exactly: pushing into [] reserves 17 slots per array, and a window holds one of these
     // per distribution context until every sink is done with it.
     let wire = 0;
-    for (let i = 0; i < this.len; i++) {
-      const c = this.counts[i]!;
+    for (let i = 0; i < len; i++) {
+      const c = srcCounts[i]!;
       wire += c <= SKETCH_MAX_BIN_COUNT ? 1 : Math.floor(c / SKETCH_MAX_BIN_COUNT) + (c % SKETCH_MAX_BIN_COUNT !== 0 ? 1 : 0);
     }
     const keys = new Array<number>(wire);
     const counts = new Array<number>(wire);
     let o = 0;
-    for (let i = 0; i < this.len; i++) {
-      const k = this.keys[i]!;
-      const c = this.counts[i]!;
+    for (let i = 0; i < len; i++) {
+      const k = srcKeys[i]!;
+      const c = srcCounts[i]!;
       if (c <= SKETCH_MAX_BIN_COUNT) {
         keys[o] = k;
         counts[o++] = c;
@@ -352,8 +365,18 @@ export class AgentSketch {
 
   /** Merges the buffered keys into the sorted bins (and collapses beyond the bin limit). */
   private compact(): void {
+    if (this.bufLen === 0) return;
+    const o = this.mergeBuffer();
+    this.bufLen = 0;
+    this.adoptMerged(o);
+  }
+
+  /**
+   * Merges the buffered keys with the bins into the shared merge scratch (mergeKeys, mergeCounts),
+   * leaving the sketch itself as it was; returns the merged length, before any bin-limit collapse.
+   */
+  private mergeBuffer(): number {
     const n = this.bufLen;
-    if (n === 0) return;
     const sc = (scratchCounts ??= new Float64Array(2 * SCRATCH_OFFSET));
     const uq = scratchUnique;
     const buf = this.buf, w = this.bufWeights;
@@ -368,7 +391,6 @@ export class AgentSketch {
       }
       sc[idx]! += w === undefined ? 1 : w[i]!;
     }
-    this.bufLen = 0;
 
     const ok = this.keys, oc = this.counts, L = this.len;
     ensureMergeCapacity(L + u);
@@ -394,7 +416,7 @@ export class AgentSketch {
       mk[o] = ok[i]!;
       mc[o++] = oc[i++]!;
     }
-    this.adoptMerged(o);
+    return o;
   }
 
   /** Takes the first `o` merged bins from the scratch, collapsing the lowest into the lowest kept key (agent `trimLeft`). */

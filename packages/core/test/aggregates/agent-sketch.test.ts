@@ -362,3 +362,32 @@ t.test('memory stays bounded however many and however spread the samples', (t) =
   t.ok(small.byteSize() < 1024, `a one-sample sketch is small: ${small.byteSize()}`);
   t.end();
 });
+
+t.test('toData of a sketch with only buffered keys equals toData after compaction, and leaves the sketch as it was', async (t) => {
+  let x = 12345;
+  const rnd = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  for (let round = 0; round < 200; round++) {
+    const a = new AgentSketch();
+    const b = new AgentSketch();
+    const n = 1 + Math.floor(rnd() * (round % 2 === 0 ? 8 : 1500));
+    const add = (s: AgentSketch, v: number, w: number) => s.insert(v, w);
+    const samples: [number, number][] = [];
+    for (let i = 0; i < n; i++) {
+      const v = (rnd() - 0.3) * 10 ** Math.floor(rnd() * 8);
+      // Now and then a weight above 65535, so wire bins are split.
+      const w = rnd() < 0.05 ? 70_000 + Math.floor(rnd() * 200_000) : rnd() < 0.5 ? 1 : 1 + Math.floor(rnd() * 5);
+      samples.push([v, w]);
+    }
+    for (const [v, w] of samples) {
+      add(a, v, w);
+      add(b, v, w);
+    }
+    void b.binCount; // compacts b
+    const da = a.toData();
+    t.same(da, b.toData(), `round ${round}`);
+    t.same(a.toData(), da, 'reading twice gives the same');
+    add(a, 3.5, 2);
+    add(b, 3.5, 2);
+    t.same(a.toData(), b.toData(), 'still the same after more samples');
+  }
+});
