@@ -178,7 +178,9 @@ t.test('backoff: one probe per round, jittered doubling to the max; concurrent f
     [200, 400],
     [400, 400],
   ];
-  for (const [i, g] of gaps.entries()) t.ok(g >= ranges[i]![0] - 5 && g <= ranges[i]![1] + 250, `gap ${i + 1}: ${g} ms in [${ranges[i]!.join(', ')}]`);
+  // The lower bounds tell doubling from a fixed delay; the upper ones only catch a wrong scale, with room
+  // for a loaded CI machine (a 250 ms allowance failed about one run in four at load 4-7).
+  for (const [i, g] of gaps.entries()) t.ok(g >= ranges[i]![0] - 5 && g <= ranges[i]![1] + 1000, `gap ${i + 1}: ${g} ms in [${ranges[i]!.join(', ')}]`);
   t.equal(fake.requests.length, 13, 'no request besides 5 first tries, 4 probes and the final 4');
   t.same(fake.accepted('/api/v1/events').map((r) => (r.json as { title: string }).title).sort(), ['e0', 'e1', 'e2', 'e3', 'e4']);
   await sink.shutdown(Date.now() + 1000);
