@@ -48,6 +48,7 @@ export interface ServerConfig {
   datadogRetryBufferBytes: number;
   datadogRetryBaseMs: number;
   datadogRetryMaxMs: number;
+  datadogRetryMaxAgeMs: number;
   datadogCompression: 'gzip' | 'deflate';
 }
 
@@ -211,6 +212,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'datadogRetryBufferBytes', flag: '--datadog-retry-buffer-bytes', arg: '<bytes>', description: 'payload bytes kept for retries; oldest dropped beyond (default 16777216)', parse: parseInteger(0), default: () => 16 * 1024 * 1024 },
   { key: 'datadogRetryBaseMs', flag: '--datadog-retry-base', arg: '<duration>', description: 'first retry backoff; doubles per consecutive failure (default 2s)', parse: (raw) => { const ms = parseDurationMs(raw); if (ms < 1) fail('must be at least 1ms'); return ms; }, default: () => 2000 },
   { key: 'datadogRetryMaxMs', flag: '--datadog-retry-max', arg: '<duration>', description: 'longest retry backoff (default 64s)', parse: (raw) => { const ms = parseDurationMs(raw); if (ms < 1) fail('must be at least 1ms'); return ms; }, default: () => 64_000 },
+  { key: 'datadogRetryMaxAgeMs', flag: '--datadog-retry-max-age', arg: '<duration>', description: 'series and sketches whose window is older are dropped from the retry buffer (Datadog refuses points over 1 h old; checks keep 10m at most) (default 1h)', parse: (raw) => { const ms = parseDurationMs(raw); if (ms < 1) fail('must be at least 1ms'); return ms; }, default: () => 3_600_000 },
   { key: 'datadogCompression', flag: '--datadog-compression', arg: '<gzip|deflate>', description: 'request body compression (default gzip)', parse: oneOf(['gzip', 'deflate'] as const), default: () => 'gzip' },
   { key: 'workers', flag: '--workers', arg: '<n|auto>', description: 'processes receiving UDP on the one port; windows are merged before flushing (default 1; auto = one per core)', parse: (raw) => (raw === 'auto' ? 'auto' : parseInteger(1)(raw)), default: () => 1 },
   { key: 'sinkQueueMaxBatches', flag: '--sink-queue-max-batches', arg: '<n>', description: 'closed windows queued per sink before the oldest is dropped (default 16)', parse: parseInteger(1), default: () => 16 },

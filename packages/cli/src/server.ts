@@ -43,6 +43,7 @@ const SINK_FACTORIES: Record<string, (config: ServerConfig, deps: ServerDeps, st
         retryBufferBytes: config.datadogRetryBufferBytes,
         retryBaseMs: config.datadogRetryBaseMs,
         retryMaxMs: config.datadogRetryMaxMs,
+        retryMaxAgeMs: config.datadogRetryMaxAgeMs,
         compression: config.datadogCompression,
       },
       { logger: deps.logger.child({ component: 'sink-datadog' }), stats: stats.component('sink-datadog'), extraStats: (c) => stats.component(c) },

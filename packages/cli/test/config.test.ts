@@ -62,6 +62,13 @@ t.test('credentials: user:pass, bare token user, :password and objects with app'
   t.throws(() => buildConfig({ httpAuth: [{ user: 'x', role: 'admin' }] }, {}, 'f', {}), /unknown credential field 'role'/);
 });
 
+t.test('Datadog retry age: --datadog-retry-max-age (default 1h)', async (t) => {
+  t.equal(buildConfig({}, {}, undefined, {}).datadogRetryMaxAgeMs, 3_600_000);
+  t.equal(buildConfig({ datadogRetryMaxAgeMs: '20m' }, {}, undefined, {}).datadogRetryMaxAgeMs, 1_200_000);
+  t.throws(() => buildConfig({}, { datadogRetryMaxAgeMs: '0s' }, undefined, {}), /--datadog-retry-max-age/);
+  t.throws(() => buildConfig({ datadogRetryMaxAgeMs: '0s' }, {}, undefined, {}), /datadogRetryMaxAgeMs/);
+});
+
 t.test('Datadog retry backoff: --datadog-retry-base / --datadog-retry-max (defaults 2s / 64s)', async (t) => {
   const d = buildConfig({}, {}, 'f', {});
   t.equal(d.datadogRetryBaseMs, 2000);

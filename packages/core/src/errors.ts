@@ -19,6 +19,7 @@ export const ErrorCodes = {
   MD_ERR_SINK_AUTH: 'Destination refused the credentials',
   MD_ERR_SINK_PAYLOAD_TOO_LARGE: 'Item too large for any payload',
   MD_ERR_SINK_RETRY_BUFFER_FULL: 'Retry buffer full',
+  MD_ERR_SINK_EXPIRED: 'Data too old for the destination',
   MD_ERR_FRONTEND_BIND: 'Front-end could not bind',
   MD_ERR_FRONTEND_TRUNCATED: 'Datagram truncated',
 } as const;

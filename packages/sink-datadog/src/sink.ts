@@ -52,6 +52,12 @@ export interface DatadogSinkOptions {
   retryBaseMs?: number;
   /** Longest retry delay. Default 64000. */
   retryMaxMs?: number;
+  /**
+   * Series and sketches whose window started longer ago than this are dropped from the retry buffer
+   * (reason `expired`) instead of being sent: Datadog does not accept points more than one hour in
+   * the past. Service checks keep at most 10 minutes, the intake's own limit. Default 3600000.
+   */
+  retryMaxAgeMs?: number;
   /** Payload limits per kind, for tests or a proxy with smaller limits; default Datadog's ({@link DEFAULT_LIMITS}). */
   limits?: { [K in PayloadKind]?: Partial<PayloadLimits> };
 }
@@ -71,6 +77,9 @@ export interface DatadogSinkDeps {
 
 /** Outcome of the start-up key check: `unknown` when Datadog could not be asked. */
 export type KeyStatus = 'valid' | 'invalid' | 'unknown';
+
+/** The intake refuses service checks more than 10 minutes in the past (`datadog.md` §3). */
+const CHECKS_MAX_AGE_MS = 10 * 60_000;
 
 /** Retry-After / X-RateLimit-Reset longer than this is treated as this: a misbehaving proxy must not park data for days. */
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
@@ -98,6 +107,8 @@ const USER_AGENT = 'metrics-distributor-sink-datadog';
 /** One request body: the uncompressed body with its item offsets (kept so it can be split), and the compressed bytes once built. */
 interface Payload {
   readonly kind: PayloadKind;
+  /** Start of the window the items come from (unix ms): how old the data is, for the intake's age limits. */
+  readonly dataMs: number;
   /** The uncompressed body; dropped once compressed when it lives in a pooled scratch Buffer (see `rawOf`). */
   raw: Buffer | undefined;
   /** Offset of each item in the uncompressed body; its length is the item count. */
@@ -271,6 +282,7 @@ export class DatadogSink implements Sink {
   private readonly maxConcurrent: number;
   private readonly retryBaseMs: number;
   private readonly retryMaxMs: number;
+  private readonly retryMaxAgeMs: number;
   private readonly validateOnStart: boolean;
   private readonly limits: Record<PayloadKind, PayloadLimits>;
   /** Compressed/uncompressed ratio per kind, learnt from large bodies; starts pessimistic-ish. */
@@ -319,6 +331,7 @@ export class DatadogSink implements Sink {
   private readonly invalidLog = new RateLimitedLog(60_000);
   private readonly retryLog = new RateLimitedLog(60_000);
   private readonly bufferFullLog = new RateLimitedLog(60_000);
+  private readonly expiredLog = new RateLimitedLog(60_000);
 
   constructor(opts: DatadogSinkOptions, deps: DatadogSinkDeps) {
     if (typeof opts.apiKey !== 'string' || opts.apiKey.length === 0) {
@@ -346,6 +359,7 @@ export class DatadogSink implements Sink {
     this.maxConcurrent = Math.floor(positive('maxConcurrentRequests', opts.maxConcurrentRequests, 10));
     this.retryBaseMs = positive('retryBaseMs', opts.retryBaseMs, 2_000);
     this.retryMaxMs = Math.max(this.retryBaseMs, positive('retryMaxMs', opts.retryMaxMs, 64_000));
+    this.retryMaxAgeMs = positive('retryMaxAgeMs', opts.retryMaxAgeMs, 3_600_000);
     this.validateOnStart = opts.validateKey ?? true;
     this.limits = {} as Record<PayloadKind, PayloadLimits>;
     for (const k of KINDS) this.limits[k] = { ...DEFAULT_LIMITS[k], ...opts.limits?.[k] };
@@ -472,10 +486,10 @@ export class DatadogSink implements Sink {
             encode: (s) => (series.encode(s) ? series.bytes : -1),
             write: (w) => w.addText(series.text, series.bytes),
           };
-          await this.group('series', batch.series, seriesItems, (s) => s.metric, queue, tally);
-          await this.group('sketches', batch.sketches, this.itemEncoders.sketches, (s) => s.metric, queue, tally);
-          await this.group('events', batch.events, this.itemEncoders.events, (e) => e.title, queue, tally);
-          await this.group('checks', batch.serviceChecks, this.itemEncoders.checks, (c) => c.name, queue, tally);
+          await this.group('series', batch.windowStartMs, batch.series, seriesItems, (s) => s.metric, queue, tally);
+          await this.group('sketches', batch.windowStartMs, batch.sketches, this.itemEncoders.sketches, (s) => s.metric, queue, tally);
+          await this.group('events', batch.windowStartMs, batch.events, this.itemEncoders.events, (e) => e.title, queue, tally);
+          await this.group('checks', batch.windowStartMs, batch.serviceChecks, this.itemEncoders.checks, (c) => c.name, queue, tally);
         } finally {
           queue.end();
           await Promise.all(workers);
@@ -496,6 +510,7 @@ export class DatadogSink implements Sink {
   /** Encodes items one by one and groups them into payloads under the limits, yielding to the loop regularly. */
   private async group<T>(
     kind: PayloadKind,
+    dataMs: number,
     items: readonly T[],
     encoder: ItemEncoder<T>,
     nameOf: (item: T) => string,
@@ -506,7 +521,7 @@ export class DatadogSink implements Sink {
     this.kindStats[kind].received += items.length;
     const writer = new PayloadWriter(kind, this.scratchPool);
     try {
-      await this.fill(kind, items, encoder, nameOf, out, tally, writer);
+      await this.fill(kind, dataMs, items, encoder, nameOf, out, tally, writer);
     } finally {
       writer.dispose();
     }
@@ -514,6 +529,7 @@ export class DatadogSink implements Sink {
 
   private async fill<T>(
     kind: PayloadKind,
+    dataMs: number,
     items: readonly T[],
     encoder: ItemEncoder<T>,
     nameOf: (item: T) => string,
@@ -528,7 +544,7 @@ export class DatadogSink implements Sink {
     const rawTarget = Math.min(limits.maxUncompressedBytes, Math.floor((COMPRESSED_HEADROOM * limits.maxCompressedBytes) / this.ratio[kind]));
     const push = async (): Promise<void> => {
       const raw = writer.close();
-      if (raw !== undefined) await out.put({ kind, raw: raw.raw, starts: raw.starts, scratch: raw.scratch, body: undefined });
+      if (raw !== undefined) await out.put({ kind, dataMs, raw: raw.raw, starts: raw.starts, scratch: raw.scratch, body: undefined });
     };
     let sliceStart = performance.now();
     for (let i = 0; i < items.length; i++) {
@@ -647,8 +663,8 @@ export class DatadogSink implements Sink {
   private halves(p: Payload, raw: Buffer): [Payload, Payload] {
     const [a, b] = splitPayload(p.kind, { raw, starts: p.starts });
     return [
-      { kind: p.kind, raw: a.raw, starts: a.starts, scratch: undefined, body: undefined },
-      { kind: p.kind, raw: b.raw, starts: b.starts, scratch: undefined, body: undefined },
+      { kind: p.kind, dataMs: p.dataMs, raw: a.raw, starts: a.starts, scratch: undefined, body: undefined },
+      { kind: p.kind, dataMs: p.dataMs, raw: b.raw, starts: b.starts, scratch: undefined, body: undefined },
     ];
   }
 
@@ -857,6 +873,10 @@ export class DatadogSink implements Sink {
       this.lose(p.kind, count(p), 'shutdown_unsent', undefined);
       return;
     }
+    if (this.expired(p, Date.now())) {
+      this.expire([p]);
+      return;
+    }
     this.retry.push(p);
     this.retryBytes += this.cost(p);
     this.retryStats.received++;
@@ -874,6 +894,43 @@ export class DatadogSink implements Sink {
     }
     this.updateRetryGauges();
     this.scheduleRetry();
+  }
+
+  /** Whether the intake would refuse the payload's points for their age. */
+  private expired(p: Payload, now: number): boolean {
+    const limit = p.kind === 'series' || p.kind === 'sketches' ? this.retryMaxAgeMs : p.kind === 'checks' ? Math.min(this.retryMaxAgeMs, CHECKS_MAX_AGE_MS) : Infinity;
+    return now - p.dataMs > limit;
+  }
+
+  /** Removes buffered payloads the intake would refuse for their age, counting them as `expired`. */
+  private dropExpired(): void {
+    const now = Date.now();
+    const gone: Payload[] = [];
+    let kept = 0;
+    for (const p of this.retry) {
+      if (this.expired(p, now)) gone.push(p);
+      else this.retry[kept++] = p;
+    }
+    if (gone.length === 0) return;
+    this.retry.length = kept;
+    for (const p of gone) this.retryBytes -= this.cost(p);
+    this.updateRetryGauges();
+    this.expire(gone);
+  }
+
+  private expire(gone: readonly Payload[]): void {
+    let items = 0;
+    for (const p of gone) {
+      items += count(p);
+      this.retryStats.failed++;
+      this.lose(p.kind, count(p), 'expired', undefined);
+    }
+    this.expiredLog.maybe((suppressed) =>
+      this.logger.error(
+        { err: new MdError('MD_ERR_SINK_EXPIRED', 'payload too old for the intake'), payloads: gone.length, items, maxAgeMs: this.retryMaxAgeMs, suppressed },
+        'Datadog payloads waited in the retry buffer longer than the intake accepts old points; dropped them (see --datadog-retry-max-age).',
+      ),
+    );
   }
 
   private takeNewest(): Payload | undefined {
@@ -921,6 +978,7 @@ export class DatadogSink implements Sink {
    * False when something went back to the buffer.
    */
   private async drainRound(): Promise<boolean> {
+    this.dropExpired();
     const probe = this.takeNewest();
     if (probe === undefined) return true;
     if ((await this.resend(probe)) === 'retry') return false;

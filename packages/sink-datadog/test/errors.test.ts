@@ -280,3 +280,41 @@ t.test('key validation: 200 valid, 403 loud error, other status and network erro
   t.equal(fake.requests.length, n, 'no request when disabled');
   for (const s of [ok, bad, flaky, down, off]) await s.sink.shutdown(Date.now() + 500);
 });
+
+t.test('retry age limit: series older than retryMaxAgeMs are dropped as expired, counted and logged, never sent late', async (t) => {
+  let up = false;
+  const fake = await startFakeDatadog(() => (up ? undefined : { status: 500 }));
+  t.teardown(() => fake.close());
+  const { sink, stats, registry, log } = makeSink(fake, { retryBaseMs: 50, retryMaxMs: 50, retryMaxAgeMs: 400 });
+  const check = { name: 'app.ok', status: 0 as const, timestampS: TS, host: 'h', tags: [] };
+  const exported = await sink.export(batch({ series: [gauge('old.a'), gauge('old.b')], serviceChecks: [check] }));
+  t.same(exported, { code: 'success' }, 'parked for retry, not yet lost');
+  await eventually(() => stats.dropped('expired') === 3, 3000, 'both series and the check expire');
+  t.equal(stats.gaugeValues().get('retry_buffer_payloads'), 0, 'nothing left in the retry buffer');
+  t.equal(stats.gaugeValues().get('retry_buffer_bytes'), 0);
+  t.equal(registry.component('sink-datadog-series').failed, 2, 'the series count as failed');
+  t.ok(registry.component('sink-datadog-retry').failed >= 2, 'two payloads (series, check) left the retry buffer as failed');
+  t.ok(log.lines().some((l) => (l['err'] as { code?: string } | undefined)?.code === 'MD_ERR_SINK_EXPIRED'), 'logged with MD_ERR_SINK_EXPIRED');
+  const triedBefore = fake.requests.length;
+  up = true;
+  // A fresh window goes through and does not bring the expired one back.
+  t.same(await sink.export(batch({ series: [gauge('new.a')] })), { code: 'success' });
+  await sink.shutdown(Date.now() + 1000);
+  t.same(fake.series().map((s) => s['metric']), ['new.a'], 'only the fresh series was delivered');
+  t.equal(fake.requests.length, triedBefore + 1, 'no request for expired payloads');
+});
+
+t.test('retry age limit: a payload already too old when it fails is dropped at once; events have no age limit', async (t) => {
+  let up = false;
+  const fake = await startFakeDatadog(() => (up ? undefined : { status: 503 }));
+  t.teardown(() => fake.close());
+  const { sink, stats } = makeSink(fake, { retryBaseMs: 20, retryMaxMs: 20, retryMaxAgeMs: 60_000 });
+  const event = { title: 'deploy', text: 'x', timestampS: TS, host: 'h', priority: 'normal' as const, alertType: 'info' as const, tags: [] };
+  await sink.export(batch({ windowStartMs: Date.now() - 120_000, series: [gauge('stale')], events: [event] }));
+  t.equal(stats.dropped('expired'), 1, 'the 2-minute-old series is dropped as soon as it fails');
+  t.equal(stats.gaugeValues().get('retry_buffer_payloads'), 1, 'the event is kept for retry');
+  up = true;
+  await fake.waitFor(() => fake.accepted('/api/v1/events').length === 1, 3000, 'the event');
+  await sink.shutdown(Date.now() + 1000);
+  t.equal(fake.series().length, 0);
+});

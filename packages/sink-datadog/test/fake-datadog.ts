@@ -270,8 +270,8 @@ export const TS = 1_700_000_000;
 /** A gauge series named `metric`. */
 export const gauge = (metric: string, tags: string[] = ['env:prod']): Series => ({ metric, type: 'gauge', timestamp: TS, value: 1, interval: 10, tags, host: 'web-1' });
 
-/** A batch with only what is given. */
-export const batch = (b: Partial<MetricBatch>): MetricBatch => ({ windowStartMs: TS * 1000, intervalMs: 10_000, series: [], sketches: [], events: [], serviceChecks: [], ...b });
+/** A batch with only what is given; its window starts now, so retries are not refused for the data's age. */
+export const batch = (b: Partial<MetricBatch>): MetricBatch => ({ windowStartMs: Date.now(), intervalMs: 10_000, series: [], sketches: [], events: [], serviceChecks: [], ...b });
 
 /** Polls `pred` every 5 ms until it holds; for state the sink updates after the stand-in has answered. */
 export async function eventually(pred: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
