@@ -122,6 +122,8 @@ type SlotObject = Set<string> | HistogramAgg | AgentSketch;
 class WindowStore {
   /** Slots in use. */
   size = 0;
+  /** Series the slots will make, counted as they are claimed (idle counters' zeros come on top). */
+  series = 0;
   /** The context of each slot. */
   readonly ctxs: (Context | undefined)[] = [];
   /** Counter Σ value/rate, or gauge value. */
@@ -131,9 +133,10 @@ class WindowStore {
   /** Set members, histogram or sketch of each slot; undefined for counters and gauges. */
   readonly objs: (SlotObject | undefined)[] = [];
 
-  /** Takes the next slot for `ctx`. */
-  claim(ctx: Context): number {
+  /** Takes the next slot for `ctx`, which makes `series` series. */
+  claim(ctx: Context, series: number): number {
     const slot = this.size++;
+    this.series += series;
     if (slot === this.num.length) {
       const num = new Float64Array(slot * 2);
       num.set(this.num);
@@ -463,6 +466,7 @@ export class Aggregator {
       ...this.opts.histogramAggregates.map((a) => `.${a}`),
       ...this.opts.histogramPercentiles.map((q) => `.${Math.trunc(q * 100 + 0.5)}percentile`),
     ];
+    this.seriesPerKind = [1, 1, 1, this.histSuffixes.length, this.histSuffixes.length, 0];
     this.parser = new StatsdParser({ gaugeDeltas: this.opts.gaugeDeltas });
   }
 
@@ -594,6 +598,7 @@ export class Aggregator {
   private recycle(store: WindowStore, hists: number, sketches: number): void {
     const used = store.size;
     store.size = 0;
+    store.series = 0;
     if (this.freeStores.length < 2 && store.num.length <= 4 * Math.max(used, 1024)) this.freeStores.push(store);
     if (this.histPool.length > hists) this.histPool.length = hists;
     if (this.sketchPool.length > sketches) this.sketchPool.length = sketches;
@@ -966,7 +971,7 @@ export class Aggregator {
   private touch(ctx: Context): number {
     if (ctx.seen === this.windowNo) return ctx.slot;
     ctx.seen = this.windowNo;
-    return (ctx.slot = this.store.claim(ctx));
+    return (ctx.slot = this.store.claim(ctx, this.seriesPerKind[ctx.kind]!));
   }
 
   private setOf(slot: number): Set<string> {
@@ -1053,7 +1058,8 @@ export class Aggregator {
    * it is exhausted.
    */
   private buildBatch(taken: TakenWindow): { batch: MetricBatch; steps: Generator<void, void, undefined> } {
-    const out = new SeriesOut(taken.timestamped.length + this.seriesCount(taken.store));
+    // Counted at claim time: a pass over the slots here would hold the loop at the boundary.
+    const out = new SeriesOut(taken.timestamped.length + taken.store.series);
     for (const s of taken.timestamped) out.add(s);
     const series = out.arr;
     const sketches: SketchSeries[] = [];
@@ -1066,18 +1072,6 @@ export class Aggregator {
       serviceChecks: taken.serviceChecks,
     };
     return { batch, steps: this.buildSteps(taken, out, sketches) };
-  }
-
-  /** The number of series a store's slots make (idle counters' zeros come on top). */
-  private seriesCount(store: WindowStore): number {
-    const perHistogram = this.histSuffixes.length;
-    let n = 0;
-    for (let i = 0; i < store.size; i++) {
-      const kind = store.ctxs[i]!.kind;
-      if (kind === Kind.Counter || kind === Kind.Gauge) n++;
-      else if (store.objs[i] !== undefined) n += kind === Kind.Set ? 1 : kind === Kind.Distribution ? 0 : perHistogram;
-    }
-    return n;
   }
 
   private *buildSteps(taken: TakenWindow, series: SeriesOut, sketches: SketchSeries[]): Generator<void, void, undefined> {
@@ -1225,6 +1219,8 @@ export class Aggregator {
     return names;
   }
   private histNamesNow = new Map<string, readonly string[]>();
+  /** Series a slot of each Kind makes: one, or one per histogram aggregate, or none (sketches). */
+  private readonly seriesPerKind: readonly number[];
   private readonly histSuffixes: readonly string[];
   private histNamesBefore = new Map<string, readonly string[]>();
 
