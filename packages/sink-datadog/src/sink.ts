@@ -78,8 +78,10 @@ export interface DatadogSinkDeps {
 /** Outcome of the start-up key check: `unknown` when Datadog could not be asked. */
 export type KeyStatus = 'valid' | 'invalid' | 'unknown';
 
-/** The intake refuses service checks more than 10 minutes in the past (`datadog.md` §3). */
+/** The intake refuses service checks more than 10 minutes in the past (`datadog.md` §3.6). */
 const CHECKS_MAX_AGE_MS = 10 * 60_000;
+/** The events API takes `date_happened` no older than 18 hours (`datadog.md` §3.5). */
+const EVENTS_MAX_AGE_MS = 18 * 3_600_000;
 
 /** Retry-After / X-RateLimit-Reset longer than this is treated as this: a misbehaving proxy must not park data for days. */
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
@@ -898,7 +900,8 @@ export class DatadogSink implements Sink {
 
   /** Whether the intake would refuse the payload's points for their age. */
   private expired(p: Payload, now: number): boolean {
-    const limit = p.kind === 'series' || p.kind === 'sketches' ? this.retryMaxAgeMs : p.kind === 'checks' ? Math.min(this.retryMaxAgeMs, CHECKS_MAX_AGE_MS) : Infinity;
+    const limit =
+      p.kind === 'series' || p.kind === 'sketches' ? this.retryMaxAgeMs : p.kind === 'checks' ? Math.min(this.retryMaxAgeMs, CHECKS_MAX_AGE_MS) : Math.max(this.retryMaxAgeMs, EVENTS_MAX_AGE_MS);
     return now - p.dataMs > limit;
   }
 

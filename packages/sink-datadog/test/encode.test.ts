@@ -1,7 +1,7 @@
 import t from 'tap';
 import { v1, v2 } from '@datadog/datadog-api-client';
 import { AgentSketch, type Series, type SketchSeries } from '@metrics-distributor/core';
-import { assemble, encodeCheck, encodeEvent, encodeSeries, encodeSketch } from '../src/encode.js';
+import { assemble, encodeCheck, encodeEvent, encodeSeries, encodeSketch, truncateChars } from '../src/encode.js';
 import { decodeSketchPayload } from './fake-datadog.js';
 
 /** True when the api-client's deserializer flagged anything (unknown enum value, wrong shape) anywhere. */
@@ -107,4 +107,20 @@ t.test('events and service checks match the v1 api-client models', async (t) => 
   const checkModels = v1.ObjectSerializer.deserialize(checks, 'Array<ServiceCheck>') as v1.ServiceCheck[];
   t.notOk(hasUnparsed(checkModels));
   t.equal(checkModels[0]!.hostName, 'web-1');
+});
+
+t.test('events: text over 4000 characters and aggregation keys over 100 are cut (the API answers 400 to them), never inside a surrogate pair', async (t) => {
+  const base = { title: 'T', timestampS: 1_700_000_000, priority: 'normal' as const, alertType: 'info' as const, tags: [] };
+  const long = JSON.parse(encodeEvent({ ...base, text: 'x'.repeat(5000), aggregationKey: 'k'.repeat(150) }).toString()) as { text: string; aggregation_key: string };
+  t.equal(long.text.length, 4000);
+  t.equal(long.aggregation_key.length, 100);
+  const exact = JSON.parse(encodeEvent({ ...base, text: 'y'.repeat(4000) }).toString()) as { text: string };
+  t.equal(exact.text.length, 4000, 'exactly 4000 is kept whole');
+  // 3999 ASCII characters then emoji (two UTF-16 units each): the 4000th character is a whole emoji.
+  const emoji = JSON.parse(encodeEvent({ ...base, text: `${'a'.repeat(3999)}😀😀😀` }).toString()) as { text: string };
+  t.equal([...emoji.text].length, 4000, '4000 characters counted as code points');
+  t.ok(emoji.text.endsWith('😀'), 'the last character is a whole emoji, not half a surrogate pair');
+  t.equal(truncateChars(undefined, 3), undefined);
+  t.equal(truncateChars('abc', 3), 'abc');
+  t.equal(truncateChars('😀😀😀', 2), '😀😀');
 });

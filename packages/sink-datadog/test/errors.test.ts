@@ -304,7 +304,7 @@ t.test('retry age limit: series older than retryMaxAgeMs are dropped as expired,
   t.equal(fake.requests.length, triedBefore + 1, 'no request for expired payloads');
 });
 
-t.test('retry age limit: a payload already too old when it fails is dropped at once; events have no age limit', async (t) => {
+t.test('retry age limit: a payload already too old when it fails is dropped at once; events keep 18 hours', async (t) => {
   let up = false;
   const fake = await startFakeDatadog(() => (up ? undefined : { status: 503 }));
   t.teardown(() => fake.close());
