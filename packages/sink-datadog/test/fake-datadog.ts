@@ -1,15 +1,12 @@
 /**
- * A loopback stand-in for the Datadog intake with fakeintake's contract (`datadog.md` §5): it accepts
- * any POST, records headers and body, inflates by Content-Encoding (gzip, or zlib-wrapped deflate only,
- * as Datadog), parses JSON routes, decodes sketches with protobufjs from the agent's .proto text, and
- * can be scripted per request to answer any status, delay the answer, or reset the socket.
+ * Test helpers around the package's fake intake (`src/testing.ts`, fakeintake's contract, `datadog.md`
+ * §5): sketch bodies decoded with protobufjs from the agent's .proto text, a sink wired to the fake
+ * with short retry timings, captured logs, and small batch builders.
  */
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { gunzipSync, inflateSync } from 'node:zlib';
 import protobuf from 'protobufjs';
 import { StatsRegistry, createRootLogger, type Logger, type MetricBatch, type Series } from '@metrics-distributor/core';
 import { DatadogSink, type DatadogSinkOptions } from '../src/index.js';
+import { startFakeIntake, type FakeIntake, type FakeReply, type FakeRequest, type FakeScript } from '../src/testing.js';
 
 /** `DataDog/agent-payload:proto/metrics/agent_payload.proto`, the sketch part, verbatim in layout. */
 export const AGENT_PAYLOAD_PROTO = `
@@ -63,177 +60,21 @@ export function decodeSketchPayload(body: Buffer): { sketches: DecodedSketch[]; 
 }
 
 /** One request as the stand-in saw it. */
-export interface Received {
-  n: number;
-  method: string;
-  path: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  /** Body as sent (compressed). */
-  raw: Buffer;
-  /** Body after Content-Encoding. */
-  body: Buffer;
-  /** Parsed JSON for JSON routes. */
-  json: unknown;
-  /** Decoded sketches for /api/beta/sketches. */
-  sketches: DecodedSketch[] | undefined;
-  /** Decoding error, if the body could not be inflated or parsed. */
-  decodeError: string | undefined;
-  at: number;
-  /** Status answered; undefined when the socket was reset or the answer never went out. */
-  status: number | undefined;
-}
+export type Received = FakeRequest;
 
 /** How to answer one request. */
-export interface Reply {
-  status?: number;
-  headers?: Record<string, string>;
-  body?: string;
-  delayMs?: number;
-  /** Destroy the socket instead of answering. */
-  reset?: boolean;
-}
+export type Reply = FakeReply;
 
-/** Decides the answer to each request; `undefined` means the default (202, or 200 for GET). */
-export type Script = (req: Received) => Reply | undefined;
-
-/** The stand-in server. */
-export interface FakeDatadog {
-  url: string;
-  port: number;
-  requests: Received[];
-  script: Script;
-  /** TCP connections accepted so far (keep-alive reuses them). */
-  connections: number;
-  /** Most requests received but not yet answered at any one time. */
-  maxInFlight: number;
-  /** Requests to a path that were answered 2xx. */
-  accepted(path: string): Received[];
-  /** Every series item of accepted /api/v2/series bodies. */
-  series(): Record<string, unknown>[];
+/** The stand-in server, with the sketches of accepted sketch bodies decoded. */
+export interface FakeDatadog extends FakeIntake {
   /** Every sketch of accepted /api/beta/sketches bodies. */
   sketches(): DecodedSketch[];
-  waitFor(pred: () => boolean, timeoutMs?: number, what?: string): Promise<void>;
-  close(): Promise<void>;
 }
 
-function decode(r: Received): void {
-  const enc = r.headers['content-encoding'];
-  try {
-    if (enc === 'gzip') r.body = gunzipSync(r.raw);
-    else if (enc === 'deflate') r.body = inflateSync(r.raw); // zlib-wrapped only, as Datadog and fakeintake
-    else r.body = r.raw;
-    if (r.method !== 'POST') return;
-    if (r.path === '/api/beta/sketches') r.sketches = decodeSketchPayload(r.body).sketches;
-    else if (r.body.length > 0) r.json = JSON.parse(r.body.toString('utf8'));
-  } catch (err) {
-    r.decodeError = String(err);
-  }
-}
-
-/** Starts the stand-in on 127.0.0.1, port 0. */
-export async function startFakeDatadog(script?: Script): Promise<FakeDatadog> {
-  const requests: Received[] = [];
-  const sockets = new Set<Socket>();
-  const timers = new Set<NodeJS.Timeout>();
-  let waiters: (() => void)[] = [];
-  const wake = () => {
-    const w = waiters;
-    waiters = [];
-    for (const f of w) f();
-  };
-  const fake: FakeDatadog = {
-    url: '',
-    port: 0,
-    requests,
-    script: script ?? (() => undefined),
-    connections: 0,
-    maxInFlight: 0,
-    accepted: (path) => requests.filter((r) => r.path === path && r.status !== undefined && r.status >= 200 && r.status < 300),
-    series: () => fake.accepted('/api/v2/series').flatMap((r) => (r.json as { series: Record<string, unknown>[] }).series),
-    sketches: () => fake.accepted('/api/beta/sketches').flatMap((r) => r.sketches ?? []),
-    waitFor: (pred, timeoutMs = 10_000, what = 'condition') =>
-      new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`fake datadog: timed out waiting for ${what}; ${requests.length} requests`)), timeoutMs);
-        const check = () => {
-          if (pred()) {
-            clearTimeout(timer);
-            resolve();
-          } else waiters.push(check);
-        };
-        check();
-      }),
-    close: async () => {
-      for (const t of timers) clearTimeout(t);
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-  let inFlight = 0;
-  const answer = (r: Received, res: ServerResponse, reply: Reply | undefined) => {
-    inFlight++;
-    fake.maxInFlight = Math.max(fake.maxInFlight, inFlight);
-    if (reply?.reset === true) {
-      inFlight--;
-      res.socket?.destroy();
-      wake();
-      return;
-    }
-    const status = reply?.status ?? (r.method === 'GET' ? 200 : 202);
-    const body = reply?.body ?? (r.method === 'GET' ? '{"valid":true}' : '{"errors":[]}');
-    const send = () => {
-      inFlight--;
-      if (res.destroyed || res.socket === null || res.socket.destroyed) {
-        wake();
-        return;
-      }
-      r.status = status;
-      res.writeHead(status, { 'content-type': 'application/json', ...reply?.headers });
-      res.end(body);
-      wake();
-    };
-    if (reply?.delayMs !== undefined && reply.delayMs > 0) {
-      const t = setTimeout(() => {
-        timers.delete(t);
-        send();
-      }, reply.delayMs);
-      timers.add(t);
-    } else send();
-  };
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const url = req.url ?? '/';
-      const r: Received = {
-        n: requests.length,
-        method: req.method ?? '',
-        path: url.split('?')[0]!,
-        url,
-        headers: req.headers,
-        raw: Buffer.concat(chunks),
-        body: Buffer.alloc(0),
-        json: undefined,
-        sketches: undefined,
-        decodeError: undefined,
-        at: Date.now(),
-        status: undefined,
-      };
-      decode(r);
-      requests.push(r);
-      wake();
-      answer(r, res, fake.script(r));
-    });
-  });
-  server.on('connection', (s: Socket) => {
-    fake.connections++;
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  fake.port = (server.address() as AddressInfo).port;
-  fake.url = `http://127.0.0.1:${fake.port}`;
-  return fake;
+/** Starts the package's fake intake (`src/testing.ts`) on 127.0.0.1, port 0. */
+export async function startFakeDatadog(script?: FakeScript): Promise<FakeDatadog> {
+  const fake = await startFakeIntake(script);
+  return Object.assign(fake, { sketches: () => fake.accepted('/api/beta/sketches').flatMap((r) => decodeSketchPayload(r.body).sketches) });
 }
 
 /** A pino logger writing JSON lines into memory, so tests can read what was logged. */

@@ -4,7 +4,7 @@ import { AgentSketch, type SketchSeries } from '@metrics-distributor/core';
 import { DEFAULT_LIMITS } from '../src/index.js';
 import { TS, batch, gauge, makeSink, startFakeDatadog, type FakeDatadog } from './fake-datadog.js';
 
-const names = (fake: FakeDatadog) => fake.series().map((s) => s['metric'] as string);
+const names = (fake: FakeDatadog) => fake.series().map((s) => s['metric']);
 const seriesReqs = (fake: FakeDatadog) => fake.accepted('/api/v2/series');
 
 t.test('series: at most maxItems points per payload', async (t) => {
