@@ -467,7 +467,7 @@ export class Aggregator {
       ...this.opts.histogramPercentiles.map((q) => `.${Math.trunc(q * 100 + 0.5)}percentile`),
     ];
     this.seriesPerKind = [1, 1, 1, this.histSuffixes.length, this.histSuffixes.length, 0];
-    this.parser = new StatsdParser({ gaugeDeltas: this.opts.gaugeDeltas });
+    this.parser = new StatsdParser({ gaugeDeltas: this.opts.gaugeDeltas, nameHashBasis: this.rawIndex.nameHashBasis });
   }
 
   // ---------------------------------------------------------------- sinks and lifecycle
@@ -853,7 +853,7 @@ export class Aggregator {
     const { nameStart, nameEnd, tagsStart, tagsEnd } = view;
     // 'ms' and 'h' differ in their first byte, so one byte identifies the type.
     const typeCode = view.type.charCodeAt(0);
-    const hash = this.rawIndex.hash(typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd);
+    const hash = this.rawIndex.hashAfterName(view.nameHash, typeCode, buf, tagsStart, tagsEnd);
     let ctx = this.rawIndex.get(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd);
     if (ctx === undefined) {
       const name = buf.toString('utf8', nameStart, nameEnd);

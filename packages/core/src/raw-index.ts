@@ -91,12 +91,20 @@ export class RawKeyIndex<V> {
     return this.count;
   }
 
-  /** FNV-1a over type, name and tags; tagsStart < 0 means no tags. */
+  /** The seeded FNV-1a offset basis: a parser given it as `nameHashBasis` hashes names as this index does. */
+  get nameHashBasis(): number {
+    return (0x811c9dc5 ^ this.seed) | 0;
+  }
+
+  /** FNV-1a over name, type and tags; tagsStart < 0 means no tags. */
   hash(type: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number): number {
-    let h = Math.imul((0x811c9dc5 ^ this.seed) ^ type, 16777619);
-    h = hashRange(h, buf, nameStart, nameEnd);
-    // A separator byte that cannot start a tag keeps "ab"+"c" apart from "a"+"bc".
-    h = Math.imul(h ^ 0x7c, 16777619);
+    return this.hashAfterName(hashRange(this.nameHashBasis, buf, nameStart, nameEnd), type, buf, tagsStart, tagsEnd);
+  }
+
+  /** {@link hash} from the hash of the name bytes alone (a parser's `nameHash`), without reading them again. */
+  hashAfterName(nameHash: number, type: number, buf: Buffer, tagsStart: number, tagsEnd: number): number {
+    // The type, then a separator byte that cannot start a tag, keep "ab"+"c" apart from "a"+"bc".
+    let h = Math.imul(Math.imul(nameHash ^ type, 16777619) ^ 0x7c, 16777619);
     if (tagsStart >= 0) h = hashRange(h, buf, tagsStart, tagsEnd);
     return h;
   }

@@ -1,5 +1,7 @@
 import t from 'tap';
 import { RawKey, RawKeyIndex, type RawKeyed } from '../src/raw-index.js';
+import { StatsdParser } from '../src/parser/statsd.js';
+import type { SampleView } from '../src/parser/types.js';
 
 const b = (s: string) => Buffer.from(s);
 
@@ -103,4 +105,23 @@ t.test('grows past its initial buckets: every key still found, deletes still wor
     if (idx.get(idx.hash(99, k, 0, k.length, -1, -1), 99, k, 0, k.length, -1, -1) !== undefined) left++;
   }
   t.equal(left, n / 2, 'exactly the odd keys remain');
+});
+
+t.test("a parser's nameHash, given the index's basis, continues into the same hash as hashing the whole key", async (t) => {
+  const idx = new RawKeyIndex<string>();
+  const parser = new StatsdParser({ nameHashBasis: idx.nameHashBasis });
+  const lines = ['a.b:1|c', 'a.b:1|c|#x:1,y', 'é.µs:2|ms|@0.5|#k:v', 'x:1|g|#', 'n:3|d|#t'];
+  for (const line of lines) {
+    const buf = b(line);
+    let view: SampleView | undefined;
+    parser.parse(buf, { sample: (v) => (view = { ...v }), event: () => undefined, serviceCheck: () => undefined, bad: () => undefined });
+    t.ok(view, `${line} parsed`);
+    const v = view!;
+    const type = v.type.charCodeAt(0);
+    t.equal(idx.hashAfterName(v.nameHash, type, buf, v.tagsStart, v.tagsEnd), idx.hash(type, buf, v.nameStart, v.nameEnd, v.tagsStart, v.tagsEnd), line);
+  }
+  // Another index (another seed) hashes the same key differently: the seed reaches the parser's part too.
+  const other = new RawKeyIndex<string>();
+  const buf = b('same.name:1|c');
+  t.not(other.hash(99, buf, 0, 9, -1, -1), idx.hash(99, buf, 0, 9, -1, -1), 'seeds differ, hashes differ');
 });

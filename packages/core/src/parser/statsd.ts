@@ -209,15 +209,18 @@ export function viewTags(v: SampleView): string[] {
 
 /** Stateful-per-instance DogStatsD parser; one instance per receiving loop, not re-entrant. */
 export class StatsdParser {
+  private readonly nameHashBasis: number;
   private readonly gaugeDeltas: boolean;
   private readonly view: SampleView;
 
   constructor(opts?: StatsdParserOptions) {
     this.gaugeDeltas = opts?.gaugeDeltas === true;
+    this.nameHashBasis = opts?.nameHashBasis ?? 0x811c9dc5;
     this.view = {
       buf: Buffer.alloc(0),
       nameStart: 0,
       nameEnd: 0,
+      nameHash: 0,
       type: 'g',
       values: new Float64Array(16),
       valueCount: 0,
@@ -293,9 +296,11 @@ export class StatsdParser {
     // One pass over the name for the first `:` before the first `|` (the agent's split order).
     let colon = s;
     let b = -1;
+    let h = this.nameHashBasis;
     while (colon < e) {
       b = buf[colon]!;
       if (b === COLON || b === PIPE) break;
+      h = Math.imul(h ^ b, 16777619);
       colon++;
     }
     if (colon === e || b === PIPE || colon === s) return 'MD_ERR_PARSE_FORMAT';
@@ -327,6 +332,7 @@ export class StatsdParser {
     v.buf = buf;
     v.nameStart = s;
     v.nameEnd = colon;
+    v.nameHash = h;
     v.type = type;
     v.valueCount = 0;
     v.setStart = -1;

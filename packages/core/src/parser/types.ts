@@ -12,6 +12,11 @@ export interface SampleView {
   /** Name bytes are `buf[nameStart, nameEnd)`. */
   nameStart: number;
   nameEnd: number;
+  /**
+   * FNV-1a of the name bytes from {@link StatsdParserOptions.nameHashBasis}, computed during the scan
+   * that finds the name's end, so a caller keying on the name need not read its bytes again.
+   */
+  nameHash: number;
   /** Wire type. */
   type: MetricType;
   /** Parsed numeric values; only the first `valueCount` are valid (multi-value lines give several). */
@@ -54,4 +59,6 @@ export interface StatsdHandler {
 export interface StatsdParserOptions {
   /** Etsy-style `+4|g` / `-2|g` deltas; off by default as in the Datadog agent. */
   gaugeDeltas?: boolean;
+  /** Starting value of {@link SampleView.nameHash} (a seeded FNV-1a offset basis). Default 0x811c9dc5. */
+  nameHashBasis?: number;
 }

@@ -419,12 +419,14 @@ t.test('parseLine', (t) => {
 
 t.test('every view field is reset between lines', (t) => {
   const buf = Buffer.from('a:x:y|s\nb:-1|g|#t|@0.5|T5|c:ci|card:low\nc:1:2|h\nd:3|c\n');
-  const raw: Omit<SampleView, 'buf' | 'values'>[] = [];
+  const raw: Omit<SampleView, 'buf' | 'values' | 'nameHash'>[] = [];
   const p = new StatsdParser({ gaugeDeltas: true });
   p.parse(buf, {
     sample(v) {
       t.equal(v.buf, buf);
-      const { buf: _b, values: _v, ...rest } = v;
+      // FNV-1a of the one-byte name from the default basis.
+      t.equal(v.nameHash, Math.imul(0x811c9dc5 ^ buf[v.nameStart]!, 16777619), 'nameHash is FNV-1a of the name');
+      const { buf: _b, values: _v, nameHash: _h, ...rest } = v;
       raw.push({ ...rest });
     },
     event() {},
