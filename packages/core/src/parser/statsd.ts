@@ -210,6 +210,9 @@ export function viewTags(v: SampleView): string[] {
 /** Stateful-per-instance DogStatsD parser; one instance per receiving loop, not re-entrant. */
 export class StatsdParser {
   private readonly nameHashBasis: number;
+  /** Results of {@link scanNameValue}: the name's `:` and the name's hash. */
+  private scanColon = 0;
+  private scanHash = 0;
   private readonly gaugeDeltas: boolean;
   private readonly view: SampleView;
 
@@ -245,6 +248,25 @@ export class StatsdParser {
     let lines = 0;
     let pos = start;
     while (pos < end) {
+      // Fast path for the usual metric line: the name and value scans also watch for the newline, so
+      // the line's end is found by scanning only what follows the first `|`, not by a native indexOf
+      // call over the whole line first. Anything else (events, checks, malformed lines) takes the
+      // general path below from the same position.
+      const b0 = buf[pos];
+      if (b0 !== UNDERSCORE && b0 !== NL && b0 !== CR) {
+        const pipe = this.scanNameValue(buf, pos, end);
+        if (pipe >= 0) {
+          let nl = pipe + 1;
+          while (nl < end && buf[nl] !== NL) nl++;
+          const lineEnd = buf[nl - 1] === CR ? nl - 1 : nl;
+          lines++;
+          const code = this.parseFrom(buf, pos, this.scanColon, this.scanHash, pipe, lineEnd);
+          if (code === null) handler.sample(this.view);
+          else handler.bad(code, buf, pos, lineEnd);
+          pos = nl + 1;
+          continue;
+        }
+      }
       let nl = buf.indexOf(NL, pos);
       if (nl < 0 || nl > end) nl = end;
       let lineEnd = nl;
@@ -291,6 +313,36 @@ export class StatsdParser {
     else handler.bad(code, buf, s, e);
   }
 
+  /**
+   * For the fast path of {@link parse}: finds the name's `:` (hashing the name) and then the first `|`,
+   * stopping at a newline or `end`. Returns the `|` (with the colon and hash in `scanColon`/`scanHash`)
+   * or -1 when the line is not a well-formed start of a metric, which the general path then reports.
+   */
+  private scanNameValue(buf: Buffer, s: number, end: number): number {
+    let colon = s;
+    let h = this.nameHashBasis;
+    for (;;) {
+      if (colon === end) return -1;
+      const b = buf[colon]!;
+      if (b === COLON) break;
+      if (b === PIPE || b === NL) return -1;
+      h = Math.imul(h ^ b, 16777619);
+      colon++;
+    }
+    if (colon === s) return -1;
+    let pipe = colon + 1;
+    for (;;) {
+      if (pipe === end) return -1;
+      const b = buf[pipe];
+      if (b === PIPE) break;
+      if (b === NL) return -1;
+      pipe++;
+    }
+    this.scanColon = colon;
+    this.scanHash = h;
+    return pipe;
+  }
+
   /** Fills the view from a metric line; returns null on success, else the rejection code. */
   private parseMetric(buf: Buffer, s: number, e: number): ErrorCode | null {
     // One pass over the name for the first `:` before the first `|` (the agent's split order).
@@ -306,6 +358,11 @@ export class StatsdParser {
     if (colon === e || b === PIPE || colon === s) return 'MD_ERR_PARSE_FORMAT';
     const pipe = indexOfByte(buf, PIPE, colon + 1, e);
     if (pipe < 0) return 'MD_ERR_PARSE_FORMAT';
+    return this.parseFrom(buf, s, colon, h, pipe, e);
+  }
+
+  /** The rest of {@link parseMetric} once the name's `:` (and the name's hash) and the first `|` are known. */
+  private parseFrom(buf: Buffer, s: number, colon: number, h: number, pipe: number, e: number): ErrorCode | null {
     if (colon + 1 === pipe) return 'MD_ERR_PARSE_VALUE';
 
     const typeStart = pipe + 1;
