@@ -1009,11 +1009,6 @@ function resultsMarkdown(report) {
     const e = d['4'].etsy;
     notes.push(`- Scenario 4: the sender achieved ${si(o.offeredLinesPerSec)} lines/s. Ours: ${o.lostLines} lost of ${o.sender.lines}, socket drops ${o.socketDrops}, machine-wide RcvbufErrors delta ${o.kernelRcvbufErrors}, peak receive queue ${mib(o.maxRxQueueBytes)}, server CPU ${(o.serverCpuBusy * 100).toFixed(0)}% of the run. etsy statsd (${d['4'].etsySeconds} s, default receive buffer): ${e.lostLines} lost of ${e.sender.lines}, socket drops ${e.socketDrops}.`);
   }
-  if (d['9']?.workers1 !== undefined) {
-    const o1 = best(d['9'].workers1, 'linesPerSec');
-    const o2 = best(d['9'].workers2, 'linesPerSec');
-    notes.push(`- Scenario 9: the C sender takes one of the ${m.nproc} cores, so both workers and the primary share what is left. --workers 1: ${cpuNote(o1)}, ${o1.lostLines} lines lost. --workers ${d['9'].workers}: ${cpuNote(o2)} (primary and workers), ${o2.lostLines} lines lost.`);
-  }
   if (d['5']?.ours !== undefined) notes.push(`- Scenario 5: ${si(d['5'].ours.sentLines)} lines written on 4 connections, ${d['5'].ours.lostLines} lost; server CPU ${d['5'].ours.serverCpuSeconds.toFixed(1)} s over ${d['5'].ours.seconds.toFixed(1)} s. The null receiver is bound by the Node client writing 64 KiB blocks; the target is absolute.`);
   if (d['6']?.ours !== undefined) notes.push(`- Scenario 6: ours answered ${JSON.stringify(d['6'].ours.statuses)} to ${d['6'].ours.issued} requests and flushed ${d['6'].ours.receivedLogLines} of ${d['6'].ours.sentLogLines} log lines (server CPU ${d['6'].ours.serverCpuSeconds.toFixed(1)} s over ${d['6'].ours.seconds.toFixed(1)} s)${d['6'].fastify !== undefined ? `; the empty fastify ${d['6'].fastify.fastify} route answered ${JSON.stringify(d['6'].fastify.statuses)} in ${d['6'].fastify.seconds.toFixed(1)} s` : ''}.`);
   if (d['7'] !== undefined && d['7'].flushes !== undefined) {
@@ -1024,6 +1019,11 @@ function resultsMarkdown(report) {
   if (d['8']?.heavyHistogram !== undefined) {
     const hh = d['8'].heavyHistogram;
     notes.push(`- Scenario 8b: the server's RSS grew ${kib(hh.server.delta)} over 1M \`h\` samples to one context, ${Number.isFinite(hh.control.delta) ? `and ${kib(hh.control.delta)} over 1M counter lines (control)` : '(no control run in a quick run)'}: V8 heap growth from parsing dominates, so one histogram cannot be resolved from RSS. The judged figure is in-process, after a full GC: the array buffers retained per HistogramAgg fed 1M samples (${kib(hh.inProcess.arrayBufferBytesPerInstance)}, exact, over ${hh.inProcess.instances} instances) plus its JS objects on the V8 heap (${kib(hh.inProcess.heapBytesPerInstance)}, over 2,000 instances in the same sketch mode).`);
+  }
+  if (d['9']?.workers1 !== undefined) {
+    const o1 = best(d['9'].workers1, 'linesPerSec');
+    const o2 = best(d['9'].workers2, 'linesPerSec');
+    notes.push(`- Scenario 9: the C sender takes one of the ${m.nproc} cores, so both workers and the primary share what is left. --workers 1: ${cpuNote(o1)}, ${o1.lostLines} lines lost. --workers ${d['9'].workers}: ${cpuNote(o2)} (primary and workers), ${o2.lostLines} lines lost.`);
   }
   return `# Benchmark results
 
