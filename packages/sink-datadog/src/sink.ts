@@ -120,6 +120,17 @@ interface Payload {
   body: Buffer | undefined;
 }
 
+/** One kind of a window's items to encode into payloads. */
+interface GroupJob<T> {
+  readonly kind: PayloadKind;
+  /** The window's start: the data's age for the retry buffer's age limit. */
+  readonly dataMs: number;
+  readonly items: readonly T[];
+  readonly encoder: ItemEncoder<T>;
+  /** The item's name, for logs about a dropped item. */
+  readonly nameOf: (item: T) => string;
+}
+
 /**
  * Payloads from the encoder to the senders, so that sending starts while a big window is still being
  * encoded. The encoder waits while `maxPooled` payloads hold a pooled scratch Buffer not yet compressed,
@@ -488,10 +499,11 @@ export class DatadogSink implements Sink {
             encode: (s) => (series.encode(s) ? series.bytes : -1),
             write: (w) => w.addText(series.text, series.bytes),
           };
-          await this.group('series', batch.windowStartMs, batch.series, seriesItems, (s) => s.metric, queue, tally);
-          await this.group('sketches', batch.windowStartMs, batch.sketches, this.itemEncoders.sketches, (s) => s.metric, queue, tally);
-          await this.group('events', batch.windowStartMs, batch.events, this.itemEncoders.events, (e) => e.title, queue, tally);
-          await this.group('checks', batch.windowStartMs, batch.serviceChecks, this.itemEncoders.checks, (c) => c.name, queue, tally);
+          const dataMs = batch.windowStartMs;
+          await this.group({ kind: 'series', dataMs, items: batch.series, encoder: seriesItems, nameOf: (s) => s.metric }, queue, tally);
+          await this.group({ kind: 'sketches', dataMs, items: batch.sketches, encoder: this.itemEncoders.sketches, nameOf: (s) => s.metric }, queue, tally);
+          await this.group({ kind: 'events', dataMs, items: batch.events, encoder: this.itemEncoders.events, nameOf: (e) => e.title }, queue, tally);
+          await this.group({ kind: 'checks', dataMs, items: batch.serviceChecks, encoder: this.itemEncoders.checks, nameOf: (c) => c.name }, queue, tally);
         } finally {
           queue.end();
           await Promise.all(workers);
@@ -510,35 +522,18 @@ export class DatadogSink implements Sink {
   }
 
   /** Encodes items one by one and groups them into payloads under the limits, yielding to the loop regularly. */
-  private async group<T>(
-    kind: PayloadKind,
-    dataMs: number,
-    items: readonly T[],
-    encoder: ItemEncoder<T>,
-    nameOf: (item: T) => string,
-    out: PayloadQueue,
-    tally: Tally,
-  ): Promise<void> {
-    if (items.length === 0) return;
-    this.kindStats[kind].received += items.length;
-    const writer = new PayloadWriter(kind, this.scratchPool);
+  private async group<T>(job: GroupJob<T>, out: PayloadQueue, tally: Tally): Promise<void> {
+    if (job.items.length === 0) return;
+    this.kindStats[job.kind].received += job.items.length;
+    const writer = new PayloadWriter(job.kind, this.scratchPool);
     try {
-      await this.fill(kind, dataMs, items, encoder, nameOf, out, tally, writer);
+      await this.fill(job, out, tally, writer);
     } finally {
       writer.dispose();
     }
   }
 
-  private async fill<T>(
-    kind: PayloadKind,
-    dataMs: number,
-    items: readonly T[],
-    encoder: ItemEncoder<T>,
-    nameOf: (item: T) => string,
-    out: PayloadQueue,
-    tally: Tally,
-    writer: PayloadWriter,
-  ): Promise<void> {
+  private async fill<T>({ kind, dataMs, items, encoder, nameOf }: GroupJob<T>, out: PayloadQueue, tally: Tally, writer: PayloadWriter): Promise<void> {
     const limits = this.limits[kind];
     const spec = KIND_SPECS[kind];
     const envelope = spec.prefix.length + spec.suffix.length;
