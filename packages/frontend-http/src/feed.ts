@@ -129,6 +129,44 @@ const MAX_KEY_CHARS = 128;
 /** Entries kept under one name (dyno, metric name) before that list is emptied. */
 const MAX_PER_NAME = 64;
 
+/**
+ * Short lists of cache entries by key, bounded in total ({@link MAX_CACHED}) and per key
+ * ({@link MAX_PER_NAME}): when full, it starts over rather than grow, as hostile input could make it.
+ */
+class BoundedLists<V> {
+  private readonly lists = new Map<string, V[]>();
+  private count = 0;
+
+  /** Entries held, over every key. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** The entries under `key`, if any; callers search them by comparing fields. */
+  get(key: string): V[] | undefined {
+    return this.lists.get(key);
+  }
+
+  /** Adds `value` under `key`, first emptying everything at the total bound or that key's list at its bound. */
+  add(key: string, value: V): void {
+    if (this.count >= MAX_CACHED) this.clear();
+    let list = this.lists.get(key);
+    if (list === undefined) this.lists.set(key, (list = []));
+    else if (list.length >= MAX_PER_NAME) {
+      this.count -= list.length;
+      list.length = 0;
+    }
+    list.push(value);
+    this.count++;
+  }
+
+  /** Forgets every entry. */
+  clear(): void {
+    this.lists.clear();
+    this.count = 0;
+  }
+}
+
 /** Feeds router and l2met app lines into one aggregator through cached samples; one per front-end. */
 export class SampleFeed {
   private readonly bases = new Map<string, Base>();
@@ -137,12 +175,9 @@ export class SampleFeed {
    * raw value. The few entries under one key are told apart by comparing fields, which costs less
    * than building a composite string key for every line.
    */
-  private readonly routers = new Map<string, RouterEntry[]>();
-  private readonly slots = new Map<string, Slot[]>();
+  private readonly routers = new BoundedLists<RouterEntry>();
+  private readonly slots = new BoundedLists<Slot>();
   private readonly sourceTags = new Map<string, string>();
-  /** Entries in `routers` and in `slots`, for the bounds. */
-  private routerCount = 0;
-  private slotCount = 0;
   private readonly touched: Slot[] = [];
   private readonly fields = routerFields();
   private readonly offsets = routerOffsets();
@@ -277,22 +312,12 @@ export class SampleFeed {
     // rather than keep a line-sized key.
     if (rawDyno !== undefined && rawDyno.length > MAX_KEY_CHARS) rawDyno = undefined;
     const dyno = rawDyno ?? '';
-    let list = this.routers.get(dyno);
+    const list = this.routers.get(dyno);
     if (list !== undefined) {
       for (let i = 0; i < list.length; i++) {
         const x = list[i]!;
         if (x.base === base && x.method === method && x.status === status) return x;
       }
-    }
-    if (this.routerCount >= MAX_CACHED) {
-      this.routers.clear();
-      this.routerCount = 0;
-      list = undefined;
-    }
-    if (list === undefined) this.routers.set(dyno, (list = []));
-    else if (list.length >= MAX_PER_NAME) {
-      this.routerCount -= list.length;
-      list.length = 0;
     }
     // Tags from the raw value: an absent dyno and an empty one both give none.
     const t = routerTags(base.tags, method, status, rawDyno);
@@ -306,8 +331,7 @@ export class SampleFeed {
       bytes: new Slot('heroku.router.bytes', 'h', t.timer),
       dyno: t.dyno,
     };
-    list.push(e);
-    this.routerCount++;
+    this.routers.add(dyno, e);
     return e;
   }
 
@@ -414,7 +438,7 @@ export class SampleFeed {
       const unit = units[i];
       // Found by what the tags are made of, cleaned (name, unit, source tag): two slots never name
       // one context, so merged values cannot arrive out of order.
-      let list = this.slots.get(name);
+      const list = this.slots.get(name);
       let slot: Slot | undefined;
       if (list !== undefined) {
         for (let j = 0; j < list.length; j++) {
@@ -426,16 +450,6 @@ export class SampleFeed {
         }
       }
       if (slot === undefined) {
-        if (this.slotCount >= MAX_CACHED) {
-          this.slots.clear();
-          this.slotCount = 0;
-          list = undefined;
-        }
-        if (list === undefined) this.slots.set(name, (list = []));
-        else if (list.length >= MAX_PER_NAME) {
-          this.slotCount -= list.length;
-          list.length = 0;
-        }
         const tags = base.tags.slice();
         if (sourceTag !== '') tags.push(sourceTag);
         const unitTag = tag('unit', unit);
@@ -445,8 +459,7 @@ export class SampleFeed {
         slot.kind = kind;
         slot.unit = unit;
         slot.sourceTag = sourceTag;
-        list.push(slot);
-        this.slotCount++;
+        this.slots.add(name, slot);
       }
       const v = values[i]!;
       if (kind === 'count') this.count(slot, v);
@@ -540,8 +553,6 @@ export class SampleFeed {
     this.bases.clear();
     this.routers.clear();
     this.slots.clear();
-    this.routerCount = 0;
-    this.slotCount = 0;
   }
 }
 

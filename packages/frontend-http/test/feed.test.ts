@@ -195,7 +195,7 @@ t.test('caches stay bounded: many dynos, many names, many apps', async (t) => {
   }
   ingest.ingest(Buffer.from(lines.join('')), 'logplex', []);
   for (let a = 0; a < MAX_BASES + 5; a++) ingest.ingest(Buffer.from(lines.slice(0, 4).join('')), 'logplex', [`app:a${a}`]);
-  const feed = (ingest as unknown as { feed: { routers: Map<string, unknown>; slots: Map<string, unknown>; bases: Map<string, unknown> } }).feed;
+  const feed = (ingest as unknown as { feed: { routers: { size: number }; slots: { size: number }; bases: Map<string, unknown> } }).feed;
   t.ok(feed.routers.size <= MAX_CACHED, `router cache ${feed.routers.size}`);
   t.ok(feed.slots.size <= MAX_CACHED, `slot cache ${feed.slots.size}`);
   t.ok(feed.bases.size <= MAX_BASES, `bases ${feed.bases.size}`);
