@@ -6,6 +6,7 @@
  * package test that covers them.
  */
 import { createHmac } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import t from 'tap';
@@ -19,6 +20,7 @@ import {
   startCli,
   tcpConnect,
   tcpWrite,
+  udpSocketDrops,
   waitForPhase,
   windowOf,
   type Child,
@@ -247,3 +249,38 @@ t.test('the drop counters reach Datadog too', async (t) => {
   t.pass('dropped{truncated} and bad reached the stand-in');
   t.same(await cli.stop(), { code: 0, signal: null });
 });
+
+/** This process's descendants (UDP workers), from /proc/<pid>/task/<tid>/children. */
+function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(' ')) if (c !== '') out.push(Number(c));
+  }
+  return out;
+}
+
+for (const workers of [1, 2]) {
+  t.test(`kernel drops on a full receive buffer: dropped{statsd-udp,kernel_rcvbuf} equals the kernel's count for the socket, once (--workers ${workers})`, { skip: existsSync('/proc/net/udp') ? false : 'needs /proc/net/udp' }, async (t) => {
+    const cli = startCli(['--flush-interval', `${INTERVAL_MS}ms`, '--sink', 'console', '--workers', String(workers), '--statsd-udp-recv-buffer-bytes', '1', '--statsd-udp-kernel-drops-poll', '200ms']);
+    killOnTeardown(t, cli);
+    await cli.listening;
+    const pid = cli.proc.pid!;
+    const stopped = [pid, ...childPids(pid)];
+    t.equal(stopped.length, workers === 1 ? 1 : 1 + workers, `${stopped.length} process(es) to pause`);
+    // Paused, the server reads nothing: the kernel queue fills and the rest is dropped at the socket.
+    for (const p of stopped) process.kill(p, 'SIGSTOP');
+    try {
+      await sendUdp(cli.ports.udp, Array.from({ length: 3000 }, () => 'dp.kernel:1|c'));
+    } finally {
+      for (const p of stopped) process.kill(p, 'SIGCONT');
+    }
+    const kernel = udpSocketDrops(cli.ports.udp);
+    t.ok(kernel > 0, `the kernel dropped ${kernel} of 3000 datagrams`);
+    await eventually(() => dropped(cli, 'statsd-udp', 'kernel_rcvbuf') >= kernel, 10_000, () => `kernel_rcvbuf ${dropped(cli, 'statsd-udp', 'kernel_rcvbuf')} of ${kernel}`);
+    await nextWindows(cli);
+    t.equal(dropped(cli, 'statsd-udp', 'kernel_rcvbuf'), kernel, 'counted exactly once');
+    t.equal(consoleTotal(cli.lines, 'dp.kernel') + kernel, 3000, 'every datagram either counted as a line or as a kernel drop');
+    t.ok(cli.logs().some((l) => l['code'] === 'MD_ERR_FRONTEND_KERNEL_DROPS'), 'and logged');
+    t.same(await cli.stop(), { code: 0, signal: null });
+  });
+}

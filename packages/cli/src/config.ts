@@ -15,6 +15,7 @@ export interface ServerConfig {
   statsdUdp: ListenAddress | undefined;
   statsdUdpRecvBufferBytes: number;
   statsdUdpMaxDatagramBytes: number;
+  statsdUdpKernelDropsPollMs: number;
   flushIntervalMs: number;
   sinks: readonly string[];
   hostname: string;
@@ -181,6 +182,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'statsdUdp', flag: '--statsd-udp', arg: '<host:port|off>', description: 'StatsD/DogStatsD UDP listener (default 127.0.0.1:8125)', parse: parseListen, default: () => ({ host: '127.0.0.1', port: 8125 }) },
   { key: 'statsdUdpRecvBufferBytes', flag: '--statsd-udp-recv-buffer-bytes', arg: '<bytes>', description: 'SO_RCVBUF requested for the UDP socket (default 8388608)', parse: parseInteger(0), default: () => 8 * 1024 * 1024 },
   { key: 'statsdUdpMaxDatagramBytes', flag: '--statsd-udp-max-datagram-bytes', arg: '<bytes>', description: 'longer datagrams are truncated and counted (default 8192)', parse: parseInteger(1), default: () => 8192 },
+  { key: 'statsdUdpKernelDropsPollMs', flag: '--statsd-udp-kernel-drops-poll', arg: '<duration>', description: "how often the kernel's count of datagrams dropped on the UDP socket (Linux) is read into dropped{reason:kernel_rcvbuf}; 0 turns it off (default 10s)", parse: (raw) => (raw === '0' || raw === 0 ? 0 : parseDurationMs(raw)), default: () => 10_000 },
   { key: 'flushIntervalMs', flag: '--flush-interval', arg: '<duration>', description: 'window length, aligned to the wall clock, e.g. 10s or 500ms (default 10s)', parse: (raw) => { const ms = parseDurationMs(raw); if (ms < 1) fail('must be at least 1ms'); return ms; }, default: () => 10_000 },
   { key: 'sinks', flag: '--sink', arg: '<name>', repeatable: true, description: 'sink to send windows to, repeatable: console, datadog (default datadog when DD_API_KEY is set, else console)', parse: (raw) => { const l = parseList(raw); if (l.length === 0) fail('at least one sink is needed'); return l; }, default: () => ['console'] },
   { key: 'hostname', flag: '--hostname', arg: '<name>', description: 'host put on series without a host: tag (default: the OS hostname)', parse: (raw) => { if (typeof raw !== 'string') fail(`expected a string, got ${JSON.stringify(raw)}`); return raw; }, default: () => osHostname() },

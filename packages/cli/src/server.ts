@@ -97,7 +97,13 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
   if (config.statsdUdp !== undefined && pool === undefined) {
     frontends.push(
       new UdpFrontend(
-        { host: config.statsdUdp.host, port: config.statsdUdp.port, recvBufferBytes: config.statsdUdpRecvBufferBytes, maxDatagramBytes: config.statsdUdpMaxDatagramBytes },
+        {
+          host: config.statsdUdp.host,
+          port: config.statsdUdp.port,
+          recvBufferBytes: config.statsdUdpRecvBufferBytes,
+          maxDatagramBytes: config.statsdUdpMaxDatagramBytes,
+          kernelDropsPollMs: config.statsdUdpKernelDropsPollMs,
+        },
         { receiver: aggregator.statsdReceiver('statsd-udp'), logger: logger.child({ component: 'statsd-udp' }) },
       ),
     );

@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { Aggregator, alignWindow, type Logger, type StatsRegistry, type WindowState } from '@metrics-distributor/core';
-import { UdpFrontend } from '@metrics-distributor/frontend-statsd-udp';
+import { KernelDropWatch, UdpFrontend } from '@metrics-distributor/frontend-statsd-udp';
 import type { ServerConfig } from './config.js';
 
 /**
@@ -82,7 +82,8 @@ export async function runUdpWorker(logger: Logger): Promise<void> {
   });
   const udp = config.statsdUdp!;
   const frontend = new UdpFrontend(
-    { host: udp.host, port: udp.port, recvBufferBytes: config.statsdUdpRecvBufferBytes, maxDatagramBytes: config.statsdUdpMaxDatagramBytes },
+    // The workers share one socket: the primary counts its kernel drops, once.
+    { host: udp.host, port: udp.port, recvBufferBytes: config.statsdUdpRecvBufferBytes, maxDatagramBytes: config.statsdUdpMaxDatagramBytes, kernelDropsPollMs: 0 },
     { receiver: agg.statsdReceiver('statsd-udp'), logger: logger.child({ component: 'statsd-udp' }) },
   );
   try {
@@ -128,6 +129,7 @@ export class UdpWorkerPool {
   private closing = false;
   private restarts: number[] = [];
   private addresses: string[] = [];
+  private kernelDrops: KernelDropWatch | undefined;
 
   constructor(
     private readonly count: number,
@@ -140,6 +142,16 @@ export class UdpWorkerPool {
   async start(): Promise<string[]> {
     cluster.setupPrimary({ serialization: 'advanced' });
     await Promise.all(Array.from({ length: this.count }, () => this.fork()));
+    const m = /^udp:\/\/\[?([^\]]*)\]?:(\d+)$/.exec(this.addresses[0] ?? '');
+    if (m !== null && this.config.statsdUdpKernelDropsPollMs > 0) {
+      const address = m[1]!;
+      this.kernelDrops = new KernelDropWatch(
+        { address, port: Number(m[2]), family: address.includes(':') ? 'udp6' : 'udp4', pollMs: this.config.statsdUdpKernelDropsPollMs },
+        this.aggregator.stats.component('statsd-udp'),
+        this.logger,
+      );
+      await this.kernelDrops.start();
+    }
     return this.addresses;
   }
 
@@ -226,6 +238,8 @@ export class UdpWorkerPool {
   /** Asks every worker to stop receiving and send its final window; resolves when all have exited. */
   async close(deadlineMs: number): Promise<void> {
     this.closing = true;
+    // The shared socket may be gone once the workers have exited: count its kernel drops while it is not.
+    await this.kernelDrops?.poll();
     const exits = [...this.workers].map(
       (w) =>
         new Promise<void>((resolve) => {
@@ -238,5 +252,6 @@ export class UdpWorkerPool {
     await Promise.race([Promise.all(exits), new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, deadlineMs - Date.now()))))]);
     clearTimeout(timer);
     for (const w of this.workers) if (!w.isDead()) w.kill('SIGKILL');
+    await this.kernelDrops?.stop();
   }
 }

@@ -62,6 +62,14 @@ t.test('credentials: user:pass, bare token user, :password and objects with app'
   t.throws(() => buildConfig({ httpAuth: [{ user: 'x', role: 'admin' }] }, {}, 'f', {}), /unknown credential field 'role'/);
 });
 
+t.test('--statsd-udp-kernel-drops-poll: default 10s, 0 turns it off', async (t) => {
+  t.equal(buildConfig({}, {}, undefined, {}).statsdUdpKernelDropsPollMs, 10_000);
+  t.equal(buildConfig({}, { statsdUdpKernelDropsPollMs: '0' }, undefined, {}).statsdUdpKernelDropsPollMs, 0);
+  t.equal(buildConfig({ statsdUdpKernelDropsPollMs: 0 }, {}, undefined, {}).statsdUdpKernelDropsPollMs, 0);
+  t.equal(buildConfig({}, { statsdUdpKernelDropsPollMs: '2s' }, undefined, {}).statsdUdpKernelDropsPollMs, 2000);
+  t.throws(() => buildConfig({}, { statsdUdpKernelDropsPollMs: 'often' }, undefined, {}), /--statsd-udp-kernel-drops-poll/);
+});
+
 t.test('Datadog retry age: --datadog-retry-max-age (default 1h)', async (t) => {
   t.equal(buildConfig({}, {}, undefined, {}).datadogRetryMaxAgeMs, 3_600_000);
   t.equal(buildConfig({ datadogRetryMaxAgeMs: '20m' }, {}, undefined, {}).datadogRetryMaxAgeMs, 1_200_000);

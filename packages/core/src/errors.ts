@@ -22,6 +22,7 @@ export const ErrorCodes = {
   MD_ERR_SINK_EXPIRED: 'Data too old for the destination',
   MD_ERR_FRONTEND_BIND: 'Front-end could not bind',
   MD_ERR_FRONTEND_TRUNCATED: 'Datagram truncated',
+  MD_ERR_FRONTEND_KERNEL_DROPS: 'The kernel dropped datagrams',
 } as const;
 
 /** A code from {@link ErrorCodes}. */

@@ -5,6 +5,7 @@
 import { createSocket, type Socket, type SocketType } from 'node:dgram';
 import { isIP } from 'node:net';
 import { MdError, RateLimitedLog, type ComponentStats, type Frontend, type Logger } from '@metrics-distributor/core';
+import { DEFAULT_KERNEL_DROPS_POLL_MS, KernelDropWatch } from './kernel-drops.js';
 
 /** Options of the {@link UdpFrontend}; every field has an agent-like default. */
 export interface UdpFrontendOptions {
@@ -18,6 +19,12 @@ export interface UdpFrontendOptions {
   maxDatagramBytes?: number;
   /** On `close()`, how long datagrams already queued in the kernel may keep being read. Default 1000. */
   closeDrainMs?: number;
+  /**
+   * How often to read the kernel's count of datagrams it dropped on this socket (Linux /proc/net/udp)
+   * into `dropped{reason:kernel_rcvbuf}`; 0 turns it off (e.g. when several processes share the
+   * socket and one of them counts). Default 10000.
+   */
+  kernelDropsPollMs?: number;
 }
 
 /** What the front-end needs from core's `StatsdReceiver` (structural, so tests can pass a fake). */
@@ -66,6 +73,8 @@ export class UdpFrontend implements Frontend {
   private readonly recvBufferBytes: number;
   private readonly maxDatagramBytes: number;
   private readonly closeDrainMs: number;
+  private readonly kernelDropsPollMs: number;
+  private kernelDrops: KernelDropWatch | undefined;
   private readonly receiver: StatsdPacketReceiver;
   private readonly logger: Logger;
   private socket: Socket | undefined;
@@ -82,6 +91,7 @@ export class UdpFrontend implements Frontend {
     this.recvBufferBytes = opts.recvBufferBytes ?? DEFAULT_RECV_BUFFER_BYTES;
     this.maxDatagramBytes = opts.maxDatagramBytes ?? DEFAULT_MAX_DATAGRAM_BYTES;
     this.closeDrainMs = opts.closeDrainMs ?? DEFAULT_CLOSE_DRAIN_MS;
+    this.kernelDropsPollMs = opts.kernelDropsPollMs ?? DEFAULT_KERNEL_DROPS_POLL_MS;
     if (!Number.isInteger(this.port) || this.port < 0 || this.port > 65535) {
       throw new MdError('MD_ERR_CONFIG_INVALID', `statsd-udp port must be an integer in [0, 65535], got ${String(opts.port)}`);
     }
@@ -94,6 +104,9 @@ export class UdpFrontend implements Frontend {
     if (!Number.isInteger(this.closeDrainMs) || this.closeDrainMs < 0) {
       throw new MdError('MD_ERR_CONFIG_INVALID', `statsd-udp closeDrainMs must be a non-negative integer, got ${String(opts.closeDrainMs)}`);
     }
+    if (!Number.isInteger(this.kernelDropsPollMs) || this.kernelDropsPollMs < 0) {
+      throw new MdError('MD_ERR_CONFIG_INVALID', `statsd-udp kernelDropsPollMs must be a non-negative integer, got ${String(opts.kernelDropsPollMs)}`);
+    }
     this.receiver = deps.receiver;
     this.logger = deps.logger;
   }
@@ -101,7 +114,15 @@ export class UdpFrontend implements Frontend {
   /** Binds and resolves once listening; rejects with `MD_ERR_FRONTEND_BIND` (cause kept) when it cannot. */
   start(): Promise<void> {
     if (this.closing !== undefined) return Promise.reject(new MdError('MD_ERR_FRONTEND_BIND', 'statsd-udp was closed; create a new front-end'));
-    return (this.starting ??= this.bind());
+    return (this.starting ??= this.bind().then(() => this.watchKernelDrops()));
+  }
+
+  private async watchKernelDrops(): Promise<void> {
+    const socket = this.socket;
+    if (this.kernelDropsPollMs === 0 || socket === undefined) return;
+    const { address, port, family } = socket.address();
+    this.kernelDrops = new KernelDropWatch({ address, port, family: family === 'IPv6' ? 'udp6' : 'udp4', pollMs: this.kernelDropsPollMs }, this.receiver.stats, this.logger);
+    await this.kernelDrops.start();
   }
 
   private bind(): Promise<void> {
@@ -208,6 +229,8 @@ export class UdpFrontend implements Frontend {
     // Datagrams the kernel already queued were received: read them before closing, or closing the
     // socket would discard them uncounted (a burst just before SIGTERM lost up to thousands of lines).
     await this.drain(socket);
+    // Drops up to the last read datagram, before the socket and its counter go away.
+    await this.kernelDrops?.stop();
     socket.removeAllListeners('message');
     await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
@@ -248,3 +271,5 @@ export class UdpFrontend implements Frontend {
     return this.bound === undefined ? [] : [this.bound];
   }
 }
+
+export { DEFAULT_KERNEL_DROPS_POLL_MS, KERNEL_DROP_REASON, KernelDropWatch, type KernelDropWatchOptions } from './kernel-drops.js';
