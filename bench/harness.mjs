@@ -142,7 +142,18 @@ function hexPort(addr) {
  */
 export function udpSockets() {
   const out = new Map();
-  for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
+  for (const f of procRows(['/proc/net/udp', '/proc/net/udp6'], 13)) {
+    const [tx, rx] = f[4].split(':').map((x) => parseInt(x, 16));
+    const port = hexPort(f[1]);
+    const prev = out.get(port) ?? { txQueue: 0, rxQueue: 0, drops: 0, sockets: 0 };
+    out.set(port, { txQueue: prev.txQueue + tx, rxQueue: prev.rxQueue + rx, drops: prev.drops + Number(f[f.length - 1]), sockets: prev.sockets + 1 });
+  }
+  return out;
+}
+
+/** The whitespace-split fields of every row (header skipped) with at least `minFields` fields, over the readable files. */
+function* procRows(files, minFields) {
+  for (const file of files) {
     let text;
     try {
       text = readFileSync(file, 'utf8');
@@ -152,33 +163,17 @@ export function udpSockets() {
     const lines = text.split('\n');
     for (let i = 1; i < lines.length; i++) {
       const f = lines[i].trim().split(/\s+/);
-      if (f.length < 13) continue;
-      const [tx, rx] = f[4].split(':').map((x) => parseInt(x, 16));
-      const port = hexPort(f[1]);
-      const prev = out.get(port) ?? { txQueue: 0, rxQueue: 0, drops: 0, sockets: 0 };
-      out.set(port, { txQueue: prev.txQueue + tx, rxQueue: prev.rxQueue + rx, drops: prev.drops + Number(f[f.length - 1]), sockets: prev.sockets + 1 });
+      if (f.length >= minFields) yield f;
     }
   }
-  return out;
 }
 
 /** Rows of /proc/net/tcp: local and remote ports with send/receive queue bytes. */
 export function tcpSockets() {
   const out = [];
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    const lines = text.split('\n');
-    for (let i = 1; i < lines.length; i++) {
-      const f = lines[i].trim().split(/\s+/);
-      if (f.length < 10) continue;
-      const [tx, rx] = f[4].split(':').map((x) => parseInt(x, 16));
-      out.push({ localPort: hexPort(f[1]), remotePort: hexPort(f[2]), state: f[3], txQueue: tx, rxQueue: rx });
-    }
+  for (const f of procRows(['/proc/net/tcp', '/proc/net/tcp6'], 10)) {
+    const [tx, rx] = f[4].split(':').map((x) => parseInt(x, 16));
+    out.push({ localPort: hexPort(f[1]), remotePort: hexPort(f[2]), state: f[3], txQueue: tx, rxQueue: rx });
   }
   return out;
 }
