@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { dropsFor, procLocalAddress } from '@metrics-distributor/frontend-statsd-udp';
 
 /** The committed bin shim of the CLI. */
 export const BIN = fileURLToPath(new URL('../../packages/cli/bin/metrics-distributor.js', import.meta.url));
@@ -224,13 +225,7 @@ export function httpRequest(
  * machine-wide RcvbufErrors). Read it while the server is still running.
  */
 export function udpSocketDrops(port: number): number {
-  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  let drops = 0;
-  for (const l of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
-    const f = l.trim().split(/\s+/);
-    if (f[1] === local) drops += Number(f.at(-1));
-  }
-  return drops;
+  return dropsFor(readFileSync('/proc/net/udp', 'utf8'), procLocalAddress('127.0.0.1', port)!);
 }
 
 /** Machine-wide UDP RcvbufErrors from /proc/net/snmp (other processes included). */

@@ -15,6 +15,7 @@ import { createServer, request } from 'node:http';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync, inflateSync } from 'node:zlib';
+import { dropsFor, procLocalAddress } from '@metrics-distributor/frontend-statsd-udp';
 
 const BIN = fileURLToPath(new URL('../../packages/cli/bin/metrics-distributor.js', import.meta.url));
 const MINUTES = Number(process.env.SOAK_MINUTES ?? '30');
@@ -40,13 +41,7 @@ function udpRcvbufErrors() {
 /** Kernel drops on the UDP sockets bound to 127.0.0.1:port (the `drops` column of /proc/net/udp): per
  * socket, so other programs' traffic on the machine does not count, unlike /proc/net/snmp. */
 function udpSocketDrops(port) {
-  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  let drops = 0;
-  for (const l of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
-    const f = l.trim().split(/\s+/);
-    if (f[1] === local) drops += Number(f.at(-1));
-  }
-  return drops;
+  return dropsFor(readFileSync('/proc/net/udp', 'utf8'), procLocalAddress('127.0.0.1', port));
 }
 
 function rssKb(pid) {

@@ -272,4 +272,4 @@ export class UdpFrontend implements Frontend {
   }
 }
 
-export { DEFAULT_KERNEL_DROPS_POLL_MS, KERNEL_DROP_REASON, KernelDropWatch, type KernelDropWatchOptions } from './kernel-drops.js';
+export { DEFAULT_KERNEL_DROPS_POLL_MS, KERNEL_DROP_REASON, KernelDropWatch, dropsFor, procLocalAddress, type KernelDropWatchOptions } from './kernel-drops.js';
