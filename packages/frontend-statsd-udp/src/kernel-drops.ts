@@ -107,9 +107,9 @@ export class KernelDropWatch {
     if (this.last !== undefined) await this.poll();
   }
 
-  /** Counts what the kernel dropped since the last read. */
+  /** Counts what the kernel dropped since the last read; reads run one after another, never overlapping. */
   poll(): Promise<void> {
-    this.reading = (async () => {
+    const run = async (): Promise<void> => {
       const now = await this.read();
       if (now === undefined || this.last === undefined) return;
       const grown = now - this.last;
@@ -122,7 +122,9 @@ export class KernelDropWatch {
           'The kernel dropped StatsD datagrams: the socket receive buffer was full. Raise net.core.rmem_max and recvBufferBytes, or use --workers.',
         ),
       );
-    })();
+    };
+    // Two reads in flight could finish out of order and move `last` back, counting drops twice.
+    this.reading = (this.reading ?? Promise.resolve()).then(run);
     return this.reading;
   }
 
