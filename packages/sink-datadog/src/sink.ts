@@ -571,6 +571,8 @@ export class DatadogSink implements Sink {
       if (writer.items > 0 && (writer.items >= limits.maxItems || writer.sizeWith(bytes) > rawTarget)) {
         await push();
         sliceStart = performance.now();
+        // The encoders are shared: another export may have used this one while we waited.
+        encoder.encode(item);
       }
       encoder.write(writer);
     }
@@ -871,6 +873,8 @@ export class DatadogSink implements Sink {
       return;
     }
     if (this.expired(p, Date.now())) {
+      // It entered the retry path and leaves it as failed, so received = sent + failed still holds.
+      this.retryStats.received++;
       this.expire([p]);
       return;
     }
@@ -893,11 +897,14 @@ export class DatadogSink implements Sink {
     this.scheduleRetry();
   }
 
+  /** How old a payload of `kind` may get in the retry buffer. */
+  private maxAgeOf(kind: PayloadKind): number {
+    return kind === 'series' || kind === 'sketches' ? this.retryMaxAgeMs : kind === 'checks' ? Math.min(this.retryMaxAgeMs, CHECKS_MAX_AGE_MS) : EVENTS_MAX_AGE_MS;
+  }
+
   /** Whether the intake would refuse the payload's points for their age. */
   private expired(p: Payload, now: number): boolean {
-    const limit =
-      p.kind === 'series' || p.kind === 'sketches' ? this.retryMaxAgeMs : p.kind === 'checks' ? Math.min(this.retryMaxAgeMs, CHECKS_MAX_AGE_MS) : Math.max(this.retryMaxAgeMs, EVENTS_MAX_AGE_MS);
-    return now - p.dataMs > limit;
+    return now - p.dataMs > this.maxAgeOf(p.kind);
   }
 
   /** Removes buffered payloads the intake would refuse for their age, counting them as `expired`. */
@@ -918,14 +925,16 @@ export class DatadogSink implements Sink {
 
   private expire(gone: readonly Payload[]): void {
     let items = 0;
+    const maxAgeMs: Partial<Record<PayloadKind, number>> = {};
     for (const p of gone) {
       items += count(p);
+      maxAgeMs[p.kind] = this.maxAgeOf(p.kind);
       this.retryStats.failed++;
       this.lose(p.kind, count(p), 'expired', undefined);
     }
     this.expiredLog.maybe((suppressed) =>
       this.logger.error(
-        { err: new MdError('MD_ERR_SINK_EXPIRED', 'payload too old for the intake'), payloads: gone.length, items, maxAgeMs: this.retryMaxAgeMs, suppressed },
+        { err: new MdError('MD_ERR_SINK_EXPIRED', 'payload too old for the intake'), payloads: gone.length, items, maxAgeMs, suppressed },
         'Datadog payloads waited in the retry buffer longer than the intake accepts old points; dropped them (see --datadog-retry-max-age).',
       ),
     );

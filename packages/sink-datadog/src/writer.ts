@@ -167,7 +167,6 @@ export class PayloadWriter {
   }
 
   private reset(): void {
-    this.pos = 0;
     this.n = 0;
     this.prefix.copy(this.buf, 0);
     this.pos = this.prefix.length;

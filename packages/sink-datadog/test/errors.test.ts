@@ -308,13 +308,26 @@ t.test('retry age limit: a payload already too old when it fails is dropped at o
   let up = false;
   const fake = await startFakeDatadog(() => (up ? undefined : { status: 503 }));
   t.teardown(() => fake.close());
-  const { sink, stats } = makeSink(fake, { retryBaseMs: 20, retryMaxMs: 20, retryMaxAgeMs: 60_000 });
+  const { sink, stats, registry } = makeSink(fake, { retryBaseMs: 20, retryMaxMs: 20, retryMaxAgeMs: 60_000 });
   const event = { title: 'deploy', text: 'x', timestampS: TS, host: 'h', priority: 'normal' as const, alertType: 'info' as const, tags: [] };
   await sink.export(batch({ windowStartMs: Date.now() - 120_000, series: [gauge('stale')], events: [event] }));
   t.equal(stats.dropped('expired'), 1, 'the 2-minute-old series is dropped as soon as it fails');
   t.equal(stats.gaugeValues().get('retry_buffer_payloads'), 1, 'the event is kept for retry');
+  const retry = registry.component('sink-datadog-retry');
+  t.equal(retry.received, retry.failed + 1, 'retry accounting: received = failed (the series) + the event still buffered');
   up = true;
   await fake.waitFor(() => fake.accepted('/api/v1/events').length === 1, 3000, 'the event');
   await sink.shutdown(Date.now() + 1000);
   t.equal(fake.series().length, 0);
+});
+
+t.test('retry age limit: events expire after the intake 18-hour limit even when --datadog-retry-max-age is longer', async (t) => {
+  const fake = await startFakeDatadog(() => ({ status: 503 }));
+  t.teardown(() => fake.close());
+  const { sink, stats } = makeSink(fake, { retryBaseMs: 20, retryMaxMs: 20, retryMaxAgeMs: 100 * 3_600_000 });
+  const event = { title: 'old', text: 'x', timestampS: TS, host: 'h', priority: 'normal' as const, alertType: 'info' as const, tags: [] };
+  await sink.export(batch({ windowStartMs: Date.now() - 19 * 3_600_000, series: [gauge('kept')], events: [event] }));
+  t.equal(stats.dropped('expired'), 1, 'the 19-hour-old event is dropped');
+  t.equal(stats.gaugeValues().get('retry_buffer_payloads'), 1, 'the series, within the 100-hour limit given, is kept');
+  await sink.shutdown(Date.now() + 100);
 });
