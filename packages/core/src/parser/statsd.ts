@@ -343,22 +343,11 @@ export class StatsdParser {
     return pipe;
   }
 
-  /** Fills the view from a metric line; returns null on success, else the rejection code. */
+  /** Fills the view from a metric line (no newline inside); returns null on success, else the rejection code. */
   private parseMetric(buf: Buffer, s: number, e: number): ErrorCode | null {
-    // One pass over the name for the first `:` before the first `|` (the agent's split order).
-    let colon = s;
-    let b = -1;
-    let h = this.nameHashBasis;
-    while (colon < e) {
-      b = buf[colon]!;
-      if (b === COLON || b === PIPE) break;
-      h = Math.imul(h ^ b, 16777619);
-      colon++;
-    }
-    if (colon === e || b === PIPE || colon === s) return 'MD_ERR_PARSE_FORMAT';
-    const pipe = indexOfByte(buf, PIPE, colon + 1, e);
-    if (pipe < 0) return 'MD_ERR_PARSE_FORMAT';
-    return this.parseFrom(buf, s, colon, h, pipe, e);
+    // The first `:` before the first `|` (the agent's split order); anything else is a format error.
+    const pipe = this.scanNameValue(buf, s, e);
+    return pipe < 0 ? 'MD_ERR_PARSE_FORMAT' : this.parseFrom(buf, s, this.scanColon, this.scanHash, pipe, e);
   }
 
   /** The rest of {@link parseMetric} once the name's `:` (and the name's hash) and the first `|` are known. */
