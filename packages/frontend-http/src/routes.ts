@@ -5,6 +5,7 @@
  * Status codes follow logplex's retry rules (logreference §1.4): any 4xx but 429 makes logplex drop
  * the batch for good, so bad lines never cause one; 503 makes it retry.
  */
+import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import { RateLimitedLog, type ComponentStats, type Logger, type StatsdReceiver } from '@metrics-distributor/core';
@@ -106,6 +107,30 @@ const NEUTRAL_CONTENT_TYPE = 'application/octet-stream';
 function header(request: FastifyRequest, name: string): string | undefined {
   const v = request.headers[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/** How long a connection answered 413 mid-body keeps reading (and dropping) what the client still sends. */
+const LINGER_MS = 2000;
+
+/**
+ * Answers `status` to a request whose body is still arriving, then lingers: half-closes, reads and
+ * drops what the client still sends for up to {@link LINGER_MS}, and closes. Closing at once with
+ * unread data makes the kernel answer with a reset, which can destroy the answer before the client
+ * reads it (RFC 9112 §9.6); so the answer carries no `Connection: close`, on which Node would close
+ * at once, and the connection is ended here once the answer is out.
+ */
+function denyLingering(request: FastifyRequest, reply: FastifyReply, status: number, error: string): FastifyReply {
+  const socket = request.raw.socket;
+  // Injected requests (tests) have no real connection to linger on.
+  if (!(socket instanceof Socket)) return deny(reply, status, error, true);
+  reply.raw.once('finish', () => {
+    socket.end();
+    request.raw.resume();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  });
+  return deny(reply, status, error, false);
 }
 
 /** Answers an error status; `close` asks Node to drop the connection instead of reading an unwanted body. */
@@ -307,7 +332,7 @@ export function buildApp(ctx: RouteContext): HttpApp {
     }
     if (raw === undefined) {
       stats.drop('body_too_large');
-      deny(reply, 413, 'body too large', true);
+      denyLingering(request, reply, 413, 'body too large');
       return undefined;
     }
     const signature = header(request, 'x-vercel-signature');
