@@ -716,13 +716,10 @@ export class Aggregator {
           break;
         }
         case Kind.Histogram:
-        case Kind.Timer: {
-          const h = HistogramAgg.fromState(cs.histogram!, this.opts.histogramExactSamples);
-          const mine = store.objs[slot] as HistogramAgg | undefined;
-          if (mine === undefined) store.objs[slot] = h;
-          else mine.merge(h);
+        case Kind.Timer:
+          // Into a pooled histogram, as samples go: a fresh one per context per merged window was churn.
+          this.histOf(slot).merge(HistogramAgg.fromState(cs.histogram!, this.opts.histogramExactSamples));
           break;
-        }
         case Kind.Distribution:
           this.sketchOf(slot).merge(AgentSketch.fromData(cs.sketch!));
           break;
@@ -978,6 +975,14 @@ export class Aggregator {
     return ((this.store.objs[slot] as Set<string> | undefined) ??= new Set<string>());
   }
 
+  /** The slot's histogram in the open window, taken from the pool on first use. */
+  private histOf(slot: number): HistogramAgg {
+    const objs = this.store.objs;
+    let h = objs[slot] as HistogramAgg | undefined;
+    if (h === undefined) objs[slot] = h = this.histPool.pop() ?? new HistogramAgg(this.opts.histogramExactSamples);
+    return h;
+  }
+
   private sketchOf(slot: number): AgentSketch {
     const objs = this.store.objs;
     let sk = objs[slot] as AgentSketch | undefined;
@@ -1004,13 +1009,9 @@ export class Aggregator {
         store.at[slot] = this.now();
         return;
       case Kind.Histogram:
-      case Kind.Timer: {
-        const objs = store.objs;
-        let h = objs[slot] as HistogramAgg | undefined;
-        if (h === undefined) objs[slot] = h = this.histPool.pop() ?? new HistogramAgg(this.opts.histogramExactSamples);
-        h.add(v, r);
+      case Kind.Timer:
+        this.histOf(slot).add(v, r);
         return;
-      }
       case Kind.Distribution:
         this.sketchOf(slot).insert(v, AgentSketch.weightForRate(r));
         return;
