@@ -1,5 +1,6 @@
 import { hostname as osHostname } from 'node:os';
-import type { Sink } from './contracts.js';
+import type { AddResult, IngestTarget, Sink } from './contracts.js';
+import type { ComponentContext } from './component.js';
 import { MdError, type ErrorCode } from './errors.js';
 import { RateLimitedLog, silentLogger, type Logger } from './logger.js';
 import type { MetricBatch, MetricType, Sample, Series, ServiceCheck, SketchData, SketchSeries, StatsdEvent } from './model.js';
@@ -768,6 +769,14 @@ export class Aggregator {
     return new StatsdReceiver(this, this.parser, this.stats.component(component), this.rootLogger.child({ component }));
   }
 
+  /**
+   * The ingest target of one front-end, counting on its context's self-metrics: every front-end is
+   * fed through one of these and sees nothing else of the aggregator.
+   */
+  target(context: Pick<ComponentContext, 'stats' | 'logger'>): IngestTarget {
+    return new StatsdReceiver(this, this.parser, context.stats, context.logger);
+  }
+
   /** Parses raw StatsD/DogStatsD bytes (one or more lines) and aggregates them, counted as `embedded`. */
   ingestStatsd(buf: Buffer): void {
     (this.embedded ??= this.statsdReceiver('embedded')).packet(buf);
@@ -804,22 +813,24 @@ export class Aggregator {
     this.addSample({ name, type: 's', value: 0, setMember: String(member), tags });
   }
 
-  /** Adds one sample in object form (log-drain extraction and the embedding API use this). */
-  addSample(sample: Sample): void {
+  /**
+   * Adds one sample in object form (log-drain extraction and the embedding API use this). `weight` is
+   * how many received items it stands for: a dropped sample counts as that many drops.
+   */
+  addSample(sample: Sample, weight = 1): AddResult {
     const tags = sample.tags ?? [];
     if (sample.timestampS !== undefined && sample.timestampS > 0) {
-      this.addTimestamped(sample.name, sample.type, sample.value, tags, sample.timestampS, sample.host);
-      return;
+      return this.addTimestamped(sample.name, sample.type, sample.value, tags, sample.timestampS, sample.host, weight);
     }
     if (sample.type !== 's' && !Number.isFinite(sample.value)) {
-      this.dropSample('non_finite', sample.name);
-      return;
+      this.dropSample('non_finite', sample.name, weight);
+      return 'dropped';
     }
     const rawKey = `\u0001${sample.type}\u0000${sample.name}\u0000${sample.host ?? ''}\u0000${tags.join(',')}`;
     let ctx = this.aliases.get(rawKey);
     if (ctx === undefined) {
-      ctx = this.resolve(sample.type, sample.name, tags, sample.host);
-      if (ctx === undefined) return;
+      ctx = this.resolve(sample.type, sample.name, tags, sample.host, weight);
+      if (ctx === undefined) return 'dropped';
       if (roomForKey(ctx, true)) {
         addKey(ctx, rawKey);
         this.aliases.set(rawKey, ctx);
@@ -831,6 +842,7 @@ export class Aggregator {
     } else {
       this.addValue(ctx, slot, sample.value, sample.sampleRate ?? 1, sample.gaugeDelta ?? 0);
     }
+    return 'accepted';
   }
 
   /** @internal Called by {@link StatsdReceiver} for each parsed metric line. */
@@ -904,13 +916,13 @@ export class Aggregator {
     return true;
   }
 
-  private resolve(type: MetricType, name: string, rawTags: readonly string[], hostOverride: string | undefined): Context | undefined {
+  private resolve(type: MetricType, name: string, rawTags: readonly string[], hostOverride: string | undefined, weight = 1): Context | undefined {
     const { tags, host } = normalizeTags(rawTags, this.opts.globalTags);
-    return this.lookup(type, name, hostOverride ?? host ?? this.hostname, tags);
+    return this.lookup(type, name, hostOverride ?? host ?? this.hostname, tags, weight);
   }
 
   /** The context of (type, name, host, normalised tags), created if there is room. */
-  private lookup(type: MetricType, name: string, host: string, tags: readonly string[]): Context | undefined {
+  private lookup(type: MetricType, name: string, host: string, tags: readonly string[], weight = 1): Context | undefined {
     const kind = kindOf(type);
     const joined = tags.join(',');
     const tsHash = tagSetHash(host, joined);
@@ -926,7 +938,7 @@ export class Aggregator {
     // Self-metrics are exempt (a small, bounded set): a table full of user contexts must not hide
     // the very counters that report the drops, `dropped{reason:max_contexts}` first of all.
     if (this.liveContexts >= this.opts.maxContexts && !this.recordingSelf) {
-      this.dropSample('max_contexts', name);
+      this.dropSample('max_contexts', name, weight);
       return undefined;
     }
     if (ts === undefined) {
@@ -1020,14 +1032,14 @@ export class Aggregator {
     }
   }
 
-  private addTimestamped(name: string, type: MetricType, value: number, rawTags: readonly string[], ts: number, hostOverride: string | undefined): void {
+  private addTimestamped(name: string, type: MetricType, value: number, rawTags: readonly string[], ts: number, hostOverride: string | undefined, weight = 1): AddResult {
     if (type !== 'g' && type !== 'c') {
-      this.dropSample('timestamped_type', name);
-      return;
+      this.dropSample('timestamped_type', name, weight);
+      return 'dropped';
     }
     if (!Number.isFinite(value)) {
-      this.dropSample('non_finite', name);
-      return;
+      this.dropSample('non_finite', name, weight);
+      return 'dropped';
     }
     const { tags, host } = normalizeTags(rawTags, this.opts.globalTags);
     const interval = this.flushIntervalMs / 1000;
@@ -1042,10 +1054,11 @@ export class Aggregator {
       tags,
       host: hostOverride ?? host ?? this.hostname,
     });
+    return 'accepted';
   }
 
-  private dropSample(reason: string, name: string): void {
-    this.selfStats.drop(reason);
+  private dropSample(reason: string, name: string, n = 1): void {
+    this.selfStats.drop(reason, n);
     this.dropLog.maybe((suppressed) =>
       this.logger.warn({ reason, metric: name.slice(0, 200), suppressed }, 'Dropped samples; see metrics_distributor.dropped.'),
     );
@@ -1262,7 +1275,7 @@ export class Aggregator {
 }
 
 /** Feeds raw StatsD bytes from one front-end into the aggregator, counting them in that front-end's stats. */
-export class StatsdReceiver implements StatsdHandler {
+export class StatsdReceiver implements StatsdHandler, IngestTarget {
   constructor(
     private readonly agg: Aggregator,
     private readonly parser: StatsdParser,
@@ -1282,6 +1295,26 @@ export class StatsdReceiver implements StatsdHandler {
   /** Parses one line `buf[start, end)` (no newline inside); bytes are counted by the caller. */
   line(buf: Buffer, start: number, end: number): void {
     if (this.parser.parseLine(buf, this, start, end)) this.stats.received++;
+  }
+
+  /** {@link IngestTarget.statsd}: same as {@link packet}. */
+  statsd(buf: Buffer, start = 0, end = buf.length): void {
+    this.packet(buf, start, end);
+  }
+
+  /** {@link IngestTarget.statsdLine}: same as {@link line}. */
+  statsdLine(buf: Buffer, start: number, end: number): void {
+    this.line(buf, start, end);
+  }
+
+  /** {@link IngestTarget.addSample}: adds a sample in object form to the aggregator. */
+  addSample(sample: Sample, weight = 1): AddResult {
+    return this.agg.addSample(sample, weight);
+  }
+
+  /** {@link IngestTarget.windowStartMs}. */
+  get windowStartMs(): number {
+    return this.agg.currentWindowStart;
   }
 
   /** @internal parser callback */

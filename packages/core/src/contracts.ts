@@ -1,5 +1,5 @@
 import type { MdError } from './errors.js';
-import type { MetricBatch } from './model.js';
+import type { MetricBatch, Sample } from './model.js';
 
 /** A front-end receives metrics from the outside world and feeds the aggregator. */
 export interface Frontend {
@@ -31,3 +31,28 @@ export interface Sink {
 
 /** The result of a successful export, shared to avoid an allocation per batch. */
 export const SUCCESS: ExportResult = Object.freeze({ code: 'success' });
+
+/** Whether the aggregator took an item or dropped it (counted on the aggregator with its reason). */
+export type AddResult = 'accepted' | 'dropped';
+
+/**
+ * What every front-end feeds: StatsD bytes, samples in object form, and the open window's start.
+ * The aggregator hands out one per front-end, bound to that front-end's self-metrics, so UDP, TCP
+ * and HTTP are wired the same way and none of them sees the aggregator itself.
+ */
+export interface IngestTarget {
+  /**
+   * Parses StatsD/DogStatsD bytes `buf[start, end)` (a datagram, or a body of newline-separated lines)
+   * and aggregates them, counting packets, bytes, received, parsed and bad on the bound component.
+   */
+  statsd(buf: Buffer, start?: number, end?: number): void;
+  /** Parses one StatsD line `buf[start, end)` with no newline inside; counts lines, not bytes (the caller does). */
+  statsdLine(buf: Buffer, start: number, end: number): void;
+  /**
+   * Adds one sample in object form. `weight` is how many received items the sample stands for (a
+   * front-end that merged increments): a dropped sample counts as that many drops.
+   */
+  addSample(sample: Sample, weight?: number): AddResult;
+  /** Start (epoch ms) of the window now open; older items join it, as there is one open window. */
+  readonly windowStartMs: number;
+}

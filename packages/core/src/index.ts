@@ -2,7 +2,9 @@
 export { Aggregator, StatsdReceiver, alignWindow, normalizeTags, DEFAULT_HISTOGRAM_AGGREGATES, DEFAULT_HISTOGRAM_PERCENTILES } from './aggregator.js';
 export type { AggregatorOptions, ContextState, HistogramAggregate, WindowState } from './aggregator.js';
 export { SUCCESS } from './contracts.js';
-export type { ExportResult, Frontend, Sink } from './contracts.js';
+export type { AddResult, ExportResult, Frontend, IngestTarget, Sink } from './contracts.js';
+export { ComponentContext, ComponentNames, DROP_REASONS, componentContext, sinkContext } from './component.js';
+export type { ComponentKind, ComponentRoot, DropLog, DropReason } from './component.js';
 export { ErrorCodes, MdError, isMdError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { RateLimitedLog, createRootLogger, silentLogger } from './logger.js';
