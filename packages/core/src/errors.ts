@@ -12,6 +12,7 @@ export const ErrorCodes = {
   MD_ERR_AGG_MAX_CONTEXTS: 'Context limit reached',
   MD_ERR_AGG_TIMESTAMPED_TYPE: 'Timestamped sample of an unsupported type',
   MD_ERR_AGG_NON_FINITE: 'Non-finite value',
+  MD_ERR_AGG_MAX_EVENTS: 'Event and service check limit of the window reached',
   MD_ERR_SINK_QUEUE_FULL: 'Sink queue full',
   MD_ERR_SINK_EXPORT: 'Sink export failed',
   MD_ERR_SINK_TIMEOUT: 'Sink timed out',

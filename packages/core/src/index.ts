@@ -1,6 +1,13 @@
 /** Public API of @metrics-distributor/core: the model, the parser, the aggregator and the contracts. */
-export { Aggregator, StatsdReceiver, alignWindow, normalizeTags, DEFAULT_HISTOGRAM_AGGREGATES, DEFAULT_HISTOGRAM_PERCENTILES } from './aggregator.js';
-export type { AggregatorOptions, ContextState, HistogramAggregate, WindowState } from './aggregator.js';
+export { Aggregator } from './aggregator.js';
+export type { WindowListener } from './aggregator.js';
+export { DEFAULT_HISTOGRAM_AGGREGATES, DEFAULT_HISTOGRAM_PERCENTILES } from './options.js';
+export type { AggregatorOptions, HistogramAggregate } from './options.js';
+export type { ContextState, WindowState } from './state-merge.js';
+export { StatsdReceiver } from './statsd-receiver.js';
+export { SinkFanout } from './sink-fanout.js';
+export { normalizeTags } from './tags.js';
+export { alignWindow } from './window-store.js';
 export { SUCCESS } from './contracts.js';
 export type { AddResult, ExportResult, Frontend, IngestTarget, Sink } from './contracts.js';
 export { ComponentContext, ComponentNames, DROP_REASONS, componentContext, sinkContext } from './component.js';
@@ -27,7 +34,6 @@ export type { SampleView, StatsdHandler, StatsdParserOptions } from './parser/ty
 export { AgentSketch } from './aggregates/agent-sketch.js';
 export { HistogramAgg } from './aggregates/histogram.js';
 export type { HistogramState } from './aggregates/histogram.js';
-export { CounterAgg, GaugeAgg, SetAgg } from './aggregates/scalar.js';
 export { SinkQueue } from './sink-queue.js';
 export type { SinkQueueOptions } from './sink-queue.js';
 export { ComponentStats, StatsRegistry } from './stats.js';

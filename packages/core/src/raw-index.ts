@@ -20,12 +20,9 @@ export interface RawKeyed<V> {
   rawMatches(type: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number): boolean;
 }
 
-let scratch = Buffer.allocUnsafe(256);
+import { fnv1aBytes, fnv1aStep, seededBasis } from './hash.js';
 
-function hashRange(h: number, buf: Buffer, start: number, end: number): number {
-  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 16777619);
-  return h;
-}
+let scratch = Buffer.allocUnsafe(256);
 
 /** Whether `len` chars of `a` from `aStart` equal `len` bytes of `b` from `bStart`. */
 export function sameBytes(a: string, aStart: number, b: Buffer, bStart: number, len: number): boolean {
@@ -83,8 +80,8 @@ export class RawKeyIndex<V> {
   /** Bucket heads; a power of two long, at least as long as the number of entries. */
   private buckets: (RawKeyed<V> | undefined)[] = new Array<RawKeyed<V> | undefined>(1024).fill(undefined);
   private count = 0;
-  /** A per-process seed keeps clients from crafting names that all land in one chain. */
-  private readonly seed = (Math.random() * 0x100000000) >>> 0;
+  /** Seeded per index, so clients cannot craft names that all land in one chain. */
+  private readonly basis = seededBasis();
 
   /** Number of keys stored. */
   get size(): number {
@@ -93,20 +90,19 @@ export class RawKeyIndex<V> {
 
   /** The seeded FNV-1a offset basis: a parser given it as `nameHashBasis` hashes names as this index does. */
   get nameHashBasis(): number {
-    return (0x811c9dc5 ^ this.seed) | 0;
+    return this.basis;
   }
 
   /** FNV-1a over name, type and tags; tagsStart < 0 means no tags. */
   hash(type: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number): number {
-    return this.hashAfterName(hashRange(this.nameHashBasis, buf, nameStart, nameEnd), type, buf, tagsStart, tagsEnd);
+    return this.hashAfterName(fnv1aBytes(this.basis, buf, nameStart, nameEnd), type, buf, tagsStart, tagsEnd);
   }
 
   /** {@link hash} from the hash of the name bytes alone (a parser's `nameHash`), without reading them again. */
   hashAfterName(nameHash: number, type: number, buf: Buffer, tagsStart: number, tagsEnd: number): number {
     // The type, then a separator byte that cannot start a tag, keep "ab"+"c" apart from "a"+"bc".
-    let h = Math.imul(Math.imul(nameHash ^ type, 16777619) ^ 0x7c, 16777619);
-    if (tagsStart >= 0) h = hashRange(h, buf, tagsStart, tagsEnd);
-    return h;
+    const h = fnv1aStep(fnv1aStep(nameHash, type), 0x7c);
+    return tagsStart >= 0 ? fnv1aBytes(h, buf, tagsStart, tagsEnd) : h;
   }
 
   /** The value stored for these bytes, if any. */

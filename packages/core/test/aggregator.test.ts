@@ -1,5 +1,7 @@
 import t, { type Test } from 'tap';
-import { Aggregator, alignWindow, normalizeTags } from '../src/aggregator.js';
+import { Aggregator } from '../src/aggregator.js';
+import { normalizeTags } from '../src/tags.js';
+import { alignWindow } from '../src/window-store.js';
 import type { MetricBatch, Series } from '../src/model.js';
 import { InMemorySink } from '../src/testing.js';
 

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { Aggregator, type WindowState } from '../src/aggregator.js';
+import { Aggregator } from '../src/aggregator.js';
+import type { WindowState } from '../src/state-merge.js';
 import type { MetricBatch } from '../src/model.js';
 
 const T0 = 1_700_000_000_000;

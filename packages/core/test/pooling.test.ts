@@ -195,7 +195,7 @@ t.test('after a burst of contexts, windows of a few contexts stay exact on fresh
 });
 
 t.test('normalizeTags: the sorted fast path answers exactly like the general one', async (t) => {
-  const { normalizeTags } = await import('../src/aggregator.js');
+  const { normalizeTags } = await import('../src/tags.js');
   const cases: string[][] = [[], ['a'], ['a', 'b'], ['b', 'a'], ['a', 'a'], ['a', ''], ['host:x', 'a'], ['a', 'dd.internal.card:low'], ['a', 'dd.internal.other:1'], ['A', 'a', 'é'], ['é', 'a']];
   for (const tags of cases) {
     const general = normalizeTags(tags, ['zz:global']);

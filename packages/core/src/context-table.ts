@@ -1,0 +1,320 @@
+/**
+ * The context table: every live context (name, host, tag set, type), found from a sample's raw bytes
+ * (the raw-key index), from an object-form sample (string aliases) or from its normalised fields, with
+ * tag sets interned so contexts of one host and tags share their tag array.
+ */
+import { fnv1aStep, fnv1aString, seededBasis } from './hash.js';
+import type { MetricType, Sample } from './model.js';
+import type { SampleView } from './parser/types.js';
+import { RawKey, RawKeyIndex, sameBytes, type RawKeyed } from './raw-index.js';
+import { normalizeTags, TagSet } from './tags.js';
+
+/** Per-context kind, resolved once when the context is created; `h` and `ms` aggregate alike. */
+export const enum Kind {
+  Counter,
+  Gauge,
+  Set,
+  Histogram,
+  Timer,
+  Distribution,
+}
+
+/** The Kind of each wire type. */
+const KIND_OF_TYPE: Readonly<Record<MetricType, Kind>> = { c: Kind.Counter, g: Kind.Gauge, s: Kind.Set, h: Kind.Histogram, ms: Kind.Timer, d: Kind.Distribution };
+
+/** The Kind of a wire type. */
+export function kindOf(type: MetricType): Kind {
+  return KIND_OF_TYPE[type];
+}
+
+/** Wire type of each Kind, so a context need not keep both. */
+const TYPE_OF_KIND: readonly MetricType[] = ['c', 'g', 's', 'h', 'ms', 'd'];
+
+/** Wire type byte of each Kind (`m` for `ms`), as the raw index hashes it. */
+const TYPE_CODE_OF_KIND: readonly number[] = [0x63, 0x67, 0x73, 0x68, 0x6d, 0x64];
+
+/** A raw alias map can be poisoned by clients sending tags in many orders; cap aliases per context. */
+const MAX_ALIASES = 4;
+
+/** Seeded per process, like the raw index, so crafted names cannot all collide. */
+const HASH_BASIS = seededBasis();
+
+function tagSetHash(host: string, joined: string): number {
+  return fnv1aString(fnv1aStep(fnv1aString(HASH_BASIS, host), 0), joined);
+}
+
+function contextHash(kind: Kind, name: string, ts: TagSet): number {
+  return fnv1aString(fnv1aStep(ts.hash, kind + 1), name);
+}
+
+/**
+ * One (name, host, tag set, type), alive across windows while it gets samples. It is also its own
+ * entry in the raw index for the first byte form it arrives in, when its name and tags can be
+ * compared with the bytes directly (see {@link Context.rawMatches}).
+ */
+export class Context implements RawKeyed<Context> {
+  /**
+   * Window number (see WindowClock) of the last sample; -1 before the first. A small integer, where
+   * an epoch-ms field would cost a boxed number per context.
+   */
+  seen = -1;
+  /** Slot in the open window's store; valid while `seen` is the open window. */
+  slot = 0;
+  /**
+   * Keys that resolve to this context in the alias map (strings) and the raw index (entries),
+   * removed with it: one key alone, or an array once there are several.
+   */
+  keys: string | RawKey<Context> | (string | RawKey<Context>)[] | undefined;
+  /** Next context in the same hash chain of the contexts table. */
+  next: Context | undefined = undefined;
+  /** A histogram's series names, from its first flush on (see HistogramSeries.names). */
+  seriesNames: readonly string[] | undefined = undefined;
+  /** Raw-index hash of the byte form this context is its own entry for. */
+  rawHash = 0;
+  /** Owned by the raw index. */
+  rawNext: RawKeyed<Context> | undefined = undefined;
+  /**
+   * Undefined while the context is not its own raw-index entry; then null when the raw tag bytes
+   * equal `tagSet.joined`, or those bytes (latin1) when they differ (other order, `host:` tag...).
+   */
+  rawTags: string | null | undefined = undefined;
+
+  constructor(
+    /** How its samples aggregate. */
+    readonly kind: Kind,
+    /** Metric name. */
+    readonly name: string,
+    /** Its interned host and tags. */
+    readonly tagSet: TagSet,
+  ) {}
+
+  /** Host of every series of the context. */
+  get host(): string {
+    return this.tagSet.host;
+  }
+
+  /** The context itself, as a raw-index entry. */
+  get rawValue(): Context {
+    return this;
+  }
+
+  /**
+   * Compares with the name's chars, which equal its bytes (checked when the entry was made), and with
+   * the raw tag bytes or, when they were the normalised tags, `tagSet.joined`.
+   */
+  rawMatches(type: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number): boolean {
+    const name = this.name;
+    if (type !== TYPE_CODE_OF_KIND[this.kind] || name.length !== nameEnd - nameStart) return false;
+    const tags = this.rawTags ?? this.tagSet.joined;
+    const tagsLen = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
+    return tags.length === tagsLen && sameBytes(name, 0, buf, nameStart, name.length) && sameBytes(tags, 0, buf, tagsStart, tagsLen);
+  }
+
+  /** Wire type. */
+  get type(): MetricType {
+    return TYPE_OF_KIND[this.kind]!;
+  }
+
+  /** Sorted, de-duplicated tags; the same array for every window while the context lives. */
+  get tags(): readonly string[] {
+    return this.tagSet.tags;
+  }
+}
+
+/**
+ * Removes `item` from the hash chain at `hash` of `map` (chained through `next`). The item keeps its
+ * `next`, so a walk paused on it (a window build between chunks) still reaches the rest of the chain.
+ */
+function unchain<T extends { next: T | undefined }>(map: Map<number, T>, hash: number, item: T): void {
+  const head = map.get(hash);
+  if (head === item) {
+    if (item.next === undefined) map.delete(hash);
+    else map.set(hash, item.next);
+  } else {
+    let prev = head;
+    while (prev !== undefined && prev.next !== item) prev = prev.next;
+    if (prev !== undefined) prev.next = item.next;
+  }
+}
+
+/** Whether a context may take another key of this form (string alias or raw entry): at most MAX_ALIASES each. */
+function roomForKey(ctx: Context, alias: boolean): boolean {
+  const keys = ctx.keys;
+  if (!Array.isArray(keys)) return true;
+  let same = 0;
+  for (const k of keys) if ((typeof k === 'string') === alias) same++;
+  return same < MAX_ALIASES;
+}
+
+/** Records a key of the context; an array is made only for a second key (most contexts have one). */
+function addKey(ctx: Context, key: string | RawKey<Context>): void {
+  const keys = ctx.keys;
+  if (keys === undefined) ctx.keys = key;
+  else if (Array.isArray(keys)) keys.push(key);
+  else ctx.keys = [keys, key];
+}
+
+/** What identifies contexts beyond their samples: the limit, and the host and tags every context gets. */
+export interface ContextTableOptions {
+  /** Live contexts at most. */
+  maxContexts: number;
+  /** Host of contexts without a `host:` tag. */
+  hostname: string;
+  /** Tags added to every context. */
+  globalTags: readonly string[];
+}
+
+/** Every live context, and the three ways to find one. */
+export class ContextTable {
+  /**
+   * Every live context, by contextHash, chained through `next` on collisions: comparing a context's
+   * own fields spares a key string per context.
+   */
+  private readonly contexts = new Map<number, Context>();
+  private live = 0;
+  /** Object-form samples' keys (type, name, host, raw tags as given). */
+  private readonly aliases = new Map<string, Context>();
+  /** StatsD lines' keys: their raw bytes. */
+  readonly rawIndex = new RawKeyIndex<Context>();
+  /** Interned tag sets by tagSetHash, chained through `next`. */
+  private readonly tagSets = new Map<number, TagSet>();
+  /**
+   * Last gauge value of any window per live gauge context, kept only with gaugeDeltas: Etsy deltas
+   * build on it, and nothing else reads it.
+   */
+  readonly lastGauges = new Map<Context, number>();
+  /**
+   * While set, new contexts ignore maxContexts. Self-metrics set it (a small, bounded set): a table
+   * full of user contexts must not hide the very counters that report the drops.
+   */
+  exempt = false;
+
+  constructor(private readonly opts: ContextTableOptions) {}
+
+  /** Number of live contexts (idle counters included). */
+  get size(): number {
+    return this.live;
+  }
+
+  /** The context of a parsed StatsD line, created if there is room; undefined when the table is full. */
+  ofView(view: SampleView): Context | undefined {
+    const { buf, nameStart, nameEnd, tagsStart, tagsEnd } = view;
+    // 'ms' and 'h' differ in their first byte, so one byte identifies the type.
+    const typeCode = view.type.charCodeAt(0);
+    const hash = this.rawIndex.hashAfterName(view.nameHash, typeCode, buf, tagsStart, tagsEnd);
+    let ctx = this.rawIndex.get(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd);
+    if (ctx === undefined) {
+      const name = buf.toString('utf8', nameStart, nameEnd);
+      const tags = tagsStart >= 0 ? buf.toString('utf8', tagsStart, tagsEnd).split(',') : [];
+      ctx = this.resolve(view.type, name, tags, undefined);
+      if (ctx !== undefined) this.addRawKey(ctx, hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd);
+    }
+    return ctx;
+  }
+
+  /** The context of an object-form sample, created if there is room; undefined when the table is full. */
+  ofSample(sample: Sample): Context | undefined {
+    const tags = sample.tags ?? [];
+    const rawKey = `\u0001${sample.type}\u0000${sample.name}\u0000${sample.host ?? ''}\u0000${tags.join(',')}`;
+    let ctx = this.aliases.get(rawKey);
+    if (ctx === undefined) {
+      ctx = this.resolve(sample.type, sample.name, tags, sample.host);
+      if (ctx === undefined) return undefined;
+      if (roomForKey(ctx, true)) {
+        addKey(ctx, rawKey);
+        this.aliases.set(rawKey, ctx);
+      }
+    }
+    return ctx;
+  }
+
+  private resolve(type: MetricType, name: string, rawTags: readonly string[], hostOverride: string | undefined): Context | undefined {
+    const { tags, host } = normalizeTags(rawTags, this.opts.globalTags);
+    return this.lookup(type, name, hostOverride ?? host ?? this.opts.hostname, tags);
+  }
+
+  /** The context of (type, name, host, normalised tags), created if there is room; undefined when full. */
+  lookup(type: MetricType, name: string, host: string, tags: readonly string[]): Context | undefined {
+    const kind = kindOf(type);
+    const joined = tags.join(',');
+    const tsHash = tagSetHash(host, joined);
+    let ts = this.tagSets.get(tsHash);
+    while (ts !== undefined && (ts.joined !== joined || ts.host !== host)) ts = ts.next;
+    let hash = 0;
+    if (ts !== undefined) {
+      hash = contextHash(kind, name, ts);
+      for (let ctx = this.contexts.get(hash); ctx !== undefined; ctx = ctx.next) {
+        if (ctx.tagSet === ts && ctx.kind === kind && ctx.name === name) return ctx;
+      }
+    }
+    if (this.live >= this.opts.maxContexts && !this.exempt) return undefined;
+    if (ts === undefined) {
+      // Contexts differing only in name or type share one tag array (and its strings).
+      ts = new TagSet(tsHash, host, joined, tags);
+      ts.next = this.tagSets.get(tsHash);
+      this.tagSets.set(tsHash, ts);
+      hash = contextHash(kind, name, ts);
+    }
+    ts.refs++;
+    const ctx = new Context(kind, name, ts);
+    ctx.next = this.contexts.get(hash);
+    this.contexts.set(hash, ctx);
+    this.live++;
+    return ctx;
+  }
+
+  /**
+   * Makes this byte form find the context: the context is its own entry for its first form if its
+   * name's chars are its bytes (ASCII); any other form gets a RawKey, up to MAX_ALIASES.
+   */
+  private addRawKey(ctx: Context, hash: number, typeCode: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number): void {
+    const name = ctx.name;
+    if (ctx.rawTags === undefined && name.length === nameEnd - nameStart && sameBytes(name, 0, buf, nameStart, name.length)) {
+      const joined = ctx.tagSet.joined;
+      const tagsLen = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
+      ctx.rawTags = joined.length === tagsLen && sameBytes(joined, 0, buf, tagsStart, tagsLen) ? null : tagsLen === 0 ? '' : buf.toString('latin1', tagsStart, tagsEnd);
+      ctx.rawHash = hash;
+      this.rawIndex.add(ctx);
+      return;
+    }
+    if (!roomForKey(ctx, false)) return;
+    const key = new RawKey(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, ctx);
+    this.rawIndex.add(key);
+    addKey(ctx, key);
+  }
+
+  /** The hash chains of every live context, for a walk over all of them (see {@link forget} on walking). */
+  chains(): IterableIterator<Context> {
+    return this.contexts.values();
+  }
+
+  /** Forgets every context not seen in window number `windowNo`. */
+  forgetUnseen(windowNo: number): void {
+    for (const head of this.contexts.values()) {
+      for (let ctx: Context | undefined = head; ctx !== undefined; ) {
+        const next: Context | undefined = ctx.next;
+        if (ctx.seen !== windowNo) this.forget(ctx);
+        ctx = next;
+      }
+    }
+  }
+
+  /** Removes a context and every key of it; a walk of {@link chains} paused on it still goes on. */
+  forget(ctx: Context): void {
+    const ts = ctx.tagSet;
+    unchain(this.contexts, contextHash(ctx.kind, ctx.name, ts), ctx);
+    this.live--;
+    if (--ts.refs === 0) unchain(this.tagSets, ts.hash, ts);
+    if (ctx.rawTags !== undefined) this.rawIndex.delete(ctx);
+    if (ctx.kind === Kind.Gauge) this.lastGauges.delete(ctx);
+    const keys = ctx.keys;
+    if (keys === undefined) return;
+    if (Array.isArray(keys)) for (const k of keys) this.forgetKey(k);
+    else this.forgetKey(keys);
+  }
+
+  private forgetKey(key: string | RawKey<Context>): void {
+    if (typeof key === 'string') this.aliases.delete(key);
+    else this.rawIndex.delete(key);
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Sink fan-out: every closed window the aggregator emits goes to each sink's own bounded queue, so a
+ * slow or failing sink delays neither the aggregator nor the other sinks.
+ */
+import { sinkContext, type ComponentRoot } from './component.js';
+import type { Sink } from './contracts.js';
+import type { MetricBatch } from './model.js';
+import { SinkQueue, type SinkQueueOptions } from './sink-queue.js';
+
+/** The sinks' queues, fed with each closed window (give {@link push} to `Aggregator.onWindow`). */
+export class SinkFanout {
+  private readonly queues: SinkQueue[] = [];
+
+  constructor(
+    /** Root logger and registry each sink's context is built from. */
+    private readonly root: ComponentRoot,
+    /** Queue settings of every sink, unless {@link add} overrides them. */
+    private readonly defaults: SinkQueueOptions = {},
+  ) {}
+
+  /** Attaches a sink behind its own bounded queue. */
+  add(sink: Sink, queueOptions?: SinkQueueOptions): void {
+    const ctx = sinkContext(this.root, sink.name);
+    // The queue keeps its depth current from its first push; until then the sink reports an empty queue.
+    ctx.stats.gauge('queue_depth', 0);
+    this.queues.push(new SinkQueue(sink, ctx.stats, ctx.logger, { ...this.defaults, ...queueOptions }));
+  }
+
+  /** Hands one closed window to every queue; never waits. */
+  push(batch: MetricBatch): void {
+    for (const q of this.queues) q.push(batch);
+  }
+
+  /** Gives every sink until `deadlineMs` (epoch ms) to deliver what is queued, then shuts it down. */
+  async shutdown(deadlineMs: number): Promise<void> {
+    await Promise.all(this.queues.map((q) => q.shutdown(deadlineMs)));
+  }
+}
