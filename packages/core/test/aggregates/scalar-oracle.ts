@@ -1,6 +1,7 @@
 /**
- * The per-window aggregates of counters, gauges and sets. Each merges with another of its kind so
- * partial windows (for example one per worker) combine into exactly what one aggregator would have seen.
+ * Test oracle: the per-window aggregates of counters, gauges and sets written plainly, one object per
+ * context. The aggregator keeps the same rules inline in its column store (src/open-window.ts for
+ * samples, src/state-merge.ts for merges); test/aggregates/scalar.test.ts checks that both agree.
  */
 
 /** Sum of value / sample rate. */
