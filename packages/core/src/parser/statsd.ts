@@ -7,22 +7,10 @@
  */
 import { FNV_OFFSET_BASIS, fnv1aStep } from '../hash.js';
 import type { ErrorCode } from '../errors.js';
-import type { AlertType, MetricType, ServiceCheck, ServiceCheckStatus, StatsdEvent } from '../model.js';
+import type { MetricType } from '../model.js';
 import type { SampleView, StatsdHandler, StatsdParserOptions } from './types.js';
-
-const NL = 0x0a;
-const CR = 0x0d;
-const PIPE = 0x7c;
-const COLON = 0x3a;
-const COMMA = 0x2c;
-const HASH = 0x23;
-const AT = 0x40;
-const PLUS = 0x2b;
-const MINUS = 0x2d;
-const DOT = 0x2e;
-const D0 = 0x30;
-const D9 = 0x39;
-const UNDERSCORE = 0x5f;
+import { AT, COLON, CR, D0, D9, DOT, HASH, MINUS, NL, PIPE, PLUS, UNDERSCORE, equalsLower, indexOfByte, parseGoInt } from './bytes.js';
+import { parseEvent, parseServiceCheck } from './events.js';
 
 /** Powers of ten that are exact doubles: the limit of the correctly-rounded fast path (Clinger). */
 const POW10 = [
@@ -30,31 +18,8 @@ const POW10 = [
   1e20, 1e21, 1e22,
 ];
 
-/** Digits of int64 max/min magnitude, for Go `ParseInt` range parity. */
-const INT64_MAX_DIGITS = '9223372036854775807';
-const INT64_MIN_DIGITS = '9223372036854775808';
-
 /** What the last {@link scanFloat} saw: 0 invalid, 1 a decimal literal, 2 an `inf`/`infinity`/`nan` literal. */
 let scanKind = 0;
-
-function indexOfByte(buf: Buffer, byte: number, from: number, to: number): number {
-  for (let i = from; i < to; i++) if (buf[i] === byte) return i;
-  return -1;
-}
-
-/** Case-insensitive ASCII compare of buf[at, at+word.length) with a lower-case word. */
-function equalsLower(buf: Buffer, at: number, end: number, word: string): boolean {
-  if (end - at !== word.length) return false;
-  for (let k = 0; k < word.length; k++) if ((buf[at + k]! | 0x20) !== word.charCodeAt(k)) return false;
-  return true;
-}
-
-/** Exact byte compare of buf[at, end) with an ASCII word. */
-function equalsAscii(buf: Buffer, at: number, end: number, word: string): boolean {
-  if (end - at !== word.length) return false;
-  for (let k = 0; k < word.length; k++) if (buf[at + k] !== word.charCodeAt(k)) return false;
-  return true;
-}
 
 /**
  * Strict float scan shared by {@link parseNumber} and the Go-parity wrapper; sets {@link scanKind}.
@@ -151,42 +116,6 @@ function parseGoFloat(buf: Buffer, start: number, end: number): number {
   const v = scanFloat(buf, start, end);
   if (scanKind === 1 && (v === Infinity || v === -Infinity)) scanKind = 0;
   return v;
-}
-
-/** Go `strconv.ParseInt(s, 10, 64)`: `[+-]?\d+` within int64; NaN when invalid. */
-function parseGoInt(buf: Buffer, start: number, end: number): number {
-  if (start >= end) return NaN;
-  let i = start;
-  let neg = false;
-  const c0 = buf[i]!;
-  if (c0 === PLUS || c0 === MINUS) {
-    neg = c0 === MINUS;
-    if (++i === end) return NaN;
-  }
-  while (i < end - 1 && buf[i] === D0) i++;
-  const sig = end - i;
-  if (sig > 19) {
-    // Too many digits for int64, unless something non-digit is in there (still invalid).
-    return NaN;
-  }
-  let v = 0;
-  for (let k = i; k < end; k++) {
-    const c = buf[k]!;
-    if (c < D0 || c > D9) return NaN;
-    v = v * 10 + (c - D0);
-  }
-  // Past 2^53 the running sum may round twice; let Number() round the digits once.
-  if (sig > 15) v = Number(buf.toString('latin1', i, end));
-  if (sig === 19) {
-    const limit = neg ? INT64_MIN_DIGITS : INT64_MAX_DIGITS;
-    for (let k = 0; k < 19; k++) {
-      const d = buf[i + k]!;
-      const l = limit.charCodeAt(k);
-      if (d < l) break;
-      if (d > l) return NaN;
-    }
-  }
-  return neg ? -v : v;
 }
 
 /**
@@ -486,136 +415,4 @@ export class StatsdParser {
     v.valueCount = n;
     return null;
   }
-}
-
-function decodeText(buf: Buffer, s: number, e: number): string {
-  // The agent turns the two bytes `\` `n` into a newline (cleanEventText).
-  return buf.toString('utf8', s, e).replaceAll('\\n', '\n');
-}
-
-function decodeTags(buf: Buffer, s: number, e: number): string[] {
-  return s < e ? buf.toString('utf8', s, e).split(',') : [];
-}
-
-/** Parses an `_e{…}` line; null when the agent would reject it. */
-function parseEvent(buf: Buffer, s: number, e: number): StatsdEvent | null {
-  const colon = indexOfByte(buf, COLON, s, e);
-  if (colon < 0 || colon - s < 7) return null;
-  // As in the agent, the closing `}` is dropped without being checked.
-  const lenStart = s + 3;
-  const lenEnd = colon - 1;
-  const comma = indexOfByte(buf, COMMA, lenStart, lenEnd);
-  if (comma < 0) return null;
-  const titleLen = parseGoInt(buf, lenStart, comma);
-  if (!(titleLen >= 1)) return null;
-  const textLen = parseGoInt(buf, comma + 1, lenEnd);
-  if (!(textLen >= 0)) return null;
-  // Lengths are UTF-8 byte counts, so everything below slices the Buffer, not a decoded string.
-  const r = colon + 1;
-  const contentEnd = r + titleLen + 1 + textLen;
-  if (contentEnd > e) return null;
-  const event: StatsdEvent = {
-    title: decodeText(buf, r, r + titleLen),
-    // The byte between title and text is the separator; the agent skips it without checking.
-    text: decodeText(buf, r + titleLen + 1, contentEnd),
-    timestampS: 0,
-    priority: 'normal',
-    alertType: 'info',
-    tags: [],
-  };
-  let host = '';
-  let aggregationKey = '';
-  let sourceType = '';
-  // Fields start right at contentEnd (normally a `|`, giving an empty first field); a bad value only
-  // leaves the previous one in place, the event is kept.
-  let p = contentEnd;
-  while (p < e) {
-    let q = indexOfByte(buf, PIPE, p, e);
-    if (q < 0) q = e;
-    const c = buf[p];
-    if (c === HASH) {
-      event.tags = decodeTags(buf, p + 1, q);
-    } else if (q - p >= 2 && buf[p + 1] === COLON) {
-      if (c === 0x64) {
-        const ts = parseGoInt(buf, p + 2, q);
-        if (!Number.isNaN(ts)) event.timestampS = ts;
-      } else if (c === 0x68) {
-        host = buf.toString('utf8', p + 2, q);
-      } else if (c === 0x6b) {
-        aggregationKey = buf.toString('utf8', p + 2, q);
-      } else if (c === 0x70) {
-        if (equalsAscii(buf, p + 2, q, 'normal')) event.priority = 'normal';
-        else if (equalsAscii(buf, p + 2, q, 'low')) event.priority = 'low';
-      } else if (c === 0x73) {
-        sourceType = buf.toString('utf8', p + 2, q);
-      } else if (c === 0x74) {
-        const at = alertTypeOf(buf, p + 2, q);
-        if (at !== null) event.alertType = at;
-      }
-    }
-    p = q + 1;
-  }
-  // Go has no "absent" string: an empty `h:`/`k:`/`s:` means unset there, so it is omitted here.
-  if (host !== '') event.host = host;
-  if (aggregationKey !== '') event.aggregationKey = aggregationKey;
-  if (sourceType !== '') event.sourceType = sourceType;
-  return event;
-}
-
-function alertTypeOf(buf: Buffer, s: number, e: number): AlertType | null {
-  if (equalsAscii(buf, s, e, 'error')) return 'error';
-  if (equalsAscii(buf, s, e, 'warning')) return 'warning';
-  if (equalsAscii(buf, s, e, 'info')) return 'info';
-  if (equalsAscii(buf, s, e, 'success')) return 'success';
-  return null;
-}
-
-/** Parses an `_sc|…` line; null when the agent would reject it. */
-function parseServiceCheck(buf: Buffer, s: number, e: number): ServiceCheck | null {
-  if (e - s < 4) return null;
-  let pipes = 0;
-  for (let i = s; i < e && pipes < 2; i++) if (buf[i] === PIPE) pipes++;
-  if (pipes < 2) return null;
-  // The agent drops the first 4 bytes (`_sc|`) without checking them.
-  const nameStart = s + 4;
-  let nameEnd = indexOfByte(buf, PIPE, nameStart, e);
-  if (nameEnd < 0) nameEnd = e;
-  if (nameEnd === nameStart) return null;
-  if (nameEnd >= e) return null; // no status field
-  const stStart = nameEnd + 1;
-  let stEnd = indexOfByte(buf, PIPE, stStart, e);
-  if (stEnd < 0) stEnd = e;
-  const sc0 = buf[stStart];
-  if (stEnd - stStart !== 1 || sc0 === undefined || sc0 < D0 || sc0 > 0x33) return null;
-  const check: ServiceCheck = {
-    name: buf.toString('utf8', nameStart, nameEnd),
-    status: (sc0 - D0) as ServiceCheckStatus,
-    timestampS: 0,
-    tags: [],
-  };
-  let host = '';
-  let message = '';
-  let p = stEnd + 1;
-  while (p < e) {
-    let q = indexOfByte(buf, PIPE, p, e);
-    if (q < 0) q = e;
-    const c = buf[p];
-    if (c === HASH) {
-      check.tags = decodeTags(buf, p + 1, q);
-    } else if (q - p >= 2 && buf[p + 1] === COLON) {
-      if (c === 0x64) {
-        const ts = parseGoInt(buf, p + 2, q);
-        if (!Number.isNaN(ts)) check.timestampS = ts;
-      } else if (c === 0x68) {
-        host = buf.toString('utf8', p + 2, q);
-      } else if (c === 0x6d) {
-        // Agent parity: the message ends at the next `|` (`m:a|b` → `a`); the rest is an unknown field.
-        message = buf.toString('utf8', p + 2, q);
-      }
-    }
-    p = q + 1;
-  }
-  if (host !== '') check.host = host;
-  if (message !== '') check.message = message;
-  return check;
 }
