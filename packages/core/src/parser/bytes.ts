@@ -1,9 +1,8 @@
-/** Byte constants and small byte-level helpers shared by the metric and the event/check parsers. */
+/**
+ * Byte constants and byte-level helpers of the parsers. The metric path keeps its own copies of the
+ * constants it reads per byte (see statsd.ts); the helpers are shared.
+ */
 
-/** `\n` */
-export const NL = 0x0a;
-/** `\r` */
-export const CR = 0x0d;
 /** `|` */
 export const PIPE = 0x7c;
 /** `:` */
@@ -12,20 +11,14 @@ export const COLON = 0x3a;
 export const COMMA = 0x2c;
 /** `#` */
 export const HASH = 0x23;
-/** `@` */
-export const AT = 0x40;
 /** `+` */
 export const PLUS = 0x2b;
 /** `-` */
 export const MINUS = 0x2d;
-/** `.` */
-export const DOT = 0x2e;
 /** `0` */
 export const D0 = 0x30;
 /** `9` */
 export const D9 = 0x39;
-/** `_` */
-export const UNDERSCORE = 0x5f;
 
 /** Digits of int64 max/min magnitude, for Go `ParseInt` range parity. */
 const INT64_MAX_DIGITS = '9223372036854775807';
