@@ -44,7 +44,6 @@ export class OpenWindow {
   timestamped: Series[] = [];
   events: StatsdEvent[] = [];
   serviceChecks: ServiceCheck[] = [];
-  private readonly now: () => number;
 
   constructor(
     private readonly opts: ResolvedOptions,
@@ -55,9 +54,9 @@ export class OpenWindow {
     private readonly seriesPerKind: readonly number[],
     /** The aggregator's component, which counts and logs the drops. */
     private readonly component: ComponentContext<'aggregator'>,
-    now: () => number,
+    /** Gauge update times and the next window's start come from it. */
+    private readonly now: () => number,
   ) {
-    this.now = now;
     this.start = clock.epochMs;
     this.windowNo = clock.windowNoOf(this.start);
     this.store = pools.store();
