@@ -8,6 +8,8 @@
  * nor a copy of its bytes. {@link RawKey} is the stand-alone entry for every other key.
  */
 
+import { fnv1aBytes, fnv1aStep, seededBasis } from './hash.js';
+
 /** An entry of a {@link RawKeyIndex}. */
 export interface RawKeyed<V> {
   /** Hash of the key, from {@link RawKeyIndex.hash}; set before {@link RawKeyIndex.add}. */
@@ -19,8 +21,6 @@ export interface RawKeyed<V> {
   /** Whether the key is exactly these bytes; tagsStart < 0 means no tag segment. */
   rawMatches(type: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number): boolean;
 }
-
-import { fnv1aBytes, fnv1aStep, seededBasis } from './hash.js';
 
 let scratch = Buffer.allocUnsafe(256);
 
