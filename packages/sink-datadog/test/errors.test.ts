@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { retryAfterMs } from '../src/index.js';
+import { retryAfterMs } from '../src/status-table.js';
 import { API_KEY, TS, batch, eventually, gauge, makeSink, sleep, startFakeDatadog, type Received } from './fake-datadog.js';
 
 const seriesPosts = (reqs: Received[]) => reqs.filter((r) => r.path === '/api/v2/series');
