@@ -4,7 +4,7 @@
  * the size that the learnt compression ratio says fits compressed. Runs in slices, yielding to the
  * event loop so ingestion keeps up during a big flush.
  */
-import type { DropLog, LossTally, MetricBatch, Series, SinkDropReason } from '@metrics-distributor/core';
+import type { DropLog, LossTally, MetricBatch, Series, ServiceCheck, SinkDropReason, SketchSeries, StatsdEvent } from '@metrics-distributor/core';
 import { encodeCheck, encodeEvent } from './event-check-json.js';
 import { KIND_SPECS, type PayloadKind } from './kinds.js';
 import type { PayloadLimits } from './options.js';
@@ -70,9 +70,9 @@ export class Batcher {
   private readonly sketchEncoder = new SketchEncoder();
   private readonly encoders: {
     readonly series: ItemEncoder<Series>;
-    readonly sketches: ItemEncoder<MetricBatch['sketches'][number]>;
-    readonly events: ItemEncoder<MetricBatch['events'][number]>;
-    readonly checks: ItemEncoder<MetricBatch['serviceChecks'][number]>;
+    readonly sketches: ItemEncoder<SketchSeries>;
+    readonly events: ItemEncoder<StatsdEvent>;
+    readonly checks: ItemEncoder<ServiceCheck>;
   };
 
   constructor(
