@@ -153,7 +153,7 @@ export class DeliveryPolicy<P> {
   }
 
   /** Counts `items` of `p` as lost for `reason`: on the context (with `log`, rate-limited), the target and `tally`. */
-  lose(p: P, items: number, reason: SinkDropReason, tally: LossTally | undefined, log?: DropLog): void {
+  private lose(p: P, items: number, reason: SinkDropReason, tally: LossTally | undefined, log?: DropLog): void {
     if (items <= 0) return;
     this.context.drop(reason, items, log);
     this.target.onLost?.(p, items, reason);
