@@ -1,4 +1,4 @@
-import { Aggregator, MdError, StatsRegistry, type Frontend, type Logger, type Sink } from '@metrics-distributor/core';
+import { Aggregator, MdError, StatsRegistry, sinkContext, type Frontend, type Logger, type Sink } from '@metrics-distributor/core';
 import { UdpFrontend } from '@metrics-distributor/frontend-statsd-udp';
 import { ConsoleSink } from '@metrics-distributor/sink-console';
 import { availableParallelism } from 'node:os';
@@ -30,7 +30,7 @@ export interface RunningServer {
  * about 9 MiB of resident memory, in the primary and in every UDP worker.
  */
 const SINK_FACTORIES: Record<string, (config: ServerConfig, deps: ServerDeps, stats: StatsRegistry) => Promise<Sink>> = {
-  console: (_config, deps) => Promise.resolve(new ConsoleSink({ stream: deps.stdout ?? process.stdout }, { logger: deps.logger.child({ component: 'sink-console' }) })),
+  console: (_config, deps, stats) => Promise.resolve(new ConsoleSink({ stream: deps.stdout ?? process.stdout }, sinkContext({ logger: deps.logger, stats }, 'console'))),
   datadog: async (config, deps, stats) => {
     const { DatadogSink } = await import('@metrics-distributor/sink-datadog');
     const sink = new DatadogSink(
@@ -46,7 +46,8 @@ const SINK_FACTORIES: Record<string, (config: ServerConfig, deps: ServerDeps, st
         retryMaxAgeMs: config.datadogRetryMaxAgeMs,
         compression: config.datadogCompression,
       },
-      { logger: deps.logger.child({ component: 'sink-datadog' }), stats: stats.component('sink-datadog'), extraStats: (c) => stats.component(c) },
+      sinkContext({ logger: deps.logger, stats }, 'datadog'),
+      { detailStats: (c) => stats.component(c) },
     );
     // Fail open like the agent: a bad key is logged loudly, the server keeps running.
     void sink.start();

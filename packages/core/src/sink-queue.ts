@@ -1,4 +1,6 @@
+import { ComponentContext } from './component.js';
 import type { ExportResult, Sink } from './contracts.js';
+import { CircuitBreaker } from './delivery/backoff.js';
 import { MdError } from './errors.js';
 import { RateLimitedLog, type Logger } from './logger.js';
 import type { MetricBatch } from './model.js';
@@ -8,7 +10,7 @@ import type { ComponentStats } from './stats.js';
 export interface SinkQueueOptions {
   /** Closed windows waiting for this sink; beyond it the oldest is dropped. Default 16. */
   maxBatches?: number;
-  /** First retry delay for a `retryable` result; doubles up to `maxRetryDelayMs`. Default 1000. */
+  /** First retry delay for a `retryable` result; doubles (jittered, core's one backoff) up to `maxRetryDelayMs`. Default 1000. */
   retryBaseMs?: number;
   /** Longest retry delay. Default 30000. */
   maxRetryDelayMs?: number;
@@ -17,31 +19,53 @@ export interface SinkQueueOptions {
 /**
  * One sink's bounded queue and export loop. The aggregator only ever calls `push()`, which never waits,
  * so a slow or failing sink can delay neither ingestion, nor the next window, nor other sinks.
+ *
+ * No sink in this repository returns `retryable`: payload-level retries belong to core's
+ * `DeliveryPolicy` inside the sink. A sink that does return it gets the same backoff here (core's one
+ * {@link CircuitBreaker}), with the whole window kept at the head of the queue.
  */
 export class SinkQueue {
   private readonly queue: MetricBatch[] = [];
   private readonly maxBatches: number;
-  private readonly retryBaseMs: number;
-  private readonly maxRetryDelayMs: number;
+  private readonly breaker: CircuitBreaker;
+  private readonly context: ComponentContext<'sink'>;
   private running = false;
   private closed = false;
-  private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private wakeRetry: (() => void) | undefined;
   private idleWaiters: (() => void)[] = [];
   private readonly errorLog = new RateLimitedLog(60_000);
-  private readonly dropLog = new RateLimitedLog(60_000);
 
+  /** Builds the queue of `sink` with the sink's component context. */
+  constructor(sink: Sink, context: ComponentContext<'sink'>, opts?: SinkQueueOptions);
+  /** The same from the sink's stats and logger (the aggregator's form); drops still go through one context. */
+  constructor(sink: Sink, stats: ComponentStats, logger: Logger, opts?: SinkQueueOptions);
   constructor(
     /** The sink fed by this queue. */
     readonly sink: Sink,
-    private readonly stats: ComponentStats,
-    private readonly logger: Logger,
-    opts: SinkQueueOptions = {},
+    contextOrStats: ComponentContext<'sink'> | ComponentStats,
+    loggerOrOpts?: Logger | SinkQueueOptions,
+    maybeOpts?: SinkQueueOptions,
   ) {
+    let opts: SinkQueueOptions;
+    if (contextOrStats instanceof ComponentContext) {
+      this.context = contextOrStats;
+      opts = (loggerOrOpts as SinkQueueOptions | undefined) ?? {};
+    } else {
+      this.context = new ComponentContext('sink', contextOrStats.component, loggerOrOpts as Logger, contextOrStats);
+      opts = maybeOpts ?? {};
+    }
     this.maxBatches = opts.maxBatches ?? 16;
-    this.retryBaseMs = opts.retryBaseMs ?? 1000;
-    this.maxRetryDelayMs = opts.maxRetryDelayMs ?? 30_000;
+    const baseMs = opts.retryBaseMs ?? 1000;
+    this.breaker = new CircuitBreaker({ baseMs, maxMs: Math.max(baseMs, opts.maxRetryDelayMs ?? 30_000) });
+  }
+
+  private get stats(): ComponentStats {
+    return this.context.stats;
+  }
+
+  private get logger(): Logger {
+    return this.context.logger;
   }
 
   /** Batches waiting, the one being exported included. */
@@ -52,7 +76,7 @@ export class SinkQueue {
   /** Enqueues a closed window and returns at once; on overflow the oldest batch is dropped and counted. */
   push(batch: MetricBatch): void {
     if (this.closed) {
-      this.stats.drop('closed');
+      this.context.drop('closed');
       return;
     }
     this.queue.push(batch);
@@ -61,13 +85,12 @@ export class SinkQueue {
       // The head may be mid-export; dropping index 0 would race it, so drop the oldest waiting one.
       const victim = this.running && this.queue.length > 1 ? 1 : 0;
       this.queue.splice(victim, 1);
-      this.stats.drop('queue_full');
-      this.dropLog.maybe((suppressed) =>
-        this.logger.error(
-          { err: new MdError('MD_ERR_SINK_QUEUE_FULL'), sink: this.sink.name, maxBatches: this.maxBatches, suppressed },
-          'Sink queue full; dropped the oldest window.',
-        ),
-      );
+      this.context.drop('queue_full', 1, {
+        code: 'MD_ERR_SINK_QUEUE_FULL',
+        level: 'error',
+        fields: { sink: this.sink.name, maxBatches: this.maxBatches },
+        message: 'Sink queue full; dropped the oldest window.',
+      });
     }
     this.stats.gauge('queue_depth', this.queue.length);
     if (!this.running) void this.run();
@@ -80,15 +103,16 @@ export class SinkQueue {
         const batch = this.queue[0]!;
         const result = await this.exportSafely(batch);
         if (result.code === 'retryable' && !this.closed) {
-          this.attempt++;
+          this.breaker.failure(result.retryAfterMs);
           this.logFailure(result);
-          const delay = result.retryAfterMs ?? Math.min(this.maxRetryDelayMs, this.retryBaseMs * 2 ** (this.attempt - 1));
-          await this.sleep(delay);
+          await this.sleep(this.breaker.remainingMs);
           continue; // the batch is still at the head unless overflow dropped it
         }
         if (this.queue[0] === batch) this.queue.shift();
-        this.attempt = 0;
-        if (result.code === 'success') this.stats.sent++;
+        if (result.code === 'success') {
+          this.breaker.success();
+          this.stats.sent++;
+        }
         else {
           this.stats.failed++;
           this.logFailure(result);
@@ -154,11 +178,12 @@ export class SinkQueue {
     ]);
     clearTimeout(timer);
     if (timedOut && this.queue.length > 0) {
-      this.stats.drop('shutdown', this.queue.length);
-      this.logger.error(
-        { err: new MdError('MD_ERR_SINK_TIMEOUT'), sink: this.sink.name, lostBatches: this.queue.length },
-        'Shutdown deadline passed; windows not delivered are lost.',
-      );
+      this.context.drop('shutdown', this.queue.length, {
+        code: 'MD_ERR_SINK_TIMEOUT',
+        level: 'error',
+        fields: { sink: this.sink.name, lostBatches: this.queue.length },
+        message: 'Shutdown deadline passed; windows not delivered are lost.',
+      });
       this.queue.length = 0;
     }
     try {

@@ -2,7 +2,8 @@ import t from 'tap';
 import type { ExportResult, Sink } from '../src/contracts.js';
 import { SUCCESS } from '../src/contracts.js';
 import { MdError } from '../src/errors.js';
-import { silentLogger } from '../src/logger.js';
+import { ComponentContext } from '../src/component.js';
+import { createRootLogger, silentLogger } from '../src/logger.js';
 import type { MetricBatch } from '../src/model.js';
 import { SinkQueue } from '../src/sink-queue.js';
 import { ComponentStats } from '../src/stats.js';
@@ -98,4 +99,38 @@ t.test('shutdown waits until the deadline, then counts what is left as lost', as
   t.ok(sink.shutdownCalled);
   q.push(batch(3));
   t.equal(stats.dropped('closed'), 1, 'pushes after shutdown are counted');
+});
+
+t.test('built from a component context: drops go through its one drop call, logged once per reason', async (t) => {
+  const sink = new GateSink();
+  const stats = new ComponentStats('sink-gate');
+  const lines: Record<string, unknown>[] = [];
+  const logger = createRootLogger({ level: 'debug', destination: { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) } });
+  const q = new SinkQueue(sink, new ComponentContext('sink', 'sink-gate', logger, stats), { maxBatches: 1 });
+  for (let i = 1; i <= 4; i++) q.push(batch(i));
+  t.equal(stats.dropped('queue_full'), 3, 'the head is mid-export: each later window displaced the one before');
+  const full = lines.filter((l) => l['msg'] === 'Sink queue full; dropped the oldest window.');
+  t.equal(full.length, 1, 'rate-limited');
+  t.equal((full[0]!['err'] as { code: string }).code, 'MD_ERR_SINK_QUEUE_FULL');
+  sink.open();
+  await q.shutdown(Date.now() + 50);
+  q.push(batch(5));
+  t.equal(stats.dropped('closed'), 1);
+});
+
+t.test('a retryable result waits for the shared breaker, Retry-After included', async (t) => {
+  const sink = new GateSink();
+  const stats = new ComponentStats('sink-gate');
+  const q = new SinkQueue(sink, stats, silentLogger(), { retryBaseMs: 5, maxRetryDelayMs: 10 });
+  sink.results.push({ code: 'retryable', error: new MdError('MD_ERR_SINK_EXPORT'), retryAfterMs: 300 });
+  q.push(batch(1));
+  sink.open();
+  await new Promise((r) => setTimeout(r, 150));
+  sink.open();
+  t.same(sink.seen, [1], 'not retried before Retry-After');
+  await new Promise((r) => setTimeout(r, 300));
+  sink.open();
+  await tick();
+  t.same(sink.seen, [1, 1]);
+  await q.shutdown(Date.now() + 100);
 });

@@ -4,12 +4,13 @@
  */
 import {
   AgentSketch,
+  ComponentContext,
+  ComponentStats,
   MdError,
   RateLimitedLog,
   SUCCESS,
   silentLogger,
   type ExportResult,
-  type Logger,
   type MetricBatch,
   type ServiceCheck,
   type Sink,
@@ -183,20 +184,21 @@ export class ConsoleSink implements Sink {
   /** The format chosen at construction (`auto` resolved against the stream). */
   readonly format: 'json' | 'table';
   private readonly stream: NodeJS.WritableStream;
-  private readonly logger: Logger;
+  private readonly context: ComponentContext<'sink'>;
   private readonly errorLog = new RateLimitedLog(60_000);
   private pending: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  constructor(opts: ConsoleSinkOptions = {}, deps: { logger?: Logger } = {}) {
+  /** `context` is the `sink-console` component's; without one (tests, embedders) logs go nowhere. */
+  constructor(opts: ConsoleSinkOptions = {}, context?: ComponentContext<'sink'>) {
     this.stream = opts.stream ?? process.stdout;
     const format = opts.format ?? 'auto';
     this.format = format === 'auto' ? ((this.stream as { isTTY?: boolean }).isTTY === true ? 'table' : 'json') : format;
-    this.logger = deps.logger ?? silentLogger();
+    this.context = context ?? new ComponentContext('sink', 'sink-console', silentLogger(), new ComponentStats('sink-console'));
     // An unhandled 'error' (EPIPE when the reader goes away) would crash the process; the failed
     // write is reported through its callback, so this listener only keeps the process alive.
     this.stream.on('error', (err: unknown) => {
-      this.errorLog.maybe((suppressed) => this.logger.error({ err, suppressed }, 'Console sink stream error.'));
+      this.errorLog.maybe((suppressed) => this.context.logger.error({ err, suppressed }, 'Console sink stream error.'));
     });
   }
 

@@ -24,8 +24,8 @@ function zigzag32(n: number): number {
   return ((n << 1) ^ (n >> 31)) >>> 0;
 }
 
-/** A growable buffer with just the protobuf writes the sketch payload needs. */
-class ProtoWriter {
+/** A growable buffer with just the protobuf writes the sketch payload needs (the test oracle builds whole entries with it). */
+export class ProtoWriter {
   private buf: Buffer;
   private pos = 0;
 
@@ -131,34 +131,11 @@ class ProtoWriter {
   }
 }
 
-/**
- * Encodes one sketch as a complete `SketchPayload.sketches` (field 1) entry, so payloads are plain
- * concatenations of these plus {@link SKETCH_PAYLOAD_FOOTER}, and can be split and re-joined freely.
- */
-export function encodeSketchEntry(s: SketchSeries): Buffer {
+/** Whether a sketch can be encoded: a finite summary, and as many counts as keys. */
+export function sketchIsValid(s: SketchSeries): boolean {
   const d = s.sketch;
-  const dog = new ProtoWriter(64 + d.keys.length * 6);
-  dog.int64(1, s.timestamp);
-  dog.int64(2, d.count);
-  dog.double(3, d.min);
-  dog.double(4, d.max);
-  dog.double(5, d.avg);
-  dog.double(6, d.sum);
-  dog.packedSint32(7, d.keys);
-  dog.packedUint32(8, d.counts);
-  const dogBytes = dog.finish();
-
-  const sketch = new ProtoWriter(dogBytes.length + s.metric.length + s.host.length + 64);
-  sketch.string(1, s.metric);
-  sketch.string(2, s.host);
-  sketch.repeatedString(4, s.tags);
-  sketch.bytes(7, dogBytes);
-  const sketchBytes = sketch.finish();
-
-  const entry = new ProtoWriter(sketchBytes.length + 8);
-  entry.bytes(1, sketchBytes);
-  // Copy out of the writer's oversized buffer so a retained entry does not pin the slack.
-  return Buffer.from(entry.finish());
+  if (!Number.isFinite(d.count) || !Number.isFinite(d.sum) || !Number.isFinite(d.min) || !Number.isFinite(d.max) || !Number.isFinite(d.avg)) return false;
+  return d.keys.length === d.counts.length;
 }
 
 /** The empty `metadata` (field 2) the agent appends to every sketch payload. */
@@ -225,8 +202,10 @@ interface Identity {
 }
 
 /**
- * Writes `SketchPayload.sketches` entries straight into a body, byte for byte what
- * {@link encodeSketchEntry} returns, without the three intermediate Buffers per sketch. The host and
+ * Writes `SketchPayload.sketches` entries (each a complete field 1, so payloads are plain
+ * concatenations of entries plus {@link SKETCH_PAYLOAD_FOOTER} and can be split and re-joined freely)
+ * straight into a body, without the three intermediate Buffers per sketch a plain encoder builds; the
+ * test oracle `test/encode.ts` is that plain encoder, and the output is byte for byte the same. The host and
  * tags fields are cached per interned tags array (core shares one array per tag set across contexts and
  * windows) in a WeakMap, so they go with the contexts; only the last host per array is kept.
  *
@@ -246,7 +225,7 @@ export class SketchEncoder {
   /** Size of the entry last passed to {@link size}. */
   bytes = 0;
 
-  /** Bytes of the entry for `s` (remembered for {@link fill}). The caller checks values first (see encodeSketch). */
+  /** Bytes of the entry for `s` (remembered for {@link fill}). The caller checks values first ({@link sketchIsValid}). */
   size(s: SketchSeries): number {
     const d = s.sketch;
     this.cur = s;

@@ -6,7 +6,7 @@
  * body can still be split at item boundaries.
  */
 import type { Series } from '@metrics-distributor/core';
-import { KIND_SPECS, type PayloadKind } from './encode.js';
+import { KIND_SPECS, type PayloadKind } from './kinds.js';
 
 /** One finished body: the whole uncompressed request body and where each item starts in it. */
 export interface RawPayload {
@@ -277,7 +277,7 @@ interface Middle {
  * only the name and the value are written. Tags arrays are taken as immutable (they are `readonly` in
  * core's model); a changed length is still noticed.
  *
- * The output is byte for byte what {@link encodeSeries} writes.
+ * The output is byte for byte what the plain encoder of the test oracle (`test/encode.ts`) writes.
  */
 export class SeriesEncoder {
   private readonly byTags = new WeakMap<readonly string[], TagsEntry>();

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { v1, v2 } from '@datadog/datadog-api-client';
 import { AgentSketch, type Series, type SketchSeries } from '@metrics-distributor/core';
-import { assemble, encodeCheck, encodeEvent, encodeSeries, encodeSketch, truncateChars } from '../src/encode.js';
+import { encodeCheck, encodeEvent, truncateChars } from '../src/event-check-json.js';
+import { assemble, encodeSeries, encodeSketch } from './encode.js';
 import { decodeSketchPayload } from './fake-datadog.js';
 
 /** True when the api-client's deserializer flagged anything (unknown enum value, wrong shape) anywhere. */

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { retryAfterMs } from '../src/index.js';
+import { retryAfterMs } from '../src/status-table.js';
 import { API_KEY, TS, batch, eventually, gauge, makeSink, sleep, startFakeDatadog, type Received } from './fake-datadog.js';
 
 const seriesPosts = (reqs: Received[]) => reqs.filter((r) => r.path === '/api/v2/series');
@@ -67,7 +67,7 @@ t.test('403: dropped, counted, one loud rate-limited "invalid API key" line, key
 t.test('413: split in half and re-sent recursively; a single item still too large is dropped', async (t) => {
   const fake = await startFakeDatadog((r) => (r.path === '/api/v2/series' && (countOf(r) > 2 || JSON.stringify(r.json).includes('huge')) ? { status: 413 } : undefined));
   t.teardown(() => fake.close());
-  const { sink, stats } = makeSink(fake);
+  const { sink, stats, log } = makeSink(fake);
   const names = Array.from({ length: 8 }, (_, i) => `s${i}`);
   t.same(await sink.export(batch({ series: names.map((n) => gauge(n)) })), { code: 'success' });
   t.same(seriesPosts(fake.requests).map(countOf), [8, 4, 2, 2, 4, 2, 2], '8 → 4+4 → 2+2+2+2');
@@ -77,6 +77,8 @@ t.test('413: split in half and re-sent recursively; a single item still too larg
   t.equal(res.code, 'failure');
   t.same(fake.series().map((s) => s['metric']).slice(8), ['ok']);
   t.equal(stats.dropped('payload_too_large'), 1);
+  const line = log.lines().find((l) => (l['err'] as { code?: string } | undefined)?.code === 'MD_ERR_SINK_PAYLOAD_TOO_LARGE');
+  t.match(line, { level: 50, limit: '413 from Datadog', item: /huge/ }, 'the log names the item Datadog refused');
   await sink.shutdown(Date.now() + 1000);
 });
 

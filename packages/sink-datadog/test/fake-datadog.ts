@@ -4,7 +4,7 @@
  * with short retry timings, captured logs, and small batch builders.
  */
 import protobuf from 'protobufjs';
-import { StatsRegistry, createRootLogger, type Logger, type MetricBatch, type Series } from '@metrics-distributor/core';
+import { StatsRegistry, createRootLogger, sinkContext, type Logger, type MetricBatch, type Series } from '@metrics-distributor/core';
 import { DatadogSink, type DatadogSinkOptions } from '../src/index.js';
 import { startFakeIntake, type FakeIntake, type FakeReply, type FakeRequest, type FakeScript } from '../src/testing.js';
 
@@ -100,7 +100,8 @@ export function makeSink(fake: { url: string }, opts: Partial<DatadogSinkOptions
   const log = captureLogger();
   const sink = new DatadogSink(
     { apiKey: API_KEY, url: fake.url, retryBaseMs: 20, retryMaxMs: 100, ...opts },
-    { logger: log.logger, stats: registry.component('sink-datadog'), extraStats: (c) => registry.component(c) },
+    sinkContext({ logger: log.logger, stats: registry }, 'datadog'),
+    { detailStats: (c) => registry.component(c) },
   );
   return { sink, registry, stats: registry.component('sink-datadog'), log };
 }

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { v2 } from '@datadog/datadog-api-client';
-import { Aggregator, StatsRegistry } from '@metrics-distributor/core';
+import { Aggregator, StatsRegistry, sinkContext } from '@metrics-distributor/core';
 import { DatadogSink } from '../src/index.js';
 import { API_KEY, captureLogger, makeSink, startFakeDatadog } from './fake-datadog.js';
 
@@ -100,7 +100,7 @@ t.test('deflate is zlib-wrapped, as Datadog expects', async (t) => {
 
 t.test('the site builds https://api.<site>; a url keeps its path as a prefix', async (t) => {
   const reg = new StatsRegistry();
-  const deps = { logger: captureLogger().logger, stats: reg.component('sink-datadog') };
+  const deps = sinkContext({ logger: captureLogger().logger, stats: reg }, 'datadog');
   const eu = new DatadogSink({ apiKey: API_KEY, site: 'datadoghq.eu' }, deps);
   t.equal(eu.baseUrl, 'https://api.datadoghq.eu');
   t.equal(new DatadogSink({ apiKey: API_KEY }, deps).baseUrl, 'https://api.datadoghq.com');

@@ -1,8 +1,9 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { AgentSketch, type Series, type SeriesType, type SketchSeries } from '@metrics-distributor/core';
-import { assemble, encodeSeries, encodeSketch, sketchIsValid, type PayloadKind } from '../src/encode.js';
-import { SketchEncoder, encodeSketchEntry } from '../src/proto.js';
+import type { PayloadKind } from '../src/kinds.js';
+import { assemble, encodeSeries, encodeSketch, encodeSketchEntry } from './encode.js';
+import { SketchEncoder, sketchIsValid } from '../src/proto.js';
 import { BufferPool, PayloadWriter, SeriesEncoder, itemBytes, splitPayload, type RawPayload } from '../src/writer.js';
 import { TS, batch, gauge, makeSink, startFakeDatadog } from './fake-datadog.js';
 
