@@ -34,6 +34,7 @@ interface LateWindowParts {
   waitForWindow(windowStart: number): Promise<void>;
 }
 
+/** Whether `f` has parts of its windows arriving late (today: the UDP worker pool). */
 function hasLateWindowParts(f: Frontend): f is Frontend & LateWindowParts {
   return typeof (f as Partial<LateWindowParts>).waitForWindow === 'function';
 }

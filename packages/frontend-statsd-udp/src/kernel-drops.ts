@@ -46,7 +46,9 @@ export function dropsFor(table: string, local: string): number {
 export interface KernelDropWatchOptions {
   /** The bound address, as `socket.address()` gives it. */
   address: string;
+  /** The bound port (never 0). */
   port: number;
+  /** Socket type: which table (/proc/net/udp or udp6) to read. */
   family: 'udp4' | 'udp6';
   /** Interval between reads. Default {@link DEFAULT_KERNEL_DROPS_POLL_MS}. */
   pollMs?: number;
