@@ -76,7 +76,7 @@ export class TcpFrontend implements Frontend {
     this.context = deps.context;
     this.name = deps.context.name;
     this.logger = deps.context.logger;
-    const handler = (via: Via): LineHandler => ({ line: (buf, start, end) => this.parse(buf, start, end), tooLong: () => this.lineTooLong(via) });
+    const handler = (via: Via): LineHandler => ({ line: this.parse, tooLong: () => this.lineTooLong(via) });
     this.handlers = { tcp: handler('tcp'), unix: handler('unix') };
   }
 
@@ -201,14 +201,17 @@ export class TcpFrontend implements Frontend {
     }
   }
 
-  /** Hands one line to the parser; a throw loses that line only, never the connection or the rest of the chunk. */
-  private parse(buf: Buffer, start: number, end: number): void {
+  /**
+   * Hands one line to the parser; a throw loses that line only, never the connection or the rest of the
+   * chunk. An arrow property, so the framer calls it directly: this is the per-line path.
+   */
+  private readonly parse = (buf: Buffer, start: number, end: number): void => {
     try {
       this.target.statsdLine(buf, start, end);
     } catch (err) {
       this.internalError(err);
     }
-  }
+  };
 
   private internalError(err: unknown): void {
     this.context.drop('internal_error', 1, {
