@@ -1,9 +1,10 @@
-import { Aggregator, MdError, StatsRegistry, sinkContext, type Frontend, type Logger, type Sink } from '@metrics-distributor/core';
+import { Aggregator, ComponentNames, MdError, StatsRegistry, componentContext, sinkContext, type ComponentRoot, type Frontend, type Logger, type Sink } from '@metrics-distributor/core';
 import { UdpFrontend } from '@metrics-distributor/frontend-statsd-udp';
 import { ConsoleSink } from '@metrics-distributor/sink-console';
 import { availableParallelism } from 'node:os';
 import type { ServerConfig } from './config.js';
 import { ProcessMetrics } from './process-metrics.js';
+import { tcpOptions, udpOptions } from './statsd-options.js';
 import { resolveWorkers, UdpWorkerPool } from './workers.js';
 
 /** Process-level things the server needs, injectable for tests. */
@@ -22,6 +23,20 @@ export interface RunningServer {
   readonly frontends: readonly Frontend[];
   /** Stops receiving, flushes the open window and waits for sinks until the shutdown timeout. Idempotent. */
   close(): Promise<void>;
+}
+
+/**
+ * A front-end part of whose window arrives after the boundary (from other processes): the aggregator
+ * waits for it before closing the window.
+ */
+interface LateWindowParts {
+  /** Resolves once the parts of window `windowStart` are in, or a grace period has passed. */
+  waitForWindow(windowStart: number): Promise<void>;
+}
+
+/** Whether `f` has parts of its windows arriving late (today: the UDP worker pool). */
+function hasLateWindowParts(f: Frontend): f is Frontend & LateWindowParts {
+  return typeof (f as Partial<LateWindowParts>).waitForWindow === 'function';
 }
 
 /**
@@ -62,6 +77,8 @@ export const SINK_NAMES = Object.keys(SINK_FACTORIES);
 export async function startServer(config: ServerConfig, deps: ServerDeps): Promise<RunningServer> {
   const { logger } = deps;
   const stats = new StatsRegistry();
+  // Every component's context (logger child, self-metrics, drop call) is built from this one root.
+  const root: ComponentRoot = { logger, stats };
   for (const name of config.sinks) {
     if (SINK_FACTORIES[name] === undefined) throw new MdError('MD_ERR_CONFIG_INVALID', `invalid option --sink: unknown sink '${name}' (known: ${SINK_NAMES.join(', ')})`);
   }
@@ -93,38 +110,21 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
   for (const sink of sinks) aggregator.addSink(sink);
 
   const frontends: Frontend[] = [];
-  const workerCount = resolveWorkers(config.workers, availableParallelism());
-  const pool = config.statsdUdp !== undefined && workerCount > 1 ? new UdpWorkerPool(workerCount, config, aggregator, logger.child({ component: 'workers' })) : undefined;
-  if (config.statsdUdp !== undefined && pool === undefined) {
+  const workerCount = config.statsdUdp === undefined ? 1 : resolveWorkers(config.workers, availableParallelism());
+  // Workers send their partial window right at the boundary; give them a moment before closing it.
+  const graceMs = Math.min(2000, Math.max(50, Math.floor(config.flushIntervalMs / 2)));
+  if (config.statsdUdp !== undefined) {
+    const udpContext = componentContext(root, 'statsd-udp', ComponentNames.statsdUdp);
     frontends.push(
-      new UdpFrontend(
-        {
-          host: config.statsdUdp.host,
-          port: config.statsdUdp.port,
-          recvBufferBytes: config.statsdUdpRecvBufferBytes,
-          maxDatagramBytes: config.statsdUdpMaxDatagramBytes,
-          kernelDropsPollMs: config.statsdUdpKernelDropsPollMs,
-        },
-        { receiver: aggregator.statsdReceiver('statsd-udp'), logger: logger.child({ component: 'statsd-udp' }) },
-      ),
+      workerCount > 1
+        ? new UdpWorkerPool({ workers: workerCount, config, graceMs }, { aggregator, stats, context: componentContext(root, 'workers', ComponentNames.workers), udpContext })
+        : new UdpFrontend(udpOptions(config), { target: aggregator.target(udpContext), context: udpContext }),
     );
   }
   if (config.statsdTcp !== undefined || config.statsdUnix !== undefined) {
     const { TcpFrontend } = await import('@metrics-distributor/frontend-statsd-tcp');
-    frontends.push(
-      new TcpFrontend(
-        {
-          host: config.statsdTcp?.host,
-          port: config.statsdTcp?.port ?? null,
-          unixPath: config.statsdUnix,
-          unixSocketMode: config.statsdUnixMode,
-          maxLineBytes: config.statsdTcpMaxLineBytes,
-          maxConnections: config.statsdTcpMaxConnections,
-          idleTimeoutMs: config.statsdTcpIdleTimeoutMs,
-        },
-        { receiver: aggregator.statsdReceiver('statsd-tcp'), logger: logger.child({ component: 'statsd-tcp' }) },
-      ),
-    );
+    const context = componentContext(root, 'statsd-tcp', ComponentNames.statsdTcp);
+    frontends.push(new TcpFrontend(tcpOptions(config), { target: aggregator.target(context), context }));
   }
   if (config.http !== undefined) {
     const { HttpFrontend } = await import('@metrics-distributor/frontend-http');
@@ -143,31 +143,28 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
     );
   }
   const started: Frontend[] = [];
-  let poolAddresses: string[] = [];
   try {
     for (const f of frontends) {
       await f.start();
       started.push(f);
     }
-    if (pool !== undefined) poolAddresses = await pool.start();
   } catch (err) {
+    // A front-end that failed to start has released what it held; the others are closed here.
     await Promise.allSettled(started.map((f) => f.close()));
-    await pool?.close(Date.now() + 2000);
     throw err;
   }
-  // Workers send their partial window right at the boundary; give them a moment before closing it.
-  const graceMs = Math.min(2000, Math.max(50, Math.floor(config.flushIntervalMs / 2)));
-  const processMetrics = config.selfMetrics ? new ProcessMetrics(stats.component('process')) : undefined;
+  const processMetrics = config.selfMetrics ? new ProcessMetrics(componentContext(root, 'process', ComponentNames.process).stats) : undefined;
+  const lateParts = frontends.filter(hasLateWindowParts);
   aggregator.start({
-    beforeClose: (windowStart) => {
+    beforeClose: async (windowStart) => {
       processMetrics?.record();
-      return pool === undefined ? Promise.resolve() : pool.waitForWindow(windowStart, graceMs);
+      await Promise.all(lateParts.map((f) => f.waitForWindow(windowStart)));
     },
   });
   logger.info(
     {
-      listeners: [...poolAddresses, ...frontends.flatMap((f) => f.addresses())],
-      workers: pool === undefined ? 1 : workerCount,
+      listeners: frontends.flatMap((f) => f.addresses()),
+      workers: workerCount,
       sinks: sinks.map((s) => s.name),
       flushIntervalMs: config.flushIntervalMs,
       hostname: config.hostname,
@@ -183,7 +180,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
       closing ??= (async () => {
         const deadline = Date.now() + config.shutdownTimeoutMs;
         // Front-ends first so everything already received lands in the final window.
-        await Promise.allSettled([...frontends.map((f) => f.close()), pool?.close(deadline)]);
+        await Promise.allSettled(frontends.map((f) => f.close()));
         processMetrics?.record();
         processMetrics?.close();
         await aggregator.close(deadline);

@@ -1,7 +1,19 @@
 import cluster, { type Worker } from 'node:cluster';
-import { Aggregator, alignWindow, type Logger, type StatsRegistry, type WindowState } from '@metrics-distributor/core';
-import { KernelDropWatch, UdpFrontend } from '@metrics-distributor/frontend-statsd-udp';
+import {
+  Aggregator,
+  ComponentNames,
+  MdError,
+  StatsRegistry,
+  alignWindow,
+  componentContext,
+  type ComponentContext,
+  type Frontend,
+  type Logger,
+  type WindowState,
+} from '@metrics-distributor/core';
+import { KernelDropWatch, UdpFrontend, type UdpBoundAddress } from '@metrics-distributor/frontend-statsd-udp';
 import type { ServerConfig } from './config.js';
+import { udpOptions } from './statsd-options.js';
 
 /**
  * `--workers n`: n processes receive on the one UDP port (node:cluster shares the socket), each
@@ -16,7 +28,7 @@ type StatsDelta = Record<string, { counters: Record<string, number>; drops: Reco
 
 /** Messages from a worker to the primary. */
 type FromWorker =
-  | { kind: 'listening'; addresses: string[] }
+  | { kind: 'listening'; addresses: string[]; bound: UdpBoundAddress }
   | { kind: 'state'; state: WindowState; stats: StatsDelta; final: boolean }
   | { kind: 'fatal'; message: string };
 
@@ -70,7 +82,9 @@ export async function runUdpWorker(logger: Logger): Promise<void> {
   // The primary decides when to stop; a Ctrl-C reaches the whole process group, so ignore it here.
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => undefined);
+  const stats = new StatsRegistry();
   const agg = new Aggregator({
+    stats,
     flushIntervalMs: config.flushIntervalMs,
     hostname: config.hostname,
     maxContexts: config.maxContexts,
@@ -80,26 +94,23 @@ export async function runUdpWorker(logger: Logger): Promise<void> {
     selfMetrics: false,
     logger,
   });
-  const udp = config.statsdUdp!;
-  const frontend = new UdpFrontend(
-    // The workers share one socket: the primary counts its kernel drops, once.
-    { host: udp.host, port: udp.port, recvBufferBytes: config.statsdUdpRecvBufferBytes, maxDatagramBytes: config.statsdUdpMaxDatagramBytes, kernelDropsPollMs: 0 },
-    { receiver: agg.statsdReceiver('statsd-udp'), logger: logger.child({ component: 'statsd-udp' }) },
-  );
+  const context = componentContext({ logger, stats }, 'statsd-udp', ComponentNames.statsdUdp);
+  // The workers share one socket: the primary counts its kernel drops, once.
+  const frontend = new UdpFrontend(udpOptions(config, 0), { target: agg.target(context), context });
   try {
     await frontend.start();
   } catch (err) {
     send({ kind: 'fatal', message: err instanceof Error ? err.message : String(err) });
     process.exit(1);
   }
-  send({ kind: 'listening', addresses: [...frontend.addresses()] });
+  send({ kind: 'listening', addresses: [...frontend.addresses()], bound: frontend.boundAddress()! });
   const last = new Map<string, number>();
   let timer: NodeJS.Timeout | undefined;
   const schedule = () => {
     const now = Date.now();
     const next = alignWindow(now, config.flushIntervalMs) + config.flushIntervalMs;
     timer = setTimeout(() => {
-      send({ kind: 'state', state: agg.drainState(), stats: statsDelta(agg.stats, last), final: false });
+      send({ kind: 'state', state: agg.drainState(), stats: statsDelta(stats, last), final: false });
       schedule();
     }, next - now);
   };
@@ -110,7 +121,7 @@ export async function runUdpWorker(logger: Logger): Promise<void> {
     stopping = true;
     clearTimeout(timer);
     await frontend.close();
-    const final: FromWorker = { kind: 'state', state: agg.drainState(), stats: statsDelta(agg.stats, last), final: true };
+    const final: FromWorker = { kind: 'state', state: agg.drainState(), stats: statsDelta(stats, last), final: true };
     // Disconnect only once the IPC channel has written the final window.
     process.send?.(final, undefined, {}, () => process.disconnect?.());
   };
@@ -121,48 +132,85 @@ export async function runUdpWorker(logger: Logger): Promise<void> {
   process.on('disconnect', () => process.exit(0));
 }
 
-/** Primary side: forks the workers, merges their windows into `aggregator`, restarts dead ones. */
-export class UdpWorkerPool {
+/** Options of a {@link UdpWorkerPool}. */
+export interface UdpWorkerPoolOptions {
+  /** Worker processes to fork (more than 1, or a single UdpFrontend would do). */
+  workers: number;
+  /** The server config, handed to every worker. */
+  config: ServerConfig;
+  /** How long the primary waits at a boundary for every worker's partial window. */
+  graceMs: number;
+}
+
+/** Collaborators of a {@link UdpWorkerPool}, built by the server. */
+export interface UdpWorkerPoolDeps {
+  /** Merges the workers' partial windows. */
+  aggregator: Aggregator;
+  /** The primary's self-metrics, where the workers' counter deltas land. */
+  stats: StatsRegistry;
+  /** The pool's own context (`workers`): worker deaths, restarts, late windows. */
+  context: ComponentContext<'workers'>;
+  /** The `statsd-udp` context of the primary, where the shared socket's kernel drops are counted, once. */
+  udpContext: ComponentContext<'statsd-udp'>;
+}
+
+/**
+ * The UDP front-end of `--workers n`, primary side: forks the workers, merges their windows into the
+ * aggregator, restarts dead ones. A `Frontend` like the others; `waitForWindow` is the hook the
+ * server calls before closing each window, as the workers' parts arrive by IPC just after the boundary.
+ */
+export class UdpWorkerPool implements Frontend {
+  /** Component id: the pool's context name. */
+  readonly name: string;
   private readonly workers = new Set<Worker>();
   private readonly reported = new Map<number, number>();
   private waiting: { windowStart: number; resolve: () => void } | undefined;
-  private closing = false;
+  private stopping = false;
+  private closing: Promise<void> | undefined;
   private restarts: number[] = [];
-  private addresses: string[] = [];
+  private listening: { addresses: string[]; bound: UdpBoundAddress } | undefined;
   private kernelDrops: KernelDropWatch | undefined;
+  private readonly logger: Logger;
 
   constructor(
-    private readonly count: number,
-    private readonly config: ServerConfig,
-    private readonly aggregator: Aggregator,
-    private readonly logger: Logger,
-  ) {}
+    private readonly opts: UdpWorkerPoolOptions,
+    private readonly deps: UdpWorkerPoolDeps,
+  ) {
+    this.name = deps.context.name;
+    this.logger = deps.context.logger;
+  }
 
-  /** Forks the workers and resolves with the UDP addresses once every one of them is listening. */
-  async start(): Promise<string[]> {
+  /** Forks the workers and resolves once every one of them is listening; on failure stops those that started, then rejects. */
+  async start(): Promise<void> {
+    if (this.closing !== undefined) throw new MdError('MD_ERR_FRONTEND_BIND', 'the UDP worker pool was closed; create a new one');
     cluster.setupPrimary({ serialization: 'advanced' });
-    await Promise.all(Array.from({ length: this.count }, () => this.fork()));
-    const m = /^udp:\/\/\[?([^\]]*)\]?:(\d+)$/.exec(this.addresses[0] ?? '');
-    if (m !== null && this.config.statsdUdpKernelDropsPollMs > 0) {
-      const address = m[1]!;
-      this.kernelDrops = new KernelDropWatch(
-        { address, port: Number(m[2]), family: address.includes(':') ? 'udp6' : 'udp4', pollMs: this.config.statsdUdpKernelDropsPollMs },
-        this.aggregator.stats.component('statsd-udp'),
-        this.logger,
-      );
+    try {
+      await Promise.all(Array.from({ length: this.opts.workers }, () => this.fork()));
+    } catch (err) {
+      // Workers that did start hold the port: stop them before reporting the failure.
+      await this.close(Date.now() + 2000);
+      throw err;
+    }
+    const pollMs = this.opts.config.statsdUdpKernelDropsPollMs;
+    if (this.listening !== undefined && pollMs > 0) {
+      this.kernelDrops = new KernelDropWatch({ ...this.listening.bound, pollMs }, this.deps.udpContext);
       await this.kernelDrops.start();
     }
-    return this.addresses;
+  }
+
+  /** The workers' shared UDP address (`udp://host:port`); empty before start and after close. */
+  addresses(): readonly string[] {
+    return this.closing !== undefined || this.listening === undefined ? [] : this.listening.addresses;
   }
 
   private fork(): Promise<void> {
-    const worker = cluster.fork({ [CONFIG_ENV]: JSON.stringify(this.config) });
+    const worker = cluster.fork({ [CONFIG_ENV]: JSON.stringify(this.opts.config) });
     this.workers.add(worker);
     return new Promise((resolve, reject) => {
       worker.on('message', (m: FromWorker) => {
         switch (m.kind) {
           case 'listening':
-            this.addresses = m.addresses;
+            this.listening = { addresses: m.addresses, bound: m.bound };
             resolve();
             return;
           case 'fatal':
@@ -177,10 +225,10 @@ export class UdpWorkerPool {
         this.workers.delete(worker);
         this.reported.delete(worker.id);
         this.wakeIfComplete();
-        if (this.closing) return;
+        if (this.stopping) return;
         reject(new Error(`UDP worker exited during start-up (${code ?? signal})`));
         // The lost part cannot be measured, but the loss must show without reading logs.
-        this.aggregator.stats.component('workers').count('worker_deaths');
+        this.deps.context.stats.count('worker_deaths');
         this.logger.error({ workerId: worker.id, code, signal }, 'UDP worker died; its open window is lost. Restarting it.');
         this.restart();
       });
@@ -194,14 +242,14 @@ export class UdpWorkerPool {
     const delay = this.restarts.length >= 5 ? 5_000 : 0;
     this.restarts.push(now);
     setTimeout(() => {
-      if (!this.closing) this.fork().catch((err: unknown) => this.logger.error({ err }, 'UDP worker restart failed.'));
+      if (!this.stopping) this.fork().catch((err: unknown) => this.logger.error({ err }, 'UDP worker restart failed.'));
     }, delay).unref();
   }
 
   private onState(worker: Worker, state: WindowState, delta: StatsDelta): void {
-    this.aggregator.mergeState(state);
+    this.deps.aggregator.mergeState(state);
     for (const [component, d] of Object.entries(delta)) {
-      const s = this.aggregator.stats.component(component);
+      const s = this.deps.stats.component(component);
       for (const [f, n] of Object.entries(d.counters)) s[f as (typeof COUNTERS)[number]] += n;
       for (const [reason, n] of Object.entries(d.drops)) s.drop(reason, n);
       for (const [name, n] of Object.entries(d.named)) s.count(name, n);
@@ -219,7 +267,7 @@ export class UdpWorkerPool {
   }
 
   /** Resolves once every live worker has sent its partial window `windowStart`, or after `graceMs`. */
-  waitForWindow(windowStart: number, graceMs: number): Promise<void> {
+  waitForWindow(windowStart: number, graceMs = this.opts.graceMs): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         if (this.waiting?.resolve === done) this.waiting = undefined;
@@ -235,9 +283,16 @@ export class UdpWorkerPool {
     });
   }
 
-  /** Asks every worker to stop receiving and send its final window; resolves when all have exited. */
-  async close(deadlineMs: number): Promise<void> {
-    this.closing = true;
+  /**
+   * Asks every worker to stop receiving and send its final window; resolves when all have exited, or
+   * kills the rest at `deadlineMs` (default: the config's shutdown timeout from now). Idempotent.
+   */
+  close(deadlineMs = Date.now() + this.opts.config.shutdownTimeoutMs): Promise<void> {
+    return (this.closing ??= this.stop(deadlineMs));
+  }
+
+  private async stop(deadlineMs: number): Promise<void> {
+    this.stopping = true;
     // The shared socket may be gone once the workers have exited: count its kernel drops while it is not.
     await this.kernelDrops?.poll();
     const exits = [...this.workers].map(

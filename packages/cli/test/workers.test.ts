@@ -1,4 +1,5 @@
 import t from 'tap';
+import { createSocket } from 'node:dgram';
 import { portOf, sendUdp, startCli, type OutLine } from './helpers.js';
 
 const total = (lines: OutLine[], metric: string) =>
@@ -48,4 +49,16 @@ t.test('a worker that dies is restarted and the others keep going', async (t) =>
   t.equal(Math.round(total(c.lines, 'alive')), 50);
   // Regression (system tests): the death is visible as a self-metric, not only in the log.
   t.equal(Math.round(total(c.lines, 'metrics_distributor.worker_deaths')), 1, 'metrics_distributor.worker_deaths counted');
+});
+
+t.test('--workers 2 on a port already taken: start-up fails promptly with exit 1, naming the worker failure', async (t) => {
+  const holder = createSocket('udp4');
+  await new Promise<void>((resolve) => holder.bind({ address: '127.0.0.1', port: 0 }, resolve));
+  t.teardown(() => holder.close());
+  const port = holder.address().port;
+  const c = startCli(['--statsd-udp', `127.0.0.1:${port}`, '--workers', '2']);
+  const exited = await Promise.race([c.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 15_000))]);
+  t.equal(exited?.code, 1, 'exit 1, and promptly');
+  t.match(c.stderr(), /Start-up failed/);
+  t.match(c.stderr(), /UDP worker failed to start/);
 });

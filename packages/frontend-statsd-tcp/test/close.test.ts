@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { Socket } from 'node:net';
 import { TcpFrontend } from '../src/index.js';
-import { captureLogger, setup, valueOf, waitFor, within, write } from './helpers.js';
+import { captureLogger, setup, tcpContext, valueOf, waitFor, within, write } from './helpers.js';
 
 /** Every line has this exact length, so the number of complete lines in N bytes is floor(N / L). */
 const LINE = 'close.hits:1|c|#pad:xxxxxxxx\n';
@@ -123,12 +123,12 @@ t.test('lifecycle: close() is idempotent, frees the port, refuses restart; close
   await t.rejects(s.dial(s.port), { code: 'ECONNREFUSED' }, 'no longer accepting');
 
   const { logger } = captureLogger();
-  const again = new TcpFrontend({ port: s.port }, { receiver: s.receiver, logger });
+  const again = new TcpFrontend({ port: s.port }, { target: s.target, context: tcpContext(logger) });
   await again.start();
   t.same(again.addresses(), [`tcp://127.0.0.1:${s.port}`], 'the port is free again');
   await again.close();
 
-  const never = new TcpFrontend({ port: 0 }, { receiver: s.receiver, logger });
+  const never = new TcpFrontend({ port: 0 }, { target: s.target, context: tcpContext(logger) });
   await never.close();
   t.same(never.addresses(), []);
 });

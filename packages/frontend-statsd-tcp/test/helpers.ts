@@ -1,7 +1,7 @@
 /** Shared fixtures: a real Aggregator behind a real TcpFrontend on loopback, and small socket utilities. */
 import type { Test } from 'tap';
 import { connect, type Socket } from 'node:net';
-import { Aggregator, createRootLogger, type Logger, type MetricBatch } from '@metrics-distributor/core';
+import { Aggregator, StatsRegistry, componentContext, createRootLogger, type ComponentContext, type IngestTarget, type Logger, type MetricBatch } from '@metrics-distributor/core';
 import { TcpFrontend, type TcpFrontendOptions } from '../src/index.js';
 
 /** One captured pino JSON line. */
@@ -17,6 +17,14 @@ export function captureLogger(level = 'debug'): { logger: Logger; lines: LogLine
   const logger = createRootLogger({ level, destination: { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) } });
   return { logger, lines };
 }
+
+/** A `statsd-tcp` context on `stats` (a fresh registry by default), logging to `logger`. */
+export function tcpContext(logger: Logger, stats = new StatsRegistry()): ComponentContext<'statsd-tcp'> {
+  return componentContext({ logger, stats }, 'statsd-tcp');
+}
+
+/** A target that takes every line and does nothing with it. */
+export const nullTarget: IngestTarget = { statsd: () => undefined, statsdLine: () => undefined, addSample: () => 'accepted', windowStartMs: 0 };
 
 /** Polls `cond` every few ms; rejects after `timeoutMs` so lost data fails the test instead of hanging it. */
 export async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
@@ -81,9 +89,10 @@ export function valueOf(batch: MetricBatch, metric: string, tags: string[] = [])
 /** Aggregator + started front-end on loopback (port 0 unless told otherwise), torn down with the test. */
 export async function setup(t: Test, opts: TcpFrontendOptions = {}, level = 'debug') {
   const agg = new Aggregator({ hostname: 'h', selfMetrics: false, countersAs: 'count', flushIntervalMs: 10_000 });
-  const receiver = agg.statsdReceiver('statsd-tcp');
   const { logger, lines } = captureLogger(level);
-  const fe = new TcpFrontend({ port: opts.unixPath === undefined ? 0 : undefined, ...opts }, { receiver, logger });
+  const context = tcpContext(logger, agg.stats);
+  const target = agg.target(context);
+  const fe = new TcpFrontend({ port: opts.unixPath === undefined ? 0 : undefined, ...opts }, { target, context });
   await fe.start();
   const clients: Socket[] = [];
   t.teardown(async () => {
@@ -94,8 +103,9 @@ export async function setup(t: Test, opts: TcpFrontendOptions = {}, level = 'deb
   const port = opts.port === null || (opts.unixPath !== undefined && opts.port === undefined) ? -1 : tcpPort(fe);
   return {
     agg,
-    receiver,
-    stats: receiver.stats,
+    target,
+    context,
+    stats: context.stats,
     fe,
     lines,
     port,

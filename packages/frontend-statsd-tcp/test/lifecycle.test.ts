@@ -1,13 +1,13 @@
 import t from 'tap';
 import { createServer, type Server } from 'node:net';
-import { ComponentStats, isMdError } from '@metrics-distributor/core';
+import { isMdError } from '@metrics-distributor/core';
 import { TcpFrontend, type TcpFrontendOptions } from '../src/index.js';
-import { captureLogger, setup, waitFor, write } from './helpers.js';
+import { resolveTcpOptions } from '../src/options.js';
+import { captureLogger, nullTarget, setup, tcpContext, waitFor, write } from './helpers.js';
 
-const fakeReceiver = () => ({ stats: new ComponentStats('statsd-tcp'), line: () => undefined });
+const fakeDeps = () => ({ target: nullTarget, context: tcpContext(captureLogger().logger) });
 
 t.test('invalid options are rejected at construction', async (t) => {
-  const { logger } = captureLogger();
   const bad: TcpFrontendOptions[] = [
     { port: 70000 },
     { port: -1 },
@@ -20,12 +20,11 @@ t.test('invalid options are rejected at construction', async (t) => {
     { closeDrainMs: -1 },
     { unixPath: '/tmp/x.sock', unixSocketMode: 0o10000 },
   ];
-  for (const opts of bad) t.throws(() => new TcpFrontend(opts, { receiver: fakeReceiver(), logger }), { code: 'MD_ERR_CONFIG_INVALID' }, JSON.stringify(opts));
+  for (const opts of bad) t.throws(() => new TcpFrontend(opts, fakeDeps()), { code: 'MD_ERR_CONFIG_INVALID' }, JSON.stringify(opts));
 });
 
 t.test('port defaults: 8125 alone, none beside a Unix path unless given', async (t) => {
-  const { logger } = captureLogger();
-  const ports = (opts: TcpFrontendOptions) => (new TcpFrontend(opts, { receiver: fakeReceiver(), logger }) as unknown as { port: number | undefined }).port;
+  const ports = (opts: TcpFrontendOptions) => resolveTcpOptions(opts).port;
   t.equal(ports({}), 8125);
   t.equal(ports({ unixPath: '/tmp/x.sock' }), undefined);
   t.equal(ports({ unixPath: '/tmp/x.sock', port: null }), undefined);
@@ -34,8 +33,7 @@ t.test('port defaults: 8125 alone, none beside a Unix path unless given', async 
 
 t.test('a busy port rejects with MD_ERR_FRONTEND_BIND and keeps the cause; start() may be retried', async (t) => {
   const s = await setup(t);
-  const { logger } = captureLogger();
-  const other = new TcpFrontend({ port: s.port }, { receiver: fakeReceiver(), logger });
+  const other = new TcpFrontend({ port: s.port }, fakeDeps());
   const err = await other.start().then(
     () => undefined,
     (e: unknown) => e,

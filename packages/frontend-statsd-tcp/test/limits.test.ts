@@ -1,12 +1,13 @@
 import t from 'tap';
 import type { Socket } from 'node:net';
-import { ComponentStats } from '@metrics-distributor/core';
-import { TcpFrontend, type StatsdLineReceiver } from '../src/index.js';
-import { captureLogger, closed, dial, setup, tcpPort, valueOf, waitFor, within, write } from './helpers.js';
+import type { IngestTarget } from '@metrics-distributor/core';
+import { TcpFrontend } from '../src/index.js';
+import type { LineFramer } from '../src/framer.js';
+import { captureLogger, closed, dial, nullTarget, setup, tcpContext, tcpPort, valueOf, waitFor, within, write } from './helpers.js';
 
 /** The front-end's live connections, peeked at to prove memory stays bounded. */
-function connsOf(fe: TcpFrontend): Set<{ tail: Buffer | undefined; tailLen: number }> {
-  return (fe as unknown as { conns: Set<{ tail: Buffer | undefined; tailLen: number }> }).conns;
+function connsOf(fe: TcpFrontend): Set<{ framer: LineFramer }> {
+  return (fe as unknown as { conns: Set<{ framer: LineFramer }> }).conns;
 }
 
 t.test('an over-long line is discarded up to its newline, counted, logged once; the connection carries on', async (t) => {
@@ -65,7 +66,7 @@ t.test('slowloris: a client that never sends a newline holds at most maxLineByte
     const before = s.stats.bytes;
     await write(c, 'z'.repeat(50));
     await waitFor(() => s.stats.bytes === before + 50, `trickle ${i}`);
-    for (const conn of connsOf(s.fe)) biggest = Math.max(biggest, conn.tail?.length ?? 0, conn.tailLen);
+    for (const conn of connsOf(s.fe)) biggest = Math.max(biggest, conn.framer.bufferBytes, conn.framer.pendingBytes);
   }
   t.ok(biggest > 0, 'the partial line was buffered at first');
   t.ok(biggest <= max, `never more than maxLineBytes buffered (saw ${biggest})`);
@@ -155,18 +156,19 @@ t.test('a peer reset mid-line: no crash, no warning, the partial line counted; t
   t.equal(valueOf(s.agg.closeWindow(), 'reset.ok'), 1);
 });
 
-t.test('an exception from the receiver loses that line only and is logged once', async (t) => {
+t.test('an exception from the target loses that line only and is logged once', async (t) => {
   const got: string[] = [];
-  const receiver: StatsdLineReceiver = {
-    stats: new ComponentStats('statsd-tcp'),
-    line(buf, start, end) {
+  const target: IngestTarget = {
+    ...nullTarget,
+    statsdLine(buf, start, end) {
       const text = buf.toString('utf8', start, end);
       if (text.startsWith('boom')) throw new Error('parser bug');
       got.push(text);
     },
   };
   const { logger, lines } = captureLogger();
-  const fe = new TcpFrontend({ port: 0 }, { receiver, logger });
+  const context = tcpContext(logger);
+  const fe = new TcpFrontend({ port: 0 }, { target, context });
   await fe.start();
   const c = await dial(tcpPort(fe));
   t.teardown(async () => {
@@ -178,7 +180,7 @@ t.test('an exception from the receiver loses that line only and is logged once',
   await write(c, 'm 2\nc:1|c\n');
   await waitFor(() => got.length === 3, 'c after a split failing line');
   t.same(got, ['a:1|c', 'b:1|c', 'c:1|c']);
-  t.equal(receiver.stats.dropped('internal_error'), 2);
+  t.equal(context.stats.dropped('internal_error'), 2);
   t.equal(lines.filter((l) => l.level === 50).length, 1, 'rate-limited: one error line for two failures');
   t.notOk(c.closed);
 });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Aggregator, isMdError } from '@metrics-distributor/core';
 import { TcpFrontend } from '../src/index.js';
-import { captureLogger, closed, dial, setup, valueOf, waitFor, write } from './helpers.js';
+import { captureLogger, closed, tcpContext, dial, setup, valueOf, waitFor, write } from './helpers.js';
 
 /** A short temp dir: socket paths are limited to ~107 bytes, too short for tap's fixture dirs. */
 function sockPath(t: Test, name = 's.sock'): string {
@@ -30,7 +30,8 @@ function listenUnix(path: string): Promise<Server> {
 /** A front-end that should fail to start, with an aggregator we do not need to read. */
 function frontend(unixPath: string, port?: number) {
   const { logger, lines } = captureLogger();
-  const fe = new TcpFrontend({ unixPath, port }, { receiver: new Aggregator({ selfMetrics: false }).statsdReceiver('statsd-tcp'), logger });
+  const context = tcpContext(logger);
+  const fe = new TcpFrontend({ unixPath, port }, { target: new Aggregator({ selfMetrics: false }).target(context), context });
   return { fe, lines };
 }
 
@@ -66,7 +67,7 @@ t.test('the socket file mode comes from the option', async (t) => {
   }
 });
 
-t.test('TCP and Unix together feed the same receiver', async (t) => {
+t.test('TCP and Unix together feed the same target', async (t) => {
   const path = sockPath(t);
   const s = await setup(t, { unixPath: path, port: 0 });
   t.match(s.fe.addresses(), [/^tcp:\/\/127\.0\.0\.1:\d+$/, `unix://${path}`]);

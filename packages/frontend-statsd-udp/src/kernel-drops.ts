@@ -7,10 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { isIPv4 } from 'node:net';
-import { RateLimitedLog, type ComponentStats, type Logger } from '@metrics-distributor/core';
-
-/** The drop reason the kernel's drops are counted under. */
-export const KERNEL_DROP_REASON = 'kernel_rcvbuf';
+import type { ComponentContext } from '@metrics-distributor/core';
 
 /** Default interval between two reads of the kernel's counter. */
 export const DEFAULT_KERNEL_DROPS_POLL_MS = 10_000;
@@ -49,15 +46,17 @@ export function dropsFor(table: string, local: string): number {
 export interface KernelDropWatchOptions {
   /** The bound address, as `socket.address()` gives it. */
   address: string;
+  /** The bound port (never 0). */
   port: number;
+  /** Socket type: which table (/proc/net/udp or udp6) to read. */
   family: 'udp4' | 'udp6';
   /** Interval between reads. Default {@link DEFAULT_KERNEL_DROPS_POLL_MS}. */
   pollMs?: number;
 }
 
 /**
- * Reads the kernel's drop counter of one UDP socket every `pollMs` and adds what grew to
- * `stats.drop('kernel_rcvbuf', n)`, with a warning at most once a minute. Does nothing where
+ * Reads the kernel's drop counter of one UDP socket every `pollMs` and reports what grew as
+ * `context.drop('kernel_rcvbuf', n)`, with a warning at most once a minute. Does nothing where
  * /proc/net/udp is not readable (not Linux).
  */
 export class KernelDropWatch {
@@ -67,12 +66,11 @@ export class KernelDropWatch {
   private last: number | undefined;
   private timer: NodeJS.Timeout | undefined;
   private reading: Promise<void> | undefined;
-  private readonly warnLog = new RateLimitedLog(60_000);
 
   constructor(
     opts: KernelDropWatchOptions,
-    private readonly stats: ComponentStats,
-    private readonly logger: Logger,
+    /** The `statsd-udp` context the drops are counted and logged on. */
+    private readonly context: ComponentContext<'statsd-udp'>,
   ) {
     this.file = opts.family === 'udp6' ? '/proc/net/udp6' : '/proc/net/udp';
     // IPv6 addresses are printed as host-order words: match those sockets by port alone.
@@ -84,7 +82,7 @@ export class KernelDropWatch {
   async start(): Promise<void> {
     this.last = await this.read();
     if (this.last === undefined) {
-      this.logger.debug({ file: this.file }, 'Kernel UDP drop counters are not readable here; kernel drops are not counted.');
+      this.context.logger.debug({ file: this.file }, 'Kernel UDP drop counters are not readable here; kernel drops are not counted.');
       return;
     }
     const tick = (): void => {
@@ -115,13 +113,12 @@ export class KernelDropWatch {
       const grown = now - this.last;
       this.last = now;
       if (grown <= 0) return;
-      this.stats.drop(KERNEL_DROP_REASON, grown);
-      this.warnLog.maybe((suppressed) =>
-        this.logger.warn(
-          { code: 'MD_ERR_FRONTEND_KERNEL_DROPS', datagrams: grown, total: this.stats.dropped(KERNEL_DROP_REASON), suppressed },
-          'The kernel dropped StatsD datagrams: the socket receive buffer was full. Raise net.core.rmem_max and recvBufferBytes, or use --workers.',
-        ),
-      );
+      this.context.drop('kernel_rcvbuf', grown, {
+        code: 'MD_ERR_FRONTEND_KERNEL_DROPS',
+        // `code` at the top level as well: that is where operators' log queries have matched it.
+        fields: { code: 'MD_ERR_FRONTEND_KERNEL_DROPS', datagrams: grown },
+        message: 'The kernel dropped StatsD datagrams: the socket receive buffer was full. Raise net.core.rmem_max and recvBufferBytes, or use --workers.',
+      });
     };
     // Two reads in flight could finish out of order and move `last` back, counting drops twice.
     this.reading = (this.reading ?? Promise.resolve()).then(run);

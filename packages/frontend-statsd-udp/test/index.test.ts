@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap';
 import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import { Aggregator, ComponentStats, createRootLogger, isMdError, type Logger, type MetricBatch, type Series } from '@metrics-distributor/core';
-import { UdpFrontend, type StatsdPacketReceiver, type UdpFrontendOptions } from '../src/index.js';
+import { Aggregator, StatsRegistry, componentContext, createRootLogger, isMdError, type ComponentContext, type IngestTarget, type Logger, type MetricBatch, type Series } from '@metrics-distributor/core';
+import { UdpFrontend, type UdpFrontendOptions } from '../src/index.js';
 
 interface LogLine {
   level: number;
@@ -26,6 +26,14 @@ async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Pro
   }
 }
 
+/** A `statsd-udp` context on its own registry, logging to `logger`. */
+function udpContext(logger: Logger, stats = new StatsRegistry()): ComponentContext<'statsd-udp'> {
+  return componentContext({ logger, stats }, 'statsd-udp');
+}
+
+/** A target that takes every datagram and does nothing with it. */
+const nullTarget: IngestTarget = { statsd: () => undefined, statsdLine: () => undefined, addSample: () => 'accepted', windowStartMs: 0 };
+
 function portOf(fe: UdpFrontend): number {
   const addr = fe.addresses()[0];
   if (addr === undefined) throw new Error('not listening');
@@ -43,10 +51,10 @@ function sortSeries(batch: MetricBatch): Series[] {
 /** Aggregator + front-end + client on loopback, torn down by the test. */
 async function setup(t: Test, opts: UdpFrontendOptions = {}, level = 'debug') {
   const agg = new Aggregator({ hostname: 'h', selfMetrics: false, countersAs: 'count', flushIntervalMs: 10_000 });
-  const receiver = agg.statsdReceiver('statsd-udp');
   const { logger, lines } = captureLogger(level);
+  const context = udpContext(logger, agg.stats);
   const host = opts.host ?? '127.0.0.1';
-  const fe = new UdpFrontend({ port: 0, ...opts, host }, { receiver, logger });
+  const fe = new UdpFrontend({ port: 0, ...opts, host }, { target: agg.target(context), context });
   await fe.start();
   const client = createSocket(host.includes(':') ? 'udp6' : 'udp4');
   t.teardown(async () => {
@@ -55,19 +63,20 @@ async function setup(t: Test, opts: UdpFrontendOptions = {}, level = 'debug') {
     await agg.close();
   });
   const port = portOf(fe);
-  return { agg, receiver, fe, lines, port, host, send: (p: string | Buffer) => send(client, p, port, host) };
+  return { agg, stats: context.stats, fe, lines, port, host, send: (p: string | Buffer) => send(client, p, port, host) };
 }
 
 t.test('binds 127.0.0.1 on an ephemeral port and aggregates a multi-line datagram', async (t) => {
   const s = await setup(t);
   t.match(s.fe.addresses(), [/^udp:\/\/127\.0\.0\.1:\d+$/]);
   t.not(s.port, 0, 'the real port is reported, not 0');
+  t.same(s.fe.boundAddress(), { address: '127.0.0.1', port: s.port, family: 'udp4' }, 'and as data');
   t.ok(s.lines.some((l) => l.msg === 'StatsD UDP listening.' && l.address === `udp://127.0.0.1:${s.port}`));
 
   await s.send('req.count:1|c\nreq.count:2|c|#env:prod\nreq.count:4|c\nmem.used:512|g\n');
-  await waitFor(() => s.receiver.stats.packets === 1, 'one packet');
-  t.equal(s.receiver.stats.parsed, 4);
-  t.equal(s.receiver.stats.bad, 0);
+  await waitFor(() => s.stats.packets === 1, 'one packet');
+  t.equal(s.stats.parsed, 4);
+  t.equal(s.stats.bad, 0);
 
   const batch = s.agg.closeWindow();
   const ts = Math.floor(batch.windowStartMs / 1000);
@@ -88,7 +97,7 @@ t.test('binds ::1 with a udp6 socket', { skip: hasV6 ? false : 'no IPv6 loopback
   const s = await setup(t, { host: '::1' });
   t.match(s.fe.addresses(), [/^udp:\/\/\[::1\]:\d+$/]);
   await s.send('v6.hits:3|c\n');
-  await waitFor(() => s.receiver.stats.packets === 1, 'one packet over IPv6');
+  await waitFor(() => s.stats.packets === 1, 'one packet over IPv6');
   const batch = s.agg.closeWindow();
   t.same(
     batch.series.map((x) => [x.metric, x.value]),
@@ -99,9 +108,9 @@ t.test('binds ::1 with a udp6 socket', { skip: hasV6 ? false : 'no IPv6 loopback
 t.test('garbage lines between good ones: good ones aggregated, bad ones counted', async (t) => {
   const s = await setup(t);
   await s.send('good:1|c\nthis is garbage\ngood:2|c\n:|\ngood2:3|g\n');
-  await waitFor(() => s.receiver.stats.packets === 1, 'one packet');
-  t.equal(s.receiver.stats.bad, 2);
-  t.equal(s.receiver.stats.parsed, 3);
+  await waitFor(() => s.stats.packets === 1, 'one packet');
+  t.equal(s.stats.bad, 2);
+  t.equal(s.stats.parsed, 3);
   const batch = s.agg.closeWindow();
   t.same(
     sortSeries(batch).map((x) => [x.metric, x.value]),
@@ -118,9 +127,9 @@ t.test('binary garbage and invalid UTF-8 do not stop the socket', async (t) => {
   await s.send(Buffer.from('caf\xc3(:1|c\n\xff\xfe\xfd|#\xc0\n', 'latin1'));
   await s.send(Buffer.alloc(0));
   await s.send('after.garbage:7|g\n');
-  await waitFor(() => s.receiver.stats.packets === 4, 'four packets');
-  t.ok(s.receiver.stats.bad >= 3, 'the garbage lines were counted as bad');
-  t.equal(s.receiver.stats.dropped('internal_error'), 0);
+  await waitFor(() => s.stats.packets === 4, 'four packets');
+  t.ok(s.stats.bad >= 3, 'the garbage lines were counted as bad');
+  t.equal(s.stats.dropped('internal_error'), 0);
   const after = s.agg.closeWindow().series.find((x) => x.metric === 'after.garbage');
   t.equal(after?.value, 7, 'a good datagram after the garbage is still aggregated');
 });
@@ -131,10 +140,10 @@ t.test('a datagram over maxDatagramBytes is counted as truncated and only its co
   const s = await setup(t, { maxDatagramBytes: head.length + 'trunc.cut:12'.length });
   await s.send(head + 'trunc.cut:12345|c\n' + 'trunc.lost:1|c\n'.repeat(10));
   await s.send(head); // within the limit: not truncated
-  await waitFor(() => s.receiver.stats.packets === 2, 'two packets');
-  t.equal(s.receiver.stats.dropped('truncated'), 1);
-  t.equal(s.receiver.stats.bytes, 2 * head.length - 1, 'the first datagram was cut back to its last newline');
-  t.equal(s.receiver.stats.bad, 0, 'the cut line is not parsed at all');
+  await waitFor(() => s.stats.packets === 2, 'two packets');
+  t.equal(s.stats.dropped('truncated'), 1);
+  t.equal(s.stats.bytes, 2 * head.length - 1, 'the first datagram was cut back to its last newline');
+  t.equal(s.stats.bad, 0, 'the cut line is not parsed at all');
   t.same(
     s.agg.closeWindow().series.map((x) => [x.metric, x.value]),
     [['trunc.kept', 2]],
@@ -184,23 +193,24 @@ t.test('nothing is logged above debug per packet', async (t) => {
   const s = await setup(t, {}, 'info');
   const before = s.lines.length;
   for (let i = 0; i < 20; i++) await s.send(`quiet.count:${i}|c\nquiet.gauge:${i}|g\n`);
-  await waitFor(() => s.receiver.stats.packets === 20, '20 packets');
+  await waitFor(() => s.stats.packets === 20, '20 packets');
   t.equal(s.lines.length, before, 'no log line for good packets');
 });
 
-t.test('an exception from the receiver loses one datagram, is logged once, and the socket lives on', async (t) => {
+t.test('an exception from the target loses one datagram, is logged once, and the socket lives on', async (t) => {
   const got: string[] = [];
-  const receiver: StatsdPacketReceiver = {
-    stats: new ComponentStats('statsd-udp'),
-    packet(buf: Buffer, start = 0, end = buf.length) {
-      this.stats.packets++;
+  const { logger, lines } = captureLogger();
+  const context = udpContext(logger);
+  const target: IngestTarget = {
+    ...nullTarget,
+    statsd(buf: Buffer, start = 0, end = buf.length) {
+      context.stats.packets++;
       const text = buf.toString('utf8', start, end);
       if (text.startsWith('boom')) throw new Error('parser bug');
       got.push(text);
     },
   };
-  const { logger, lines } = captureLogger();
-  const fe = new UdpFrontend({ port: 0 }, { receiver, logger });
+  const fe = new UdpFrontend({ port: 0 }, { target, context });
   await fe.start();
   const client = createSocket('udp4');
   t.teardown(async () => {
@@ -211,11 +221,12 @@ t.test('an exception from the receiver loses one datagram, is logged once, and t
   await send(client, 'boom 1', port, '127.0.0.1');
   await send(client, 'boom 2', port, '127.0.0.1');
   await send(client, 'fine:1|c', port, '127.0.0.1');
-  await waitFor(() => receiver.stats.packets === 3, 'three packets');
+  await waitFor(() => context.stats.packets === 3, 'three packets');
   t.same(got, ['fine:1|c']);
-  t.equal(receiver.stats.dropped('internal_error'), 2);
+  t.equal(context.stats.dropped('internal_error'), 2);
   const errors = lines.filter((l) => l.level === 50);
   t.equal(errors.length, 1, 'rate-limited: one error line for two failures');
+  t.match(errors[0], { reason: 'internal_error', err: { message: /parser bug/, stack: /caused by: Error: parser bug/ } }, 'the thrown error is kept as the cause');
 });
 
 t.test('socket errors after start are logged, rate-limited, and do not crash', async (t) => {
@@ -227,13 +238,14 @@ t.test('socket errors after start are logged, rate-limited, and do not crash', a
   t.equal(errors.length, 1);
   t.match(errors[0], { msg: 'StatsD UDP socket error; still listening.', err: { message: 'boom 1' } });
   await s.send('still.alive:1|c\n');
-  await waitFor(() => s.receiver.stats.packets === 1, 'a packet after the error');
+  await waitFor(() => s.stats.packets === 1, 'a packet after the error');
 });
 
 t.test('bind failure rejects with MD_ERR_FRONTEND_BIND and keeps the cause', async (t) => {
   const s = await setup(t);
   const { logger } = captureLogger();
-  const other = new UdpFrontend({ port: s.port }, { receiver: s.agg.statsdReceiver('other'), logger });
+  const context = udpContext(logger);
+  const other = new UdpFrontend({ port: s.port }, { target: s.agg.target(context), context });
   const err = await other.start().then(
     () => undefined,
     (e: unknown) => e,
@@ -245,23 +257,23 @@ t.test('bind failure rejects with MD_ERR_FRONTEND_BIND and keeps the cause', asy
 });
 
 t.test('invalid options are rejected at construction', async (t) => {
-  const { logger } = captureLogger();
-  const receiver = { stats: new ComponentStats('x'), packet: () => undefined };
-  t.throws(() => new UdpFrontend({ port: 70000 }, { receiver, logger }), { code: 'MD_ERR_CONFIG_INVALID' });
-  t.throws(() => new UdpFrontend({ maxDatagramBytes: 0 }, { receiver, logger }), { code: 'MD_ERR_CONFIG_INVALID' });
-  t.throws(() => new UdpFrontend({ recvBufferBytes: -1 }, { receiver, logger }), { code: 'MD_ERR_CONFIG_INVALID' });
+  const deps = { target: nullTarget, context: udpContext(captureLogger().logger) };
+  t.throws(() => new UdpFrontend({ port: 70000 }, deps), { code: 'MD_ERR_CONFIG_INVALID' });
+  t.throws(() => new UdpFrontend({ maxDatagramBytes: 0 }, deps), { code: 'MD_ERR_CONFIG_INVALID' });
+  t.throws(() => new UdpFrontend({ recvBufferBytes: -1 }, deps), { code: 'MD_ERR_CONFIG_INVALID' });
 });
 
 t.test('close() is idempotent, stops receiving and forgets the address', async (t) => {
   const s = await setup(t);
   await s.send('before.close:1|c\n');
-  await waitFor(() => s.receiver.stats.packets === 1, 'one packet');
+  await waitFor(() => s.stats.packets === 1, 'one packet');
   const first = s.fe.close();
   const second = s.fe.close();
   t.equal(first, second, 'the same promise');
   await first;
   await s.fe.close();
   t.same(s.fe.addresses(), []);
+  t.equal(s.fe.boundAddress(), undefined);
   await t.rejects(s.fe.start(), { code: 'MD_ERR_FRONTEND_BIND' }, 'a closed front-end cannot restart');
 
   // The port is free again: a new socket can bind it, proving the old one is really closed.
@@ -274,8 +286,7 @@ t.test('close() is idempotent, stops receiving and forgets the address', async (
 });
 
 t.test('close() before start() resolves', async (t) => {
-  const { logger } = captureLogger();
-  const fe = new UdpFrontend({ port: 0 }, { receiver: { stats: new ComponentStats('x'), packet: () => undefined }, logger });
+  const fe = new UdpFrontend({ port: 0 }, { target: nullTarget, context: udpContext(captureLogger().logger) });
   await fe.close();
   await fe.close();
   t.same(fe.addresses(), []);
@@ -290,18 +301,17 @@ t.test('close() reads the datagrams the kernel already queued (system-test regre
   await s.fe.close();
   const drops = Number(readFileSync('/proc/net/udp', 'utf8').split('\n').find((l) => l.includes(`:${s.port.toString(16).toUpperCase().padStart(4, '0')} `))?.trim().split(/\s+/).at(-1) ?? 0);
   t.equal(drops, 0, 'the kernel dropped nothing (else the burst was too big for this machine)');
-  t.equal(s.receiver.stats.packets, n, 'every queued datagram was read before the socket closed');
+  t.equal(s.stats.packets, n, 'every queued datagram was read before the socket closed');
   const batch = await s.agg.close();
   t.equal(sortSeries(batch!).find((x) => x.metric === 'burst')?.value, n * 10);
 });
 
 t.test('closeDrainMs: 0 closes at once; a negative value is rejected', async (t) => {
-  const { logger } = captureLogger();
-  const receiver = { stats: new ComponentStats('x'), packet: () => undefined };
-  const fe = new UdpFrontend({ port: 0, closeDrainMs: 0 }, { receiver, logger });
+  const deps = { target: nullTarget, context: udpContext(captureLogger().logger) };
+  const fe = new UdpFrontend({ port: 0, closeDrainMs: 0 }, deps);
   await fe.start();
   const started = Date.now();
   await fe.close();
   t.ok(Date.now() - started < 40, 'no drain wait');
-  t.throws(() => new UdpFrontend({ closeDrainMs: -1 }, { receiver, logger }), { code: 'MD_ERR_CONFIG_INVALID' });
+  t.throws(() => new UdpFrontend({ closeDrainMs: -1 }, deps), { code: 'MD_ERR_CONFIG_INVALID' });
 });

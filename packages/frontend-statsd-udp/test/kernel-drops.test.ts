@@ -3,9 +3,10 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Aggregator, ComponentStats, createRootLogger, type Logger } from '@metrics-distributor/core';
-import { KERNEL_DROP_REASON, UdpFrontend } from '../src/index.js';
-import { dropsFor, procLocalAddress } from '../src/kernel-drops.js';
+import { Aggregator, StatsRegistry, componentContext, createRootLogger, type IngestTarget, type Logger } from '@metrics-distributor/core';
+import { UdpFrontend, dropsFor, procLocalAddress } from '../src/index.js';
+
+const KERNEL_DROP_REASON = 'kernel_rcvbuf';
 
 const onLinux = existsSync('/proc/net/udp');
 
@@ -40,10 +41,10 @@ function blockUntil(file: string, maxMs: number): void {
 
 t.test('datagrams the kernel drops on a full receive buffer are counted as dropped{reason:kernel_rcvbuf} and logged', { skip: onLinux ? false : 'needs /proc/net/udp' }, async (t) => {
   const agg = new Aggregator({ hostname: 'h', selfMetrics: false, flushIntervalMs: 10_000 });
-  const receiver = agg.statsdReceiver('statsd-udp');
   const { logger, lines } = captureLogger();
+  const context = componentContext({ logger, stats: agg.stats }, 'statsd-udp');
   // The smallest buffer the kernel allows, read every 50 ms.
-  const fe = new UdpFrontend({ host: '127.0.0.1', port: 0, recvBufferBytes: 1, kernelDropsPollMs: 50 }, { receiver, logger });
+  const fe = new UdpFrontend({ host: '127.0.0.1', port: 0, recvBufferBytes: 1, kernelDropsPollMs: 50 }, { target: agg.target(context), context });
   await fe.start();
   t.teardown(async () => {
     await fe.close();
@@ -52,7 +53,7 @@ t.test('datagrams the kernel drops on a full receive buffer are counted as dropp
   const addr = fe.addresses()[0]!;
   const port = Number(addr.slice(addr.lastIndexOf(':') + 1));
   const local = procLocalAddress('127.0.0.1', port)!;
-  t.equal(receiver.stats.dropped(KERNEL_DROP_REASON), 0, 'nothing dropped before any traffic');
+  t.equal(context.stats.dropped(KERNEL_DROP_REASON), 0, 'nothing dropped before any traffic');
   const done = join(mkdtempSync(join(tmpdir(), 'md-udp-')), 'sent');
   const sender = spawn(process.execPath, [
     '-e',
@@ -66,8 +67,8 @@ t.test('datagrams the kernel drops on a full receive buffer are counted as dropp
   const kernel = dropsFor(readFileSync('/proc/net/udp', 'utf8'), local);
   t.ok(kernel > 0, `the kernel dropped ${kernel} datagrams while the loop was blocked`);
   const deadline = Date.now() + 3000;
-  while (receiver.stats.dropped(KERNEL_DROP_REASON) < kernel && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  t.equal(receiver.stats.dropped(KERNEL_DROP_REASON), kernel, 'the self-metric equals the kernel counter of this socket');
+  while (context.stats.dropped(KERNEL_DROP_REASON) < kernel && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.equal(context.stats.dropped(KERNEL_DROP_REASON), kernel, 'the self-metric equals the kernel counter of this socket');
   t.ok(
     lines.some((l) => l['code'] === 'MD_ERR_FRONTEND_KERNEL_DROPS' && l['level'] === 40),
     'a warning names the drops',
@@ -76,11 +77,11 @@ t.test('datagrams the kernel drops on a full receive buffer are counted as dropp
 });
 
 t.test('kernelDropsPollMs: 0 turns the watch off; a negative value is rejected', async (t) => {
-  const stats = new ComponentStats('statsd-udp');
-  const { logger } = captureLogger();
-  t.throws(() => new UdpFrontend({ kernelDropsPollMs: -1 }, { receiver: { stats, packet: () => undefined }, logger }), /kernelDropsPollMs/);
-  const fe = new UdpFrontend({ host: '127.0.0.1', port: 0, kernelDropsPollMs: 0 }, { receiver: { stats, packet: () => undefined }, logger });
+  const context = componentContext({ logger: captureLogger().logger, stats: new StatsRegistry() }, 'statsd-udp');
+  const target: IngestTarget = { statsd: () => undefined, statsdLine: () => undefined, addSample: () => 'accepted', windowStartMs: 0 };
+  t.throws(() => new UdpFrontend({ kernelDropsPollMs: -1 }, { target, context }), /kernelDropsPollMs/);
+  const fe = new UdpFrontend({ host: '127.0.0.1', port: 0, kernelDropsPollMs: 0 }, { target, context });
   await fe.start();
   await fe.close();
-  t.equal(stats.dropped(KERNEL_DROP_REASON), 0);
+  t.equal(context.stats.dropped(KERNEL_DROP_REASON), 0);
 });
