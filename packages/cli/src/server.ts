@@ -128,6 +128,10 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
   }
   if (config.http !== undefined) {
     const { HttpFrontend } = await import('@metrics-distributor/frontend-http');
+    // Core is loaded already; imported here only to keep this change inside the HTTP block.
+    const { ComponentNames, componentContext } = await import('@metrics-distributor/core');
+    const httpContext = componentContext({ logger, stats }, 'http', ComponentNames.http);
+    const httpStatsdContext = componentContext({ logger, stats }, 'http', ComponentNames.httpStatsd);
     frontends.push(
       new HttpFrontend(
         {
@@ -138,7 +142,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
           maxBodyBytes: config.httpMaxBodyBytes,
           vercelSecret: config.vercelSecret,
         },
-        { aggregator, logger: logger.child({ component: 'http' }) },
+        { target: aggregator.target(httpContext), context: httpContext, statsd: { target: aggregator.target(httpStatsdContext), context: httpStatsdContext } },
       ),
     );
   }

@@ -3,27 +3,14 @@
  * raw StatsD over HTTP, all aggregated by core in the same windows as the StatsD traffic.
  */
 import type { AddressInfo } from 'node:net';
-import { MdError, type Aggregator, type Frontend, type Logger } from '@metrics-distributor/core';
+import { MdError, type ComponentContext, type Frontend, type IngestTarget, type Logger } from '@metrics-distributor/core';
 import { CredentialStore, isLoopbackHost, type HttpCredential } from './auth.js';
 import { DEFAULT_DEDUPE_MAX_IDS, DEFAULT_DEDUPE_WINDOW_MS, RecentIds } from './dedupe.js';
 import { LogIngest } from './ingest.js';
 import { APP_RE, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, buildApp, type HttpApp, type RouteRuntime } from './routes.js';
 
-export { CredentialStore, constantTimeEqual, isLoopbackHost, parseAuthorization, verifyVercelSignature } from './auth.js';
-export type { AuthResult, HttpCredential, PresentedAuth } from './auth.js';
-export { BodyError, decodeBody, detectFormat, forEachRecord } from './body.js';
-export type { BadRecordReason, BodyErrorKind, BodyFormat, LogRecord, RecordVisitor } from './body.js';
-export { RecentIds, DEFAULT_DEDUPE_MAX_IDS, DEFAULT_DEDUPE_WINDOW_MS } from './dedupe.js';
-export { extractLine, extractRouter, extractRuntime, extractAddon, extractError, extractLogplex, extractApp, dynoTags, herokuKey, tag, ADDON_PREFIXES } from './heroku.js';
-export type { ExtractBadReason, LogLine, OnBad } from './heroku.js';
-export { LogIngest, LATE_LINES } from './ingest.js';
-export type { IngestResult } from './ingest.js';
-export { cleanName, extractL2met, logfmt, parseUnitValue, MAX_NAME_LENGTH } from './l2met.js';
-export type { L2metBadReason, L2metKind, L2metMetric, Pair, UnitValue } from './l2met.js';
-export { frameHeaderAt, parseRfc3339, parseSyslog, readFrames } from './logplex.js';
-export type { FrameVisitor, SyslogMessage } from './logplex.js';
-export { APP_RE, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, buildApp, readRaw } from './routes.js';
-export type { HttpApp, RouteContext, RouteLimits, RouteRuntime } from './routes.js';
+export type { HttpCredential } from './auth.js';
+export type { HttpApp } from './routes.js';
 
 /** Options of the {@link HttpFrontend}; every field has a default. */
 export interface HttpFrontendOptions {
@@ -55,34 +42,28 @@ export interface HttpFrontendOptions {
   keepAliveTimeoutMs?: number;
 }
 
-/** Collaborators of the {@link HttpFrontend}. */
+/** Collaborators of the {@link HttpFrontend}, built by the CLI (or an embedder). */
 export interface HttpFrontendDeps {
-  /** The aggregator every sample goes to. */
-  aggregator: Aggregator;
-  /** Used as given (also as fastify's `loggerInstance`): pass a child carrying `component: 'http'` if you want that binding. */
-  logger: Logger;
+  /** Where `/logs` samples go: `aggregator.target(context)`. */
+  target: IngestTarget;
+  /**
+   * Component `http`: `/logs` bodies, lines, bad lines, every request-level drop of both routes, and
+   * the named counters `late_lines` and `msg_count_mismatch`. Its logger is also fastify's
+   * `loggerInstance`.
+   */
+  context: ComponentContext<'http'>;
+  /** The `/statsd` route: its target counts bodies and lines under its own context (component `http-statsd`). */
+  statsd: { target: IngestTarget; context: ComponentContext<'http'> };
 }
 
-/** Component ids of the self-metrics this front-end keeps. */
-export const COMPONENTS = {
-  /**
-   * `/logs` bodies, lines, bad lines, every request-level drop, and the named counters `late_lines`
-   * (stamped before the open window, still aggregated) and `msg_count_mismatch` (logplex bodies whose
-   * frame count differed from `Logplex-Msg-Count`).
-   */
-  http: 'http',
-  /** `/statsd` bodies and lines, counted by core's StatsD receiver. */
-  statsd: 'http-statsd',
-} as const;
-
 /** Default body limit: Heroku batches are about 100 KiB, so 5 MiB is ample and still bounded. */
-export const DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024;
+const DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024;
 /** Default frame limit: logplex's `SYSLOG_MAX_SIZE` (10240). */
-export const DEFAULT_MAX_FRAME_BYTES = 10 * 1024;
+const DEFAULT_MAX_FRAME_BYTES = 10 * 1024;
 /** Default concurrent POSTs: bounds memory at this many bodies of `maxBodyBytes`. */
-export const DEFAULT_MAX_INFLIGHT_REQUESTS = 64;
+const DEFAULT_MAX_INFLIGHT_REQUESTS = 64;
 /** How long `close()` waits for in-flight requests before cutting their connections. */
-export const DRAIN_TIMEOUT_MS = 10_000;
+const DRAIN_TIMEOUT_MS = 10_000;
 
 function positiveInt(name: string, v: number | undefined, dflt: number, min = 1): number {
   const n = v ?? dflt;
@@ -95,8 +76,8 @@ function positiveInt(name: string, v: number | undefined, dflt: number, min = 1)
  * with a 2xx is already in the aggregator; `close()` lets in-flight requests finish first.
  */
 export class HttpFrontend implements Frontend {
-  /** Component id, used in logs and self-metrics. */
-  readonly name = 'http';
+  /** Component id, used in logs and self-metrics (the context's name, `http`). */
+  readonly name: string;
   private readonly host: string;
   private readonly port: number;
   private readonly logger: Logger;
@@ -137,18 +118,17 @@ export class HttpFrontend implements Frontend {
         `http: refusing to listen on ${this.host} without credentials; configure credentials (--http-auth) or allow it explicitly (--http-allow-unauthenticated)`,
       );
     }
-    this.logger = deps.logger;
-    const { aggregator } = deps;
-    const stats = aggregator.stats.component(COMPONENTS.http);
-    this.ingest = new LogIngest(aggregator, stats, this.logger, maxFrameBytes);
+    const { target, context, statsd } = deps;
+    this.name = context.name;
+    this.logger = context.logger;
+    this.ingest = new LogIngest(target, context, maxFrameBytes);
     this.app = buildApp({
       options: { maxBodyBytes, maxInflightRequests, vercelSecret: opts.vercelSecret, requestTimeoutMs, headersTimeoutMs, keepAliveTimeoutMs },
       credentials: new CredentialStore(credentials),
       recent: new RecentIds(dedupeWindowMs, dedupeMaxIds),
       ingest: this.ingest,
-      statsd: aggregator.statsdReceiver(COMPONENTS.statsd),
-      stats,
-      logger: this.logger,
+      statsd: statsd.target,
+      context,
       runtime: this.runtime,
     });
   }

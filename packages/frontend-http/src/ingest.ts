@@ -1,12 +1,13 @@
 /**
- * Feeds one decoded drain body into the aggregator and keeps the counts: every frame, line or object
- * is received once and then parsed, bad or dropped (`frame_too_large`); values skipped inside a good
- * line are dropped as `bad_value`/`bad_name`; lines stamped before the open window are counted as late.
+ * Feeds one decoded drain body into the ingest target and keeps the counts: every frame, line or
+ * object is received once and then parsed, bad or dropped (`frame_too_large`); values skipped inside
+ * a good line are dropped as `bad_value`/`bad_name`; lines stamped before the open window are counted
+ * as late.
  */
-import { RateLimitedLog, type Aggregator, type ComponentStats, type Logger, type Sample } from '@metrics-distributor/core';
+import { RateLimitedLog, type ComponentContext, type IngestTarget } from '@metrics-distributor/core';
 import { forEachRecord, type BadRecordReason, type BodyFormat, type LogRecord, type RecordVisitor } from './body.js';
 import { SampleFeed } from './feed.js';
-import { extractLine, routeOf, type ExtractBadReason } from './heroku.js';
+import type { BadValueReason } from './heroku-metrics.js';
 
 /** What one body contained; the route compares `frames` with `Logplex-Msg-Count`. */
 export interface IngestResult {
@@ -14,50 +15,46 @@ export interface IngestResult {
   frames: number;
   /** Of those, the ones that parsed. */
   parsed: number;
-  /** Metric samples added to the aggregator. */
+  /** Metric samples made (a merged counter or gauge counts once per line it came from). */
   samples: number;
 }
 
 /** Named counter (on the front-end's component) of lines stamped before the open window. */
 export const LATE_LINES = 'late_lines';
 
-/** Logs about bad input are limited to one line per this interval. */
+/** Logs about bad lines are limited to one line per this interval. */
 const LOG_INTERVAL_MS = 60_000;
 
-/** Turns bodies into samples for one aggregator; one instance per front-end. */
+/** Turns bodies into samples for one target; one instance per front-end. */
 export class LogIngest {
   private readonly badLog = new RateLimitedLog(LOG_INTERVAL_MS);
-  private readonly valueLog = new RateLimitedLog(LOG_INTERVAL_MS);
-  private readonly largeLog = new RateLimitedLog(LOG_INTERVAL_MS);
-  private readonly samples: Sample[] = [];
   private readonly feed: SampleFeed;
+  private readonly onBad = (reason: BadValueReason, key: string): void => this.badValue(reason, key);
 
   constructor(
-    private readonly aggregator: Aggregator,
-    /** The front-end's self-metrics (`http`). */
-    readonly stats: ComponentStats,
-    private readonly logger: Logger,
+    private readonly target: IngestTarget,
+    /** The front-end's context (`http`): its counters, its drops and its logger. */
+    readonly context: ComponentContext<'http'>,
     private readonly maxLineBytes: number,
   ) {
-    this.feed = new SampleFeed(aggregator);
+    this.feed = new SampleFeed(target);
   }
 
   /** Lines received so far whose timestamp was older than the open window. */
   get lateLines(): number {
-    return this.stats.counter(LATE_LINES);
+    return this.context.stats.counter(LATE_LINES);
   }
 
   /**
-   * Splits, parses and aggregates `body`. `tags` (the drain's `app:`) go on every sample. Synchronous,
-   * so a body is always counted whole and `close()` never sees half of one.
+   * Splits, parses and aggregates `body`; every sample is tagged `app:<app>` when `app` is given.
+   * Synchronous, so a body is always counted whole and `close()` never sees half of one.
    */
-  ingest(body: Buffer, format: BodyFormat, tags: readonly string[]): IngestResult {
+  ingest(body: Buffer, format: BodyFormat, app?: string): IngestResult {
     const result: IngestResult = { frames: 0, parsed: 0, samples: 0 };
-    const stats = this.stats;
-    const windowStart = this.aggregator.currentWindowStart;
-    const onBad = (reason: ExtractBadReason, key: string): void => this.badValue(reason, key);
-    const feed = this.feed;
-    const fast = feed.begin(tags);
+    const { stats } = this.context;
+    const windowStart = this.target.windowStartMs;
+    const { feed, onBad } = this;
+    feed.begin(app);
     const visitor: RecordVisitor = {
       record: (r: LogRecord) => {
         result.frames++;
@@ -69,25 +66,7 @@ export class LogIngest {
         if (r.timestampMs !== undefined && r.timestampMs < windowStart) {
           stats.count(LATE_LINES);
         }
-        if (fast) {
-          const route = routeOf(r);
-          if (route === 'router') {
-            result.samples += feed.router(r.msg, onBad);
-            return;
-          }
-          if (route === 'app') {
-            result.samples += feed.app(r.msg, onBad);
-            return;
-          }
-        }
-        const out = this.samples;
-        out.length = 0;
-        extractLine(r, tags, out, onBad);
-        if (out.length === 0) return;
-        // What the feed merged so far goes first, so the aggregator sees the samples in line order.
-        feed.flush();
-        for (const s of out) this.aggregator.addSample(s);
-        result.samples += out.length;
+        result.samples += feed.line(r, onBad);
       },
       bad: (reason: BadRecordReason, sample: string) => {
         result.frames++;
@@ -98,33 +77,36 @@ export class LogIngest {
       tooLarge: (bytes: number) => {
         result.frames++;
         stats.received++;
-        stats.drop('frame_too_large');
-        this.largeLog.maybe((suppressed) =>
-          this.logger.warn({ bytes, maxFrameBytes: this.maxLineBytes, suppressed }, 'Log line over maxFrameBytes skipped; see metrics_distributor.dropped{reason:frame_too_large}.'),
-        );
+        this.context.drop('frame_too_large', 1, {
+          code: 'MD_ERR_PARSE_FORMAT',
+          message: 'Log line over maxFrameBytes skipped; see metrics_distributor.dropped{reason:frame_too_large}.',
+          fields: { bytes, maxFrameBytes: this.maxLineBytes },
+        });
       },
     };
     try {
       forEachRecord(body, format, this.maxLineBytes, visitor);
     } finally {
-      if (fast) feed.end();
+      feed.end();
     }
     return result;
   }
 
+  /** A bad line is no drop (it is counted as `bad`), so it has its own rate-limited warning. */
   private badRecord(reason: BadRecordReason, sample: string): void {
-    if (this.logger.isLevelEnabled('debug')) this.logger.debug({ reason, line: sample }, 'Bad log line.');
-    this.badLog.maybe((suppressed) =>
-      this.logger.warn({ reason, line: sample, suppressed, totalBad: this.stats.bad }, 'Bad log-drain lines skipped; see metrics_distributor.bad.'),
-    );
+    const { logger, stats } = this.context;
+    if (logger.isLevelEnabled('debug')) logger.debug({ reason, line: sample }, 'Bad log line.');
+    this.badLog.maybe((suppressed) => logger.warn({ reason, line: sample, suppressed, totalBad: stats.bad }, 'Bad log-drain lines skipped; see metrics_distributor.bad.'));
   }
 
-  private badValue(reason: ExtractBadReason, key: string): void {
-    this.stats.drop(reason);
+  private badValue(reason: BadValueReason, key: string): void {
     const k = key.slice(0, 100);
-    if (this.logger.isLevelEnabled('debug')) this.logger.debug({ reason, key: k }, 'Metric value skipped.');
-    this.valueLog.maybe((suppressed) =>
-      this.logger.warn({ reason, key: k, suppressed }, `Metric values that do not parse were skipped; see metrics_distributor.dropped{reason:${reason}}.`),
-    );
+    const { logger } = this.context;
+    if (logger.isLevelEnabled('debug')) logger.debug({ reason, key: k }, 'Metric value skipped.');
+    this.context.drop(reason, 1, {
+      code: reason === 'bad_value' ? 'MD_ERR_PARSE_VALUE' : 'MD_ERR_PARSE_FORMAT',
+      message: `Metric values that do not parse were skipped; see metrics_distributor.dropped{reason:${reason}}.`,
+      fields: { key: k },
+    });
   }
 }

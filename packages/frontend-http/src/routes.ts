@@ -8,7 +8,7 @@
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
-import { RateLimitedLog, type ComponentStats, type Logger, type StatsdReceiver } from '@metrics-distributor/core';
+import { RateLimitedLog, type ComponentContext, type IngestTarget, type Logger } from '@metrics-distributor/core';
 import { verifyVercelSignature, type CredentialStore } from './auth.js';
 import { BodyError, decodeBody, detectFormat } from './body.js';
 import type { RecentIds } from './dedupe.js';
@@ -51,14 +51,12 @@ export interface RouteContext {
   credentials: CredentialStore;
   /** Recently accepted frame ids. */
   recent: RecentIds;
-  /** Parses `/logs` bodies into the aggregator. */
+  /** Parses `/logs` bodies into the target. */
   ingest: LogIngest;
-  /** Core's receiver for `/statsd` bodies. */
-  statsd: StatsdReceiver;
-  /** `http` self-metrics: request-level drops land here too. */
-  stats: ComponentStats;
-  /** The shared pino logger, also fastify's `loggerInstance`. */
-  logger: Logger;
+  /** Where `/statsd` bodies go; it counts their packets, bytes and lines (component `http-statsd`). */
+  statsd: IngestTarget;
+  /** The `http` context: its counters, and every request-level drop of both routes. */
+  context: ComponentContext<'http'>;
   /** Lifecycle state shared with the front-end. */
   runtime: RouteRuntime;
 }
@@ -222,7 +220,8 @@ export class DebugLogController extends LogController {
  * through the shared pino logger, per-request lines at `debug` only.
  */
 export function buildApp(ctx: RouteContext): HttpApp {
-  const { options, credentials, recent, ingest, statsd, stats, runtime, logger } = ctx;
+  const { options, credentials, recent, ingest, statsd, runtime, context } = ctx;
+  const { stats, logger } = context;
   const states = new WeakMap<FastifyRequest, RequestState>();
   const errorLog = new RateLimitedLog(60_000);
 
@@ -264,7 +263,8 @@ export function buildApp(ctx: RouteContext): HttpApp {
   app.setErrorHandler((err: { statusCode?: number; code?: string; message?: string }, request, reply) => {
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) {
-      stats.drop('internal_error');
+      context.drop('internal_error');
+      // No error code fits an unexpected error, so it keeps its own rate-limited line with the request's bindings.
       errorLog.maybe((suppressed) => request.log.error({ err, suppressed }, 'HTTP request failed.'));
     } else {
       request.log.debug({ code: err.code, statusCode: status }, 'HTTP request rejected.');
@@ -280,7 +280,7 @@ export function buildApp(ctx: RouteContext): HttpApp {
   /** The gate: shutdown, credentials, declared size, load. Runs before the body is touched. */
   const check = (request: FastifyRequest, reply: FastifyReply): FastifyReply | undefined => {
     if (runtime.closing) {
-      stats.drop('shutting_down');
+      context.drop('shutting_down');
       return deny(reply, 503, 'shutting down', true);
     }
     const state: RequestState = { identity: 'open', app: undefined, holdsSlot: false, contentType: header(request, 'content-type') };
@@ -293,18 +293,18 @@ export function buildApp(ctx: RouteContext): HttpApp {
         // Vercel cannot always send Basic credentials; its body signature, checked once read, stands in.
         state.identity = 'vercel';
       } else {
-        stats.drop('unauthorized');
+        context.drop('unauthorized');
         reply.header('www-authenticate', 'Basic realm="metrics-distributor"');
         return deny(reply, 401, 'unauthorized', true);
       }
     }
     const declared = Number(header(request, 'content-length'));
     if (declared > options.maxBodyBytes) {
-      stats.drop('body_too_large');
+      context.drop('body_too_large');
       return deny(reply, 413, 'body too large', true);
     }
     if (runtime.inflight >= options.maxInflightRequests) {
-      stats.drop('overloaded');
+      context.drop('overloaded');
       return deny(reply, 503, 'overloaded', true);
     }
     runtime.inflight++;
@@ -325,19 +325,19 @@ export function buildApp(ctx: RouteContext): HttpApp {
       raw = await readRaw(request.body as Readable | undefined, options.maxBodyBytes);
     } catch (err) {
       // The client went away mid-body: nothing to count but the loss, and nobody to answer.
-      stats.drop('client_aborted');
+      context.drop('client_aborted');
       request.log.debug({ err }, 'HTTP body incomplete: the client went away.');
       deny(reply, 400, 'incomplete body', true);
       return undefined;
     }
     if (raw === undefined) {
-      stats.drop('body_too_large');
+      context.drop('body_too_large');
       denyLingering(request, reply, 413, 'body too large');
       return undefined;
     }
     const signature = header(request, 'x-vercel-signature');
     if (options.vercelSecret !== undefined && signature !== undefined && !verifyVercelSignature(options.vercelSecret, raw, signature)) {
-      stats.drop('bad_signature');
+      context.drop('bad_signature');
       deny(reply, 403, 'invalid_signature', false);
       return undefined;
     }
@@ -345,18 +345,18 @@ export function buildApp(ctx: RouteContext): HttpApp {
       return { raw, body: await decodeBody(raw, header(request, 'content-encoding'), options.maxBodyBytes) };
     } catch (err) {
       if (!(err instanceof BodyError)) throw err;
-      const [status, reason] = err.kind === 'too_large' ? [413, 'body_too_large'] : err.kind === 'unsupported_encoding' ? [415, 'unsupported_encoding'] : [400, 'bad_encoding'];
-      stats.drop(reason);
+      const [status, reason] = err.kind === 'too_large' ? ([413, 'body_too_large'] as const) : err.kind === 'unsupported_encoding' ? ([415, 'unsupported_encoding'] as const) : ([400, 'bad_encoding'] as const);
+      context.drop(reason);
       request.log.debug({ reason }, err.message);
       deny(reply, status, reason, false);
       return undefined;
     }
   };
 
-  const appTags = (request: FastifyRequest, state: RequestState): string[] => {
+  /** The `app` tag value: the credential's, else a valid `?app=`, else none. */
+  const appOf = (request: FastifyRequest, state: RequestState): string | undefined => {
     const fromQuery = (request.query as Record<string, unknown> | undefined)?.['app'];
-    const app = state.app ?? (typeof fromQuery === 'string' && APP_RE.test(fromQuery) ? fromQuery : undefined);
-    return app === undefined ? [] : [`app:${app}`];
+    return state.app ?? (typeof fromQuery === 'string' && APP_RE.test(fromQuery) ? fromQuery : undefined);
   };
 
   const frameKey = (request: FastifyRequest, state: RequestState): string | undefined => {
@@ -372,7 +372,7 @@ export function buildApp(ctx: RouteContext): HttpApp {
     const key = frameKey(request, state);
     if (key !== undefined && recent.has(key)) {
       // A logplex retry of a body already counted: acknowledge it so logplex stops, count it once.
-      stats.drop('duplicate');
+      context.drop('duplicate');
       return reply.code(200).send();
     }
     const read = await readBody(request, reply);
@@ -380,17 +380,17 @@ export function buildApp(ctx: RouteContext): HttpApp {
     const { raw, body } = read;
     // Check again: an identical retry may have finished while this body was arriving.
     if (key !== undefined && recent.has(key)) {
-      stats.drop('duplicate');
+      context.drop('duplicate');
       return reply.code(200).send();
     }
     stats.packets++;
     stats.bytes += raw.length;
     const format = detectFormat(state.contentType, body);
-    const result = ingest.ingest(body, format, appTags(request, state));
+    const result = ingest.ingest(body, format, appOf(request, state));
     if (key !== undefined) recent.add(key);
     const declared = header(request, 'logplex-msg-count');
     if (format === 'logplex' && declared !== undefined && /^\d+$/.test(declared) && Number(declared) !== result.frames) {
-      ctx.stats.count('msg_count_mismatch');
+      stats.count('msg_count_mismatch');
       request.log.debug({ declared: Number(declared), found: result.frames }, 'Logplex-Msg-Count differs from the frames found.');
     }
     return reply.code(200).send();
@@ -399,8 +399,8 @@ export function buildApp(ctx: RouteContext): HttpApp {
   app.post('/statsd', { onRequest: gate }, async (request, reply) => {
     const read = await readBody(request, reply);
     if (read === undefined) return reply;
-    // Core's receiver counts packets, bytes, lines and bad lines in the `http-statsd` component.
-    statsd.packet(read.body);
+    // The target counts packets, bytes, lines and bad lines in the `http-statsd` component.
+    statsd.statsd(read.body);
     return reply.code(200).send();
   });
 

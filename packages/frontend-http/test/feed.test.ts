@@ -1,16 +1,21 @@
 /**
- * The cached hot path (SampleFeed, through LogIngest) against the plain one (`extractLine` and one
- * `addSample` per sample): same windows, same counts, for any mix of lines. Also the scanners it is
- * built on against the regular expressions they replaced, and the bounds of its caches.
+ * The cached hot path (SampleFeed, through LogIngest) against the plain reading kept as an oracle
+ * (`test/oracle.ts`, one `addSample` per sample): same windows, same counts, for any mix of lines and
+ * for every drain fixture. Also the scanners it is built on against the regular expressions they
+ * replaced, and the bounds of its caches.
  */
 import t from 'tap';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Aggregator, type MetricBatch, type Sample } from '@metrics-distributor/core';
-import { forEachRecord, LogIngest, LATE_LINES, extractLine, logfmt, parseSyslog, parseUnitValue, type Pair } from '../src/index.js';
-import { LogfmtCursor } from '../src/l2met.js';
-import { MAX_BASES, MAX_CACHED } from '../src/feed.js';
-import { captureLogger, newAggregator } from './helpers.js';
+import { forEachRecord, type BodyFormat } from '../src/body.js';
+import { LATE_LINES } from '../src/ingest.js';
+import { LogfmtCursor, logfmt, parseUnitValue, type Pair } from '../src/logfmt.js';
+import { parseSyslog } from '../src/logplex.js';
+import { MAX_BASES } from '../src/feed.js';
+import { MAX_CACHED } from '../src/slots.js';
+import { MANIFEST, captureLogger, fixture, ingestInto, newAggregator } from './helpers.js';
+import { extractLine } from './oracle.js';
 import { RUNS, frame } from './fuzz/arbitraries.js';
 
 /** The window as comparable text: every series and sketch, sorted. */
@@ -21,11 +26,12 @@ function windowOf(batch: MetricBatch): string[] {
   ].sort();
 }
 
-/** The plain path: every record through `extractLine`, every sample through `addSample`, in order. */
-function reference(agg: Aggregator, body: Buffer, base: readonly string[]): { samples: number; bad: string[] } {
+/** The plain path: every record through the oracle's `extractLine`, every sample through `addSample`, in order. */
+function reference(agg: Aggregator, body: Buffer, app: string | undefined, format: BodyFormat): { samples: number; bad: string[] } {
   const bad: string[] = [];
   let samples = 0;
-  forEachRecord(body, 'logplex', 10240, {
+  const base = app === undefined ? [] : [`app:${app}`];
+  forEachRecord(body, format, 10240, {
     record(r) {
       const out: Sample[] = [];
       extractLine(r, base, out, (reason) => bad.push(reason));
@@ -38,19 +44,20 @@ function reference(agg: Aggregator, body: Buffer, base: readonly string[]): { sa
   return { samples, bad };
 }
 
-function both(bodies: readonly Buffer[], base: readonly string[] | readonly (readonly string[])[], opts: { maxContexts?: number } = {}) {
-  const baseOf = (i: number): readonly string[] => (base.length > 0 && Array.isArray(base[0]) ? (base as readonly (readonly string[])[])[i]! : (base as readonly string[]));
-  const mk = () => new Aggregator({ selfMetrics: false, hostname: 'h', countersAs: 'count', ...opts });
+function both(bodies: readonly Buffer[], app: string | undefined | readonly (string | undefined)[], opts: { maxContexts?: number; format?: BodyFormat } = {}) {
+  const appOf = (i: number): string | undefined => (typeof app === 'object' ? app[i] : app);
+  const format = opts.format ?? 'logplex';
+  const mk = () => new Aggregator({ selfMetrics: false, hostname: 'h', countersAs: 'count', maxContexts: opts.maxContexts });
   const fastAgg = mk();
   const refAgg = mk();
   const stats = fastAgg.stats.component('http');
-  const ingest = new LogIngest(fastAgg, stats, captureLogger('warn').logger, 10240);
+  const ingest = ingestInto(fastAgg, captureLogger('warn').logger);
   let fastSamples = 0;
   let refSamples = 0;
   const refBad: string[] = [];
   for (const [i, body] of bodies.entries()) {
-    fastSamples += ingest.ingest(body, 'logplex', baseOf(i)).samples;
-    const r = reference(refAgg, body, baseOf(i));
+    fastSamples += ingest.ingest(body, format, appOf(i)).samples;
+    const r = reference(refAgg, body, appOf(i), format);
     refSamples += r.samples;
     refBad.push(...r.bad);
   }
@@ -101,7 +108,7 @@ const body = fc.array(fc.oneof({ weight: 3, arbitrary: appLine }, { weight: 3, a
 
 t.test('any mix of lines: the window, sample and bad-value counts equal the plain path', async (t) => {
   fc.assert(
-    fc.property(fc.array(fc.tuple(body, fc.constantFrom([], ['app:shop'], ['source:web.1'], ['app:a', 'app:b'])), { minLength: 1, maxLength: 4 }), (pairs) => {
+    fc.property(fc.array(fc.tuple(body, fc.constantFrom(undefined, 'shop', 'a', 'b')), { minLength: 1, maxLength: 4 }), (pairs) => {
       const r = both(
         pairs.map(([b]) => b),
         pairs.map(([, base]) => base),
@@ -118,18 +125,32 @@ t.test('any mix of lines: the window, sample and bad-value counts equal the plai
 t.test('a full context table: merged samples are each counted as dropped, as the plain path counts them', async (t) => {
   const lines = [];
   for (let i = 0; i < 20; i++) lines.push(frame(`<190>1 ${TS} host app web.1 - count#c${i % 5}=1 sample#g${i % 3}=${i} measure#m=${i}`));
-  const r = both([Buffer.from(lines.join(''))], [], { maxContexts: 4 });
+  const r = both([Buffer.from(lines.join(''))], undefined, { maxContexts: 4 });
   t.same(r.fast, r.ref);
   t.ok(r.refDrops > 0);
   t.equal(r.fastDrops, r.refDrops);
 });
 
+t.test('every drain fixture: the window, sample and bad-value counts equal the plain path', async (t) => {
+  const formats: Record<string, BodyFormat> = { logplex: 'logplex', txt: 'text', ndjson: 'ndjson', json: 'json' };
+  for (const { file } of MANIFEST) {
+    const format = formats[file.slice(file.lastIndexOf('.') + 1)];
+    if (format === undefined) continue;
+    const body = fixture(file);
+    // Each fixture twice, so the second reading comes from the caches.
+    const r = both([body, body], 'shop', { format });
+    t.same(r.fast, r.ref, file);
+    t.equal(r.fastSamples, r.refSamples, file);
+    t.equal(r.fastBad, r.refBad, file);
+  }
+});
+
 t.test('a counter that got a fraction is no longer merged in that window; gauges keep the last value', async (t) => {
   const agg = newAggregator();
-  const ingest = new LogIngest(agg, agg.stats.component('http'), captureLogger('warn').logger, 10240);
+  const ingest = ingestInto(agg, captureLogger('warn').logger);
   const line = (m: string) => frame(`<190>1 ${TS} host app web.1 - ${m}`);
-  ingest.ingest(Buffer.from(line('count#n=1 sample#g=1') + line('count#n=0.1 sample#g=2') + line('count#n=2 sample#g=3')), 'logplex', []);
-  ingest.ingest(Buffer.from(line('count#n=0.2') + line('count#n=3')), 'logplex', []);
+  ingest.ingest(Buffer.from(line('count#n=1 sample#g=1') + line('count#n=0.1 sample#g=2') + line('count#n=2 sample#g=3')), 'logplex');
+  ingest.ingest(Buffer.from(line('count#n=0.2') + line('count#n=3')), 'logplex');
   const batch = agg.closeWindow();
   const n = batch.series.find((s) => s.metric === 'n');
   t.equal(n?.value, 1 + 0.1 + 2 + 0.2 + 3, 'summed in arrival order, to the last bit');
@@ -145,7 +166,7 @@ t.test('lines whose names, units or sources clean to one context keep their orde
     line('sample#g=4 source=web_1 sample#lat=4ms sample#a_b=4'),
     line('sample#g=5 source="web 1" sample#lat.ms=5 sample#a%b=5'),
   ];
-  const r = both([Buffer.from(lines.map((l) => frame(l)).join(''))], []);
+  const r = both([Buffer.from(lines.map((l) => frame(l)).join(''))], undefined);
   t.same(r.fast, r.ref);
   t.ok(r.fast.some((s) => s.startsWith('g|gauge|5|')));
   t.ok(r.fast.some((s) => s.startsWith('lat|gauge|5|')));
@@ -176,8 +197,8 @@ t.test('the same keys in the same places with other units, sources, dynos and es
     app(`count#n=1 source=${'s'.repeat(100)}`),
     app(`count#n=1 source=${'s'.repeat(129)}x`),
   ];
-  for (const base of [[], ['app:shop']]) {
-    const r = both([Buffer.from(lines.map((l) => frame(l)).join('')), Buffer.from(lines.reverse().map((l) => frame(l)).join(''))], base);
+  for (const app of [undefined, 'shop']) {
+    const r = both([Buffer.from(lines.map((l) => frame(l)).join('')), Buffer.from(lines.reverse().map((l) => frame(l)).join(''))], app);
     t.same(r.fast, r.ref);
     t.equal(r.fastBad, r.refBad);
     t.equal(r.fastSamples, r.refSamples);
@@ -186,18 +207,18 @@ t.test('the same keys in the same places with other units, sources, dynos and es
 
 t.test('caches stay bounded: many dynos, many names, many apps', async (t) => {
   const agg = new Aggregator({ selfMetrics: false, hostname: 'h', countersAs: 'count', maxContexts: 1_000_000 });
-  const ingest = new LogIngest(agg, agg.stats.component('http'), captureLogger('warn').logger, 10240);
+  const ingest = ingestInto(agg, captureLogger('warn').logger);
   const n = MAX_CACHED + 100;
   const lines: string[] = [];
   for (let i = 0; i < n; i++) {
     lines.push(frame(`<158>1 ${TS} host heroku router - at=info method=GET dyno=web.${i} status=200 connect=1ms`));
     lines.push(frame(`<190>1 ${TS} host app web.1 - count#c${i}=1`));
   }
-  ingest.ingest(Buffer.from(lines.join('')), 'logplex', []);
-  for (let a = 0; a < MAX_BASES + 5; a++) ingest.ingest(Buffer.from(lines.slice(0, 4).join('')), 'logplex', [`app:a${a}`]);
-  const feed = (ingest as unknown as { feed: { routers: { size: number }; slots: { size: number }; bases: Map<string, unknown> } }).feed;
+  ingest.ingest(Buffer.from(lines.join('')), 'logplex');
+  for (let a = 0; a < MAX_BASES + 5; a++) ingest.ingest(Buffer.from(lines.slice(0, 4).join('')), 'logplex', `a${a}`);
+  const feed = (ingest as unknown as { feed: { routers: { size: number }; apps: { size: number }; bases: Map<string, unknown> } }).feed;
   t.ok(feed.routers.size <= MAX_CACHED, `router cache ${feed.routers.size}`);
-  t.ok(feed.slots.size <= MAX_CACHED, `slot cache ${feed.slots.size}`);
+  t.ok(feed.apps.size <= MAX_CACHED, `slot cache ${feed.apps.size}`);
   t.ok(feed.bases.size <= MAX_BASES, `bases ${feed.bases.size}`);
   const batch = agg.closeWindow();
   const requests = batch.series.filter((s) => s.metric === 'heroku.router.request').reduce((a, s) => a + s.value, 0);
@@ -207,24 +228,24 @@ t.test('caches stay bounded: many dynos, many names, many apps', async (t) => {
 t.test('timestamps: a repeated stamp is read once, but every different one is still parsed and checked for lateness', async (t) => {
   const agg = newAggregator();
   const stats = agg.stats.component('http');
-  const ingest = new LogIngest(agg, stats, captureLogger('warn').logger, 10240);
+  const ingest = ingestInto(agg, captureLogger('warn').logger);
   const start = agg.currentWindowStart;
   const iso = (ms: number) => new Date(ms).toISOString().replace('Z', '+00:00');
   // Same length, one character apart: only the late ones count.
   const stamps = [start, start, start - 1000, start - 1000, start, start + 1000, start - 1000, '-', start];
   const body = stamps.map((s) => frame(`<190>1 ${typeof s === 'string' ? s : iso(s)} host app web.1 - count#x=1`)).join('');
-  ingest.ingest(Buffer.from(body), 'logplex', []);
+  ingest.ingest(Buffer.from(body), 'logplex');
   t.equal(stats.counter(LATE_LINES), 3);
-  ingest.ingest(Buffer.from(frame(`<190>1 ${iso(start - 1000)} host app web.1 - count#x=1`)), 'logplex', []);
+  ingest.ingest(Buffer.from(frame(`<190>1 ${iso(start - 1000)} host app web.1 - count#x=1`)), 'logplex');
   t.equal(stats.counter(LATE_LINES), 4, 'the cached stamp is still late in the next body');
-  ingest.ingest(Buffer.from(frame(`<190>1 ${iso(start - 1000).replace('+00:00', '-01:00')} host app web.1 - count#x=1`)), 'logplex', []);
+  ingest.ingest(Buffer.from(frame(`<190>1 ${iso(start - 1000).replace('+00:00', '-01:00')} host app web.1 - count#x=1`)), 'logplex');
   t.equal(stats.counter(LATE_LINES), 4, 'another zone is another stamp: an hour later, not late');
 });
 
 t.test('timestamps: bytes that are not UTF-8 or not ASCII are compared as the bytes they are', async (t) => {
   const agg = newAggregator();
   const stats = agg.stats.component('http');
-  const ingest = new LogIngest(agg, stats, captureLogger('warn').logger, 10240);
+  const ingest = ingestInto(agg, captureLogger('warn').logger);
   const start = agg.currentWindowStart;
   const late = new Date(start - 1000).toISOString().replace('Z', '+00:00');
   const frameBytes = (stamp: Buffer, rest: string) => {
@@ -240,7 +261,7 @@ t.test('timestamps: bytes that are not UTF-8 or not ASCII are compared as the by
     frameBytes(bad, 'h app web.1 - count#x=1'),
     frameBytes(Buffer.from(late), 'h app web.1 - count#x=1'),
   ]);
-  const r = ingest.ingest(body, 'logplex', []);
+  const r = ingest.ingest(body, 'logplex');
   t.equal(r.parsed, 6);
   t.equal(stats.counter(LATE_LINES), 2, 'only the two well-formed late stamps');
 });

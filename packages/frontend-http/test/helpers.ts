@@ -2,8 +2,12 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
-import { Aggregator, createRootLogger, type Logger, type MetricBatch } from '@metrics-distributor/core';
-import { HttpFrontend, type HttpFrontendOptions } from '../src/index.js';
+import { Aggregator, ComponentNames, componentContext, createRootLogger, type AddResult, type ComponentContext, type IngestTarget, type Logger, type MetricBatch, type Sample } from '@metrics-distributor/core';
+import { HttpFrontend, type HttpFrontendDeps, type HttpFrontendOptions } from '../src/index.js';
+import { LogIngest } from '../src/ingest.js';
+import { SampleFeed } from '../src/feed.js';
+import type { BadValueReason } from '../src/heroku-metrics.js';
+import type { LogLine as DrainLine } from '../src/platform-lines.js';
 
 /** Byte-exact drain bodies copied from the project's shared fixtures, so a clone is self-contained. */
 export const FIXTURES = fileURLToPath(new URL('./fixtures/logdrains/', import.meta.url));
@@ -59,11 +63,61 @@ export function newAggregator(): Aggregator {
   return new Aggregator({ selfMetrics: false, hostname: 'h', countersAs: 'count' });
 }
 
+/** The `http` context on `agg`'s registry, as the CLI builds it. */
+export function httpContext(agg: Aggregator, logger: Logger): ComponentContext<'http'> {
+  return componentContext({ logger, stats: agg.stats }, 'http', ComponentNames.http);
+}
+
+/** The front-end's collaborators on `agg`, wired as the CLI wires them. */
+export function httpDeps(agg: Aggregator, logger: Logger): HttpFrontendDeps {
+  const context = httpContext(agg, logger);
+  const statsd = componentContext({ logger, stats: agg.stats }, 'http', ComponentNames.httpStatsd);
+  return { target: agg.target(context), context, statsd: { target: agg.target(statsd), context: statsd } };
+}
+
+/** A log ingest into `agg`, counting on its `http` component. */
+export function ingestInto(agg: Aggregator, logger: Logger, maxLineBytes = 10240): LogIngest {
+  const context = httpContext(agg, logger);
+  return new LogIngest(agg.target(context), context, maxLineBytes);
+}
+
+/** One `addSample` the production path made: a copy of the sample, and its weight. */
+export interface Added {
+  sample: Sample;
+  weight: number;
+}
+
+/** An ingest target that keeps copies of what it is given (the hot path reuses its sample objects). */
+export function recordingTarget(windowStartMs = 0): IngestTarget & { added: Added[] } {
+  const added: Added[] = [];
+  return {
+    added,
+    windowStartMs,
+    statsd: () => undefined,
+    statsdLine: () => undefined,
+    addSample(sample: Sample, weight = 1): AddResult {
+      added.push({ sample: { ...sample, tags: [...(sample.tags ?? [])] }, weight });
+      return 'accepted';
+    },
+  };
+}
+
+/** The samples production makes of one line (as a body of one line, tagged `app:<app>`), and the values it skipped. */
+export function lineSamples(line: DrainLine, app?: string): { added: Added[]; bad: [BadValueReason, string][] } {
+  const target = recordingTarget();
+  const feed = new SampleFeed(target);
+  const bad: [BadValueReason, string][] = [];
+  feed.begin(app);
+  feed.line(line, (reason, key) => bad.push([reason, key]));
+  feed.end();
+  return { added: target.added, bad };
+}
+
 /** A front-end on a fresh aggregator (not listening: tests use `inject()`), closed at teardown. */
 export function setup(t: Test, opts: HttpFrontendOptions = {}, level = 'debug') {
   const agg = newAggregator();
   const log = captureLogger(level);
-  const fe = new HttpFrontend({ port: 0, ...opts }, { aggregator: agg, logger: log.logger });
+  const fe = new HttpFrontend({ port: 0, ...opts }, httpDeps(agg, log.logger));
   t.teardown(() => fe.close());
   return { agg, fe, log, stats: agg.stats.component('http') };
 }

@@ -1,14 +1,30 @@
 import t from 'tap';
-import type { Sample } from '@metrics-distributor/core';
-import { dynoTags, extractLine, herokuKey, tag, type ExtractBadReason, type LogLine } from '../src/heroku.js';
+import assert from 'node:assert/strict';
+import type { MetricBatch, Sample } from '@metrics-distributor/core';
+import { dynoTags, herokuKey, tag, type BadValueReason } from '../src/heroku-metrics.js';
+import type { LogLine } from '../src/platform-lines.js';
+import { lineSamples, newAggregator } from './helpers.js';
+import { extractLine } from './oracle.js';
 
 const BASE = ['app:shop'];
 
-/** Samples of one line, each as `name type value [sorted tags]`, plus the skipped keys. */
+/**
+ * Samples of one line, each as `name type value [sorted tags]`, plus the skipped keys. They are the
+ * oracle's, one per metric in line order, after checking that production makes the same window of
+ * them (its merged counters arrive once, with a weight) and skips the same values.
+ */
 function run(line: LogLine) {
   const out: Sample[] = [];
-  const bad: [ExtractBadReason, string][] = [];
+  const bad: [BadValueReason, string][] = [];
   extractLine(line, BASE, out, (reason, key) => bad.push([reason, key]));
+  const prod = lineSamples(line, 'shop');
+  const ref = newAggregator();
+  const got = newAggregator();
+  for (const s of out) ref.addSample(s);
+  for (const a of prod.added) got.addSample(a.sample, a.weight);
+  const window = (b: MetricBatch): string[] => [...b.series, ...b.sketches].map((x) => JSON.stringify(x)).sort();
+  assert.deepEqual(window(got.closeWindow()), window(ref.closeWindow()), 'production makes the same window');
+  assert.deepEqual(prod.bad, bad, 'production skips the same values');
   return { samples: out.map((s) => `${s.name} ${s.type} ${s.value} [${[...(s.tags ?? [])].sort().join(',')}]`), bad };
 }
 

@@ -3,7 +3,7 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import { connect } from 'node:net';
 import { isMdError } from '@metrics-distributor/core';
 import { HttpFrontend, type HttpFrontendOptions } from '../src/index.js';
-import { basic, c, captureLogger, flat, newAggregator } from './helpers.js';
+import { basic, c, captureLogger, flat, httpDeps, newAggregator } from './helpers.js';
 
 const LINE = '<190>1 2013-07-22T00:06:26+00:00 host app web.1 - count#hits=1';
 const BODY = `${LINE.length + 1} ${LINE}\n`;
@@ -12,7 +12,7 @@ const BODY = `${LINE.length + 1} ${LINE}\n`;
 async function listening(t: Test, opts: HttpFrontendOptions = {}) {
   const agg = newAggregator();
   const log = captureLogger('info');
-  const fe = new HttpFrontend({ host: '127.0.0.1', port: 0, ...opts }, { aggregator: agg, logger: log.logger });
+  const fe = new HttpFrontend({ host: '127.0.0.1', port: 0, ...opts }, httpDeps(agg, log.logger));
   await fe.start();
   t.teardown(() => fe.close());
   const url = fe.addresses()[0]!;
@@ -44,7 +44,7 @@ function invalid(fn: () => unknown): string {
 }
 
 t.test('refuses a non-loopback listener without credentials unless allowed', async (t) => {
-  const deps = { aggregator: newAggregator(), logger: captureLogger().logger };
+  const deps = httpDeps(newAggregator(), captureLogger().logger);
   t.match(invalid(() => new HttpFrontend({ host: '0.0.0.0' }, deps)), /refusing to listen on 0\.0\.0\.0 without credentials/);
   t.match(invalid(() => new HttpFrontend({ host: '::' }, deps)), /refusing/);
   t.match(invalid(() => new HttpFrontend({ host: '10.1.2.3', credentials: [] }, deps)), /refusing/);
@@ -54,7 +54,7 @@ t.test('refuses a non-loopback listener without credentials unless allowed', asy
 });
 
 t.test('invalid options throw MD_ERR_CONFIG_INVALID, never echoing a credential', async (t) => {
-  const deps = { aggregator: newAggregator(), logger: captureLogger().logger };
+  const deps = httpDeps(newAggregator(), captureLogger().logger);
   t.match(invalid(() => new HttpFrontend({ port: 70000 }, deps)), /port/);
   t.match(invalid(() => new HttpFrontend({ maxBodyBytes: 0 }, deps)), /maxBodyBytes/);
   t.match(invalid(() => new HttpFrontend({ maxFrameBytes: 1.5 }, deps)), /maxFrameBytes/);
@@ -84,7 +84,7 @@ t.test('start, addresses, a real POST, close: the fastify logger is the shared p
 
 t.test('a busy port rejects with MD_ERR_FRONTEND_BIND, cause kept', async (t) => {
   const { port } = await listening(t);
-  const other = new HttpFrontend({ port }, { aggregator: newAggregator(), logger: captureLogger().logger });
+  const other = new HttpFrontend({ port }, httpDeps(newAggregator(), captureLogger().logger));
   const err = await other.start().catch((e: unknown) => e);
   t.ok(isMdError(err, 'MD_ERR_FRONTEND_BIND'));
   t.match((err as Error & { cause: { code: string } }).cause, { code: 'EADDRINUSE' });
@@ -92,10 +92,10 @@ t.test('a busy port rejects with MD_ERR_FRONTEND_BIND, cause kept', async (t) =>
 });
 
 t.test('close before start is fine, and an IPv6 listener is written with brackets', async (t) => {
-  const fe = new HttpFrontend({ port: 0 }, { aggregator: newAggregator(), logger: captureLogger().logger });
+  const fe = new HttpFrontend({ port: 0 }, httpDeps(newAggregator(), captureLogger().logger));
   await fe.close();
   t.same(fe.addresses(), []);
-  const v6 = new HttpFrontend({ host: '::1', port: 0 }, { aggregator: newAggregator(), logger: captureLogger().logger });
+  const v6 = new HttpFrontend({ host: '::1', port: 0 }, httpDeps(newAggregator(), captureLogger().logger));
   const ok = await v6.start().then(
     () => true,
     () => false,

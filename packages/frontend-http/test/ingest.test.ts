@@ -1,12 +1,12 @@
 import t from 'tap';
-import { LATE_LINES, LogIngest } from '../src/ingest.js';
-import { c, captureLogger, flat, g, h1, newAggregator, sorted } from './helpers.js';
+import { LATE_LINES } from '../src/ingest.js';
+import { c, captureLogger, flat, g, h1, ingestInto, newAggregator, sorted } from './helpers.js';
 
 function setup(maxLineBytes = 10240) {
   const agg = newAggregator();
   const log = captureLogger('info');
   const stats = agg.stats.component('http');
-  return { agg, log, stats, ingest: new LogIngest(agg, stats, log.logger, maxLineBytes) };
+  return { agg, log, stats, ingest: ingestInto(agg, log.logger, maxLineBytes) };
 }
 
 const frame = (msg: string) => `${Buffer.byteLength(msg) + 1} ${msg}\n`;
@@ -19,7 +19,7 @@ t.test('counts: every frame received once, then parsed, bad or dropped; bad valu
       frame(`<190>1 2013-07-22T00:06:26+00:00 host app web.1 - ${'x'.repeat(300)}`) +
       frame('<190>1 2013-07-22T00:06:26+00:00 host app web.1 - plain text'),
   );
-  const r = s.ingest.ingest(body, 'logplex', ['app:shop']);
+  const r = s.ingest.ingest(body, 'logplex', 'shop');
   t.same(r, { frames: 4, parsed: 2, samples: 1 });
   t.same([s.stats.received, s.stats.parsed, s.stats.bad], [4, 2, 1]);
   t.same([s.stats.dropped('frame_too_large'), s.stats.dropped('bad_value')], [1, 2]);
@@ -36,7 +36,7 @@ t.test('late lines: stamped before the open window, aggregated in it and counted
       frame(`<190>1 ${iso(windowStart + 3_600_000)} host app web.1 - count#future=1`) +
       frame('<190>1 - host app web.1 - count#undated=1'),
   );
-  s.ingest.ingest(body, 'logplex', []);
+  s.ingest.ingest(body, 'logplex');
   t.equal(s.ingest.lateLines, 1, 'only the line before the window start');
   t.equal(s.agg.stats.component('http').counter(LATE_LINES), 1);
   const batch = s.agg.closeWindow();
@@ -46,16 +46,16 @@ t.test('late lines: stamped before the open window, aggregated in it and counted
 
 t.test('text, ndjson and json bodies go through the same extraction', async (t) => {
   const s = setup();
-  s.ingest.ingest(Buffer.from('sample#q=3\nmeasure#t=7ms\n'), 'text', []);
-  s.ingest.ingest(Buffer.from('{"message":"count#n=2"}\n'), 'ndjson', []);
-  s.ingest.ingest(Buffer.from('[{"message":"count#n=5 source=web.2"}]'), 'json', []);
+  s.ingest.ingest(Buffer.from('sample#q=3\nmeasure#t=7ms\n'), 'text');
+  s.ingest.ingest(Buffer.from('{"message":"count#n=2"}\n'), 'ndjson');
+  s.ingest.ingest(Buffer.from('[{"message":"count#n=5 source=web.2"}]'), 'json');
   t.same(flat(s.agg.closeWindow()), sorted([g('q', 3, []), h1('t', 7, ['unit:ms']), c('n', 2, []), c('n', 5, ['source:web.2'])]));
   t.equal(s.stats.received, 4);
 });
 
 t.test('bad lines are logged rate-limited (one warn), each one only at debug', async (t) => {
   const s = setup();
-  s.ingest.ingest(Buffer.from('garbage one\ngarbage two\ngarbage three\n'), 'logplex', []);
+  s.ingest.ingest(Buffer.from('garbage one\ngarbage two\ngarbage three\n'), 'logplex');
   t.equal(s.stats.bad, 3);
   const warns = s.log.lines.filter((l) => l.level === 40);
   t.equal(warns.length, 1, 'one warning for three bad lines');
@@ -63,7 +63,7 @@ t.test('bad lines are logged rate-limited (one warn), each one only at debug', a
   t.equal(s.log.lines.filter((l) => l.level === 20).length, 0, 'per-line debug lines are off at info');
   const d = setup();
   const dbg = captureLogger('debug');
-  const ingest = new LogIngest(d.agg, d.stats, dbg.logger, 10240);
-  ingest.ingest(Buffer.from('garbage one\ngarbage two\n'), 'logplex', []);
+  const ingest = ingestInto(d.agg, dbg.logger);
+  ingest.ingest(Buffer.from('garbage one\ngarbage two\n'), 'logplex');
   t.equal(dbg.lines.filter((l) => l.level === 20 && l.msg === 'Bad log line.').length, 2, 'one debug line per bad line');
 });

@@ -1,5 +1,7 @@
 import t from 'tap';
-import { cleanName, extractL2met, logfmt, parseUnitValue, type L2metBadReason } from '../src/l2met.js';
+import { cleanName, type BadValueReason } from '../src/heroku-metrics.js';
+import { logfmt, parseUnitValue } from '../src/logfmt.js';
+import { extractL2met } from './oracle.js';
 
 t.test('logfmt: pairs, bare keys, quotes, escapes, empty values', async (t) => {
   t.same(logfmt('at=info method=GET'), [
@@ -59,7 +61,7 @@ t.test('cleanName: unsafe characters become _, empty and over-long names are ref
 });
 
 function l2met(line: string) {
-  const bad: [L2metBadReason, string][] = [];
+  const bad: [BadValueReason, string][] = [];
   const r = extractL2met(logfmt(line), (reason, key) => bad.push([reason, key]));
   return { ...r, bad };
 }

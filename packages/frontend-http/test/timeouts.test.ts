@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import { connect, type Socket } from 'node:net';
 import { MdError } from '@metrics-distributor/core';
 import { HttpFrontend } from '../src/index.js';
-import { basic, captureLogger, newAggregator } from './helpers.js';
+import { basic, captureLogger, httpDeps, newAggregator } from './helpers.js';
 
 const AUTH = basic('user:pass');
 const LINE = '<190>1 - host app web.1 - count#hits=1';
@@ -15,7 +15,7 @@ const BODY = `${LINE.length + 1} ${LINE}\n`;
 
 async function listen(t: Test, opts: ConstructorParameters<typeof HttpFrontend>[0]) {
   const agg = newAggregator();
-  const fe = new HttpFrontend({ port: 0, credentials: [{ user: 'user', password: 'pass' }], ...opts }, { aggregator: agg, logger: captureLogger('warn').logger });
+  const fe = new HttpFrontend({ port: 0, credentials: [{ user: 'user', password: 'pass' }], ...opts }, httpDeps(agg, captureLogger('warn').logger));
   await fe.start();
   t.teardown(() => fe.close());
   const port = Number(fe.addresses()[0]!.split(':').pop());
@@ -59,9 +59,9 @@ t.test('defaults: 60 s per request, 10 s for headers, 72 s keep-alive; invalid v
   const agg = newAggregator();
   const logger = captureLogger('warn').logger;
   for (const bad of [{ requestTimeoutMs: 0 }, { headersTimeoutMs: 1.5 }, { keepAliveTimeoutMs: -1 }, { requestTimeoutMs: 5000, headersTimeoutMs: 6000 }]) {
-    t.throws(() => new HttpFrontend({ port: 0, ...bad }, { aggregator: agg, logger }), MdError, JSON.stringify(bad));
+    t.throws(() => new HttpFrontend({ port: 0, ...bad }, httpDeps(agg, logger)), MdError, JSON.stringify(bad));
   }
-  const short = new HttpFrontend({ port: 0, requestTimeoutMs: 5000 }, { aggregator: agg, logger });
+  const short = new HttpFrontend({ port: 0, requestTimeoutMs: 5000 }, httpDeps(agg, logger));
   t.equal(short.server.server.headersTimeout, 5000, 'the headers default never exceeds the request timeout');
 });
 

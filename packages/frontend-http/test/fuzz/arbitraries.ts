@@ -5,8 +5,8 @@
  */
 import { readdirSync } from 'node:fs';
 import fc from 'fast-check';
-import { LogIngest, type BodyFormat } from '../../src/index.js';
-import { FIXTURES, captureLogger, fixture, newAggregator } from '../helpers.js';
+import type { BodyFormat } from '../../src/body.js';
+import { FIXTURES, captureLogger, fixture, ingestInto, newAggregator } from '../helpers.js';
 
 /** Runs per property; `FUZZ_RUNS` raises it (the package tests must stay well under a minute by default). */
 export const RUNS = Number(process.env['FUZZ_RUNS'] ?? 100);
@@ -82,11 +82,11 @@ export function mutate(buf: Buffer, ops: readonly (readonly [string, number, num
 export function newIngest(maxFrameBytes = 10 * 1024) {
   const agg = newAggregator();
   const stats = agg.stats.component('http');
-  const ingest = new LogIngest(agg, stats, captureLogger('warn').logger, maxFrameBytes);
+  const ingest = ingestInto(agg, captureLogger('warn').logger, maxFrameBytes);
   return {
     agg,
     stats,
-    ingest: (body: Buffer, format: BodyFormat) => ingest.ingest(body, format, []),
+    ingest: (body: Buffer, format: BodyFormat) => ingest.ingest(body, format),
     /** Closes the window: the sentinel total in it, and whether every record landed in exactly one bucket. */
     close(): { sentinel: number; balanced: boolean; received: number } {
       const batch = agg.closeWindow();

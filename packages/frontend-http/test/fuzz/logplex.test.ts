@@ -5,7 +5,8 @@
 import t from 'tap';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { forEachRecord, readFrames, type BodyFormat } from '../../src/index.js';
+import { forEachRecord, type BodyFormat } from '../../src/body.js';
+import { readFrames } from '../../src/logplex.js';
 import { LOGPLEX_FIXTURES, RUNS, SENTINEL_LINE, frame, framingBytes, mutate, mutation, newIngest, syslogMessage } from './arbitraries.js';
 
 /** Frames and junk of a body, checking on the way that every range is inside the body and in order. */

@@ -9,9 +9,12 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { gzipSync } from 'node:zlib';
 import { Aggregator, createRootLogger } from '@metrics-distributor/core';
-import { CredentialStore, LogIngest, RecentIds, buildApp } from '../../src/index.js';
+import { CredentialStore } from '../../src/auth.js';
+import { RecentIds } from '../../src/dedupe.js';
+import { LogIngest } from '../../src/ingest.js';
+import { buildApp } from '../../src/routes.js';
 import { frame, SENTINEL, SENTINEL_LINE } from './arbitraries.js';
-import { setup } from '../helpers.js';
+import { httpDeps, setup } from '../helpers.js';
 
 // tap starts the file without --expose-gc; this turns it on for a fresh context's `gc` only.
 setFlagsFromString('--expose-gc');
@@ -76,14 +79,14 @@ t.test('the frame-id memory stops at dedupeMaxIds, whatever the number of distin
   const agg = new Aggregator({ selfMetrics: false, hostname: 'h', countersAs: 'count', logger });
   const stats = agg.stats.component('http');
   const recent = new RecentIds(300_000, 100);
+  const deps = httpDeps(agg, logger);
   const app = buildApp({
     options: { maxBodyBytes: MAX_BODY, maxInflightRequests: 64, vercelSecret: undefined },
     credentials: new CredentialStore([]),
     recent,
-    ingest: new LogIngest(agg, stats, logger, 10 * 1024),
-    statsd: agg.statsdReceiver('http-statsd'),
-    stats,
-    logger,
+    ingest: new LogIngest(deps.target, deps.context, 10 * 1024),
+    statsd: deps.statsd.target,
+    context: deps.context,
     runtime: { closing: false, inflight: 0, onIdle: undefined },
   });
   t.teardown(() => app.close());
@@ -109,7 +112,7 @@ t.test('unique l2met names stop at maxContexts; the rest are dropped and counted
   const logger = createRootLogger({ level: 'error' });
   const agg = new Aggregator({ selfMetrics: false, hostname: 'h', countersAs: 'count', maxContexts: 500, logger });
   const { HttpFrontend } = await import('../../src/index.js');
-  const fe = new HttpFrontend({ port: 0 }, { aggregator: agg, logger });
+  const fe = new HttpFrontend({ port: 0 }, httpDeps(agg, logger));
   t.teardown(() => fe.close());
   // The sentinel's context exists before the flood.
   await fe.server.inject({ method: 'POST', url: '/logs', headers: { 'content-type': 'text/plain' }, payload: `count#${SENTINEL}=1` });

@@ -1,7 +1,7 @@
 /**
- * logfmt tokenising and the l2met convention (`count#`, `sample#`, `measure#`), as pure functions.
- * Values are stricter than l2met's scanner (which reads `1,000` as 1) and also broader: signs and
- * exponents parse, which l2met rejects or misreads.
+ * logfmt tokenising and l2met values (`40.9MB`), as pure scanners with no metric knowledge: what a
+ * pair means is in `heroku-metrics.ts`. Values are stricter than l2met's scanner (which reads `1,000`
+ * as 1) and also broader: signs and exponents parse, which l2met rejects or misreads.
  */
 
 /** One logfmt pair; `value` is undefined for a bare key (`count#signups`). */
@@ -269,108 +269,4 @@ export function scanUnitValue(s: string, start: number, end: number): boolean {
 export function parseUnitValue(raw: string): UnitValue | undefined {
   if (!scanUnitValue(raw, 0, raw.length)) return undefined;
   return { value: scanned.value, unit: scanned.unitStart < raw.length ? raw.slice(scanned.unitStart) : undefined };
-}
-
-/** Metric kinds of the l2met convention. */
-export type L2metKind = 'count' | 'sample' | 'measure';
-
-/** One metric found in an app line. */
-export interface L2metMetric {
-  kind: L2metKind;
-  name: string;
-  value: number;
-  unit: string | undefined;
-}
-
-/** Why an l2met pair was skipped; each is counted as `dropped{reason:…}`. */
-export type L2metBadReason = 'bad_value' | 'bad_name';
-
-/** Longest metric name accepted (the Datadog limit). */
-export const MAX_NAME_LENGTH = 200;
-
-/**
- * Units l2meter writes as a trailing name segment (`measure#db-query.ms=235`). Only taken off the name
- * when the value itself has no unit, and only these, so `count#api.v2=1` keeps its name.
- */
-const NAME_UNITS = new Set(['ms', 's', 'us', 'ns', 'bytes', 'kB', 'KB', 'MB', 'GB']);
-
-/** Characters kept in metric names; others become `_` so a name never breaks a StatsD-style sink. */
-const NAME_BAD_CHARS = /[^A-Za-z0-9_.\-/]/g;
-
-/** Returns the name with unsafe characters replaced, or undefined when it is empty or too long. */
-export function cleanName(raw: string): string | undefined {
-  if (raw.length === 0 || raw.length > MAX_NAME_LENGTH) return undefined;
-  return isCleanName(raw) ? raw : raw.replace(NAME_BAD_CHARS, '_');
-}
-
-/** True when every character is one {@link NAME_BAD_CHARS} keeps: the common case, checked without a regex. */
-function isCleanName(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x2d && c <= 0x39) || c === 0x5f)) return false;
-  }
-  return true;
-}
-
-/** The l2met kind of the key starting at `s[start]` (`count#…`, `sample#…`, `measure#…`), if any. */
-export function l2metKindAt(s: string, start: number): L2metKind | undefined {
-  if (s.startsWith('count#', start)) return 'count';
-  if (s.startsWith('sample#', start)) return 'sample';
-  if (s.startsWith('measure#', start)) return 'measure';
-  return undefined;
-}
-
-function kindOf(key: string): L2metKind | undefined {
-  return l2metKindAt(key, 0);
-}
-
-/** Longest entry of {@link NAME_UNITS}. */
-const MAX_NAME_UNIT = 5;
-
-/** The unit written as the last segment of `name` (its last dot at `dot`), or undefined when there is none. */
-export function nameUnit(name: string, dot: number): string | undefined {
-  if (dot <= 0 || name.length - dot - 1 > MAX_NAME_UNIT) return undefined;
-  const suffix = name.slice(dot + 1);
-  return NAME_UNITS.has(suffix) ? suffix : undefined;
-}
-
-/** l2met kinds → StatsD types: `count#` a counter, `sample#` a gauge, `measure#` a timer (`ms`). */
-export const L2MET_TYPES = { count: 'c', sample: 'g', measure: 'ms' } as const;
-
-/**
- * Reads every `count#`/`sample#`/`measure#` pair of a line (several per line are fine) and the
- * `source=` value. A bare key counts as 1; an empty value (`count#x=`) is skipped as bad, never read as 1.
- * `unique#` and the pre-2.0 `measure.x=` forms are ignored.
- */
-export function extractL2met(pairs: readonly Pair[], onBad: (reason: L2metBadReason, key: string) => void): { metrics: L2metMetric[]; source: string | undefined } {
-  const metrics: L2metMetric[] = [];
-  let source: string | undefined;
-  for (const { key, value } of pairs) {
-    if (key === 'source') {
-      if (value !== undefined && value !== '') source ??= value;
-      continue;
-    }
-    const kind = kindOf(key);
-    if (kind === undefined) continue;
-    let name = cleanName(key.slice(kind.length + 1));
-    if (name === undefined) {
-      onBad('bad_name', key);
-      continue;
-    }
-    let parsed: UnitValue | undefined = value === undefined ? { value: 1, unit: undefined } : parseUnitValue(value);
-    if (parsed === undefined) {
-      onBad('bad_value', key);
-      continue;
-    }
-    if (parsed.unit === undefined) {
-      const dot = name.lastIndexOf('.');
-      const suffix = nameUnit(name, dot);
-      if (suffix !== undefined) {
-        name = name.slice(0, dot);
-        parsed = { value: parsed.value, unit: suffix };
-      }
-    }
-    metrics.push({ kind, name, value: parsed.value, unit: parsed.unit });
-  }
-  return { metrics, source };
 }
