@@ -1,4 +1,4 @@
-import { Aggregator, ComponentNames, MdError, StatsRegistry, componentContext, sinkContext, type ComponentRoot, type Frontend, type Logger, type Sink } from '@metrics-distributor/core';
+import { Aggregator, ComponentNames, MdError, SinkFanout, StatsRegistry, componentContext, sinkContext, type ComponentRoot, type Frontend, type Logger, type Sink } from '@metrics-distributor/core';
 import { UdpFrontend } from '@metrics-distributor/frontend-statsd-udp';
 import { ConsoleSink } from '@metrics-distributor/sink-console';
 import { availableParallelism } from 'node:os';
@@ -44,9 +44,9 @@ function hasLateWindowParts(f: Frontend): f is Frontend & LateWindowParts {
  * Packages with heavy dependencies (undici, fastify) are imported only when configured: each costs
  * about 9 MiB of resident memory, in the primary and in every UDP worker.
  */
-const SINK_FACTORIES: Record<string, (config: ServerConfig, deps: ServerDeps, stats: StatsRegistry) => Promise<Sink>> = {
-  console: (_config, deps, stats) => Promise.resolve(new ConsoleSink({ stream: deps.stdout ?? process.stdout }, sinkContext({ logger: deps.logger, stats }, 'console'))),
-  datadog: async (config, deps, stats) => {
+const SINK_FACTORIES: Record<string, (config: ServerConfig, deps: ServerDeps, root: ComponentRoot) => Promise<Sink>> = {
+  console: (_config, deps, root) => Promise.resolve(new ConsoleSink({ stream: deps.stdout ?? process.stdout }, sinkContext(root, 'console'))),
+  datadog: async (config, _deps, root) => {
     const { DatadogSink } = await import('@metrics-distributor/sink-datadog');
     const sink = new DatadogSink(
       {
@@ -61,8 +61,8 @@ const SINK_FACTORIES: Record<string, (config: ServerConfig, deps: ServerDeps, st
         retryMaxAgeMs: config.datadogRetryMaxAgeMs,
         compression: config.datadogCompression,
       },
-      sinkContext({ logger: deps.logger, stats }, 'datadog'),
-      { detailStats: (c) => stats.component(c) },
+      sinkContext(root, 'datadog'),
+      { detailStats: (c) => root.stats.component(c) },
     );
     // Fail open like the agent: a bad key is logged loudly, the server keeps running.
     void sink.start();
@@ -83,7 +83,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
     if (SINK_FACTORIES[name] === undefined) throw new MdError('MD_ERR_CONFIG_INVALID', `invalid option --sink: unknown sink '${name}' (known: ${SINK_NAMES.join(', ')})`);
   }
   const sinks: Sink[] = [];
-  for (const name of config.sinks) sinks.push(await SINK_FACTORIES[name]!(config, deps, stats));
+  for (const name of config.sinks) sinks.push(await SINK_FACTORIES[name]!(config, deps, root));
   if (config.sinks.includes('datadog') && config.flushIntervalMs % 1000 !== 0) {
     // Datadog timestamps and intervals are whole seconds: windows that are not would share a timestamp
     // (Datadog keeps one point per timestamp) and carry a rounded interval.
@@ -104,10 +104,12 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
     gaugeDeltas: config.gaugeDeltas,
     globalTags: config.tags,
     selfMetrics: config.selfMetrics,
-    sinkQueue: { maxBatches: config.sinkQueueMaxBatches },
     logger,
   });
-  for (const sink of sinks) aggregator.addSink(sink);
+  // Each closed window goes to every sink's own bounded queue; the aggregator only emits it.
+  const fanout = new SinkFanout(root, { maxBatches: config.sinkQueueMaxBatches });
+  for (const sink of sinks) fanout.add(sink);
+  aggregator.onWindow((batch) => fanout.push(batch));
 
   const frontends: Frontend[] = [];
   const workerCount = config.statsdUdp === undefined ? 1 : resolveWorkers(config.workers, availableParallelism());
@@ -128,10 +130,8 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
   }
   if (config.http !== undefined) {
     const { HttpFrontend } = await import('@metrics-distributor/frontend-http');
-    // Core is loaded already; imported here only to keep this change inside the HTTP block.
-    const { ComponentNames, componentContext } = await import('@metrics-distributor/core');
-    const httpContext = componentContext({ logger, stats }, 'http', ComponentNames.http);
-    const httpStatsdContext = componentContext({ logger, stats }, 'http', ComponentNames.httpStatsd);
+    const httpContext = componentContext(root, 'http', ComponentNames.http);
+    const httpStatsdContext = componentContext(root, 'http', ComponentNames.httpStatsd);
     frontends.push(
       new HttpFrontend(
         {
@@ -188,6 +188,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
         processMetrics?.record();
         processMetrics?.close();
         await aggregator.close(deadline);
+        await fanout.shutdown(deadline);
       })();
       return closing;
     },

@@ -237,14 +237,6 @@ export class Aggregator {
     return this.receiver(context);
   }
 
-  /**
-   * A parser handler bound to one front-end's stats: feed it raw StatsD bytes with `packet()` or `line()`.
-   * @deprecated use target()
-   */
-  statsdReceiver(component: string): StatsdReceiver {
-    return this.receiver({ stats: this.stats.component(component), logger: this.rootLogger.child({ component }) });
-  }
-
   private receiver(context: Pick<ComponentContext, 'stats' | 'logger'>): StatsdReceiver {
     return new StatsdReceiver(this.open, this.parser, context.stats, context.logger);
   }

@@ -78,8 +78,8 @@ export interface DropLog {
   message?: string;
   /** Extra fields for the log object (kept small: they are logged at most once a minute per reason). */
   fields?: Record<string, unknown>;
-  /** Default `warn`; `error` for losses of data that was accepted (sinks). */
-  level?: 'warn' | 'error';
+  /** Default `warn`; `error` for losses of data that was accepted (sinks); `info` for what clients do on purpose (idle connections). */
+  level?: 'info' | 'warn' | 'error';
   /** The underlying error, kept as `cause`. */
   cause?: unknown;
 }
@@ -120,6 +120,7 @@ export class ComponentContext<K extends ComponentKind = ComponentKind> {
       const obj = { ...log.fields, err, reason, count: n, totalDropped: this.stats.dropped(reason), suppressed };
       const msg = log.message ?? `Dropped ${n} item(s) (${reason}); see metrics_distributor.dropped{component:${this.name},reason:${reason}}.`;
       if (log.level === 'error') this.logger.error(obj, msg);
+      else if (log.level === 'info') this.logger.info(obj, msg);
       else this.logger.warn(obj, msg);
     });
   }

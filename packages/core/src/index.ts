@@ -4,7 +4,6 @@ export type { WindowListener } from './aggregator.js';
 export { DEFAULT_HISTOGRAM_AGGREGATES, DEFAULT_HISTOGRAM_PERCENTILES } from './options.js';
 export type { AggregatorOptions, HistogramAggregate } from './options.js';
 export type { ContextState, WindowState } from './state-merge.js';
-export type { StatsdReceiver } from './statsd-receiver.js';
 export { SinkFanout } from './sink-fanout.js';
 export { normalizeTags } from './tags.js';
 export { alignWindow } from './window-store.js';

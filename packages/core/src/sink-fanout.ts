@@ -23,7 +23,7 @@ export class SinkFanout {
     const ctx = sinkContext(this.root, sink.name);
     // The queue keeps its depth current from its first push; until then the sink reports an empty queue.
     ctx.stats.gauge('queue_depth', 0);
-    this.queues.push(new SinkQueue(sink, ctx.stats, ctx.logger, { ...this.defaults, ...queueOptions }));
+    this.queues.push(new SinkQueue(sink, ctx, { ...this.defaults, ...queueOptions }));
   }
 
   /** Hands one closed window to every queue; never waits. */

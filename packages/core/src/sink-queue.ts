@@ -1,4 +1,4 @@
-import { ComponentContext } from './component.js';
+import type { ComponentContext } from './component.js';
 import type { ExportResult, Sink } from './contracts.js';
 import { CircuitBreaker } from './delivery/backoff.js';
 import { MdError } from './errors.js';
@@ -28,7 +28,6 @@ export class SinkQueue {
   private readonly queue: MetricBatch[] = [];
   private readonly maxBatches: number;
   private readonly breaker: CircuitBreaker;
-  private readonly context: ComponentContext<'sink'>;
   private running = false;
   private closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -37,24 +36,13 @@ export class SinkQueue {
   private readonly errorLog = new RateLimitedLog(60_000);
 
   /** Builds the queue of `sink` with the sink's component context. */
-  constructor(sink: Sink, context: ComponentContext<'sink'>, opts?: SinkQueueOptions);
-  /** The same from the sink's stats and logger (the aggregator's form); drops still go through one context. */
-  constructor(sink: Sink, stats: ComponentStats, logger: Logger, opts?: SinkQueueOptions);
   constructor(
     /** The sink fed by this queue. */
     readonly sink: Sink,
-    contextOrStats: ComponentContext<'sink'> | ComponentStats,
-    loggerOrOpts?: Logger | SinkQueueOptions,
-    maybeOpts?: SinkQueueOptions,
+    /** The sink's component context: its stats, logger and drop call. */
+    private readonly context: ComponentContext<'sink'>,
+    opts: SinkQueueOptions = {},
   ) {
-    let opts: SinkQueueOptions;
-    if (contextOrStats instanceof ComponentContext) {
-      this.context = contextOrStats;
-      opts = (loggerOrOpts as SinkQueueOptions | undefined) ?? {};
-    } else {
-      this.context = new ComponentContext('sink', contextOrStats.component, loggerOrOpts as Logger, contextOrStats);
-      opts = maybeOpts ?? {};
-    }
     this.maxBatches = opts.maxBatches ?? 16;
     const baseMs = opts.retryBaseMs ?? 1000;
     this.breaker = new CircuitBreaker({ baseMs, maxMs: Math.max(baseMs, opts.maxRetryDelayMs ?? 30_000) });

@@ -4,6 +4,7 @@ import { normalizeTags } from '../src/tags.js';
 import { alignWindow } from '../src/window-store.js';
 import type { MetricBatch, Series } from '../src/model.js';
 import { InMemorySink } from '../src/testing.js';
+import { silentLogger } from '../src/logger.js';
 
 const T0 = 1_700_000_000_000; // aligned to 10 s
 
@@ -206,12 +207,13 @@ t.test('maxContexts: new contexts beyond the limit are dropped and counted, exis
 
 t.test('bad lines are counted per front-end and good lines around them still count', async (t) => {
   const { a } = agg();
-  const r = a.statsdReceiver('test-fe');
-  r.packet(Buffer.from('ok:1|c\ngarbage\nok:1|c|@zz\nok:2|c\n\n'));
-  t.equal(r.stats.packets, 1);
-  t.equal(r.stats.received, 4);
-  t.equal(r.stats.bad, 2);
-  t.equal(r.stats.parsed, 2);
+  const stats = a.stats.component('test-fe');
+  const r = a.target({ stats, logger: silentLogger() });
+  r.statsd(Buffer.from('ok:1|c\ngarbage\nok:1|c|@zz\nok:2|c\n\n'));
+  t.equal(stats.packets, 1);
+  t.equal(stats.received, 4);
+  t.equal(stats.bad, 2);
+  t.equal(stats.parsed, 2);
   t.equal(one(t, a.closeWindow(), 'ok').value, 0.3);
 });
 
@@ -231,16 +233,16 @@ t.test('events and service checks pass through with host and tags resolved', asy
 
 t.test('self-metrics: per-component deltas as ordinary metrics each window', async (t) => {
   const { a, c } = agg({ selfMetrics: true });
-  const r = a.statsdReceiver('statsd-udp');
-  r.packet(Buffer.from('a:1|c\nbad'));
+  const r = a.target({ stats: a.stats.component('statsd-udp'), logger: silentLogger() });
+  r.statsd(Buffer.from('a:1|c\nbad'));
   const b = a.closeWindow();
   t.equal(one(t, b, 'metrics_distributor.packets', 'component:statsd-udp').value, 0.1);
   t.equal(one(t, b, 'metrics_distributor.bad', 'component:statsd-udp').value, 0.1);
   t.equal(one(t, b, 'metrics_distributor.received', 'component:statsd-udp').value, 0.2);
   t.equal(one(t, b, 'metrics_distributor.contexts', 'component:aggregator').type, 'gauge');
   t.equal(find(b, 'metrics_distributor.late_lines').length, 0, 'a named counter appears once used');
-  r.stats.count('late_lines', 2);
-  r.packet(Buffer.from('a:1|c\na:1|c'));
+  a.stats.component('statsd-udp').count('late_lines', 2);
+  r.statsd(Buffer.from('a:1|c\na:1|c'));
   c.now += 10_000;
   const b2 = a.closeWindow();
   t.equal(one(t, b2, 'metrics_distributor.received', 'component:statsd-udp').value, 0.2, 'a delta, not a total');

@@ -37,7 +37,7 @@ const tick = () => new Promise((r) => setImmediate(r));
 t.test('push never waits; overflow drops the oldest waiting batch and counts it', async (t) => {
   const sink = new GateSink();
   const stats = new ComponentStats('sink-gate');
-  const q = new SinkQueue(sink, stats, silentLogger(), { maxBatches: 2 });
+  const q = new SinkQueue(sink, new ComponentContext('sink', stats.component, silentLogger(), stats), { maxBatches: 2 });
   for (let i = 1; i <= 5; i++) q.push(batch(i));
   t.equal(q.depth, 2);
   t.equal(stats.dropped('queue_full'), 3);
@@ -53,7 +53,7 @@ t.test('push never waits; overflow drops the oldest waiting batch and counts it'
 t.test('retryable results are retried with backoff; failures are counted and dropped', async (t) => {
   const sink = new GateSink();
   const stats = new ComponentStats('sink-gate');
-  const q = new SinkQueue(sink, stats, silentLogger(), { retryBaseMs: 5, maxRetryDelayMs: 10 });
+  const q = new SinkQueue(sink, new ComponentContext('sink', stats.component, silentLogger(), stats), { retryBaseMs: 5, maxRetryDelayMs: 10 });
   sink.results.push({ code: 'retryable', error: new MdError('MD_ERR_SINK_EXPORT') });
   sink.results.push({ code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT') });
   q.push(batch(1));
@@ -78,7 +78,7 @@ t.test('a sink that throws counts as failure and the loop goes on', async (t) =>
     },
     shutdown: () => Promise.resolve(),
   };
-  const q = new SinkQueue(sink, stats, silentLogger());
+  const q = new SinkQueue(sink, new ComponentContext('sink', stats.component, silentLogger(), stats));
   q.push(batch(1));
   q.push(batch(2));
   await q.shutdown(Date.now() + 1000);
@@ -89,7 +89,7 @@ t.test('a sink that throws counts as failure and the loop goes on', async (t) =>
 t.test('shutdown waits until the deadline, then counts what is left as lost', async (t) => {
   const sink = new GateSink();
   const stats = new ComponentStats('sink-gate');
-  const q = new SinkQueue(sink, stats, silentLogger());
+  const q = new SinkQueue(sink, new ComponentContext('sink', stats.component, silentLogger(), stats));
   q.push(batch(1));
   q.push(batch(2));
   const started = Date.now();
@@ -121,7 +121,7 @@ t.test('built from a component context: drops go through its one drop call, logg
 t.test('a retryable result waits for the shared breaker, Retry-After included', async (t) => {
   const sink = new GateSink();
   const stats = new ComponentStats('sink-gate');
-  const q = new SinkQueue(sink, stats, silentLogger(), { retryBaseMs: 5, maxRetryDelayMs: 10 });
+  const q = new SinkQueue(sink, new ComponentContext('sink', stats.component, silentLogger(), stats), { retryBaseMs: 5, maxRetryDelayMs: 10 });
   sink.results.push({ code: 'retryable', error: new MdError('MD_ERR_SINK_EXPORT'), retryAfterMs: 300 });
   q.push(batch(1));
   sink.open();

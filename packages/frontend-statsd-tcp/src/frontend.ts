@@ -66,8 +66,6 @@ export class TcpFrontend implements Frontend {
   private readonly conns = new Set<Connection>();
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
-  private readonly idleLog = new RateLimitedLog(LOG_INTERVAL_MS);
-  private readonly partialLog = new RateLimitedLog(LOG_INTERVAL_MS);
   private readonly errorLog = new RateLimitedLog(LOG_INTERVAL_MS);
 
   constructor(opts: TcpFrontendOptions, deps: TcpFrontendDeps) {
@@ -168,8 +166,7 @@ export class TcpFrontend implements Frontend {
     const { maxConnections, maxLineBytes, idleTimeoutMs } = this.opts;
     if (this.conns.size >= maxConnections) {
       this.context.drop('max_connections', 1, {
-        // No front-end code for "limit reached" exists yet; the listener could not take the connection.
-        code: 'MD_ERR_FRONTEND_BIND',
+        code: 'MD_ERR_FRONTEND_MAX_CONNECTIONS',
         fields: { via, maxConnections },
         message: 'StatsD TCP connection refused: maxConnections reached. See metrics_distributor.dropped{reason:max_connections}.',
       });
@@ -215,8 +212,7 @@ export class TcpFrontend implements Frontend {
 
   private internalError(err: unknown): void {
     this.context.drop('internal_error', 1, {
-      // No front-end code for "bug while handling input" exists yet; the parse code is the closest.
-      code: 'MD_ERR_PARSE_FORMAT',
+      code: 'MD_ERR_FRONTEND_INTERNAL',
       level: 'error',
       cause: err,
       message: 'StatsD TCP line could not be processed; it was dropped.',
@@ -225,8 +221,7 @@ export class TcpFrontend implements Frontend {
 
   private lineTooLong(via: Via): void {
     this.context.drop('line_too_long', 1, {
-      // The line is over the front-end's size limit, as a truncated datagram is.
-      code: 'MD_ERR_FRONTEND_TRUNCATED',
+      code: 'MD_ERR_FRONTEND_LINE_TOO_LONG',
       fields: { via, maxLineBytes: this.opts.maxLineBytes },
       message: 'StatsD TCP line longer than maxLineBytes discarded up to its newline; the connection stays open. See metrics_distributor.dropped{reason:line_too_long}.',
     });
@@ -239,13 +234,12 @@ export class TcpFrontend implements Frontend {
 
   private onIdle(conn: Connection): void {
     // Counted through the context; logged here at info, as an idle client is routine (drop logs are warn or error).
-    this.context.drop('idle_timeout');
-    this.idleLog.maybe((suppressed) =>
-      this.logger.info(
-        { via: conn.via, idleTimeoutMs: this.opts.idleTimeoutMs, suppressed },
-        'StatsD TCP connection closed after idleTimeoutMs without data. See metrics_distributor.dropped{reason:idle_timeout}.',
-      ),
-    );
+    this.context.drop('idle_timeout', 1, {
+      code: 'MD_ERR_FRONTEND_IDLE_TIMEOUT',
+      level: 'info',
+      fields: { via: conn.via, idleTimeoutMs: this.opts.idleTimeoutMs },
+      message: 'StatsD TCP connection closed after idleTimeoutMs without data. See metrics_distributor.dropped{reason:idle_timeout}.',
+    });
     conn.socket.destroy();
   }
 
@@ -253,10 +247,12 @@ export class TcpFrontend implements Frontend {
     this.conns.delete(conn);
     // Bytes of an unfinished line are lost when the peer resets, idles out or we shut down: count them.
     if (conn.framer.release() > 0) {
-      this.context.drop('partial_line');
-      this.partialLog.maybe((suppressed) =>
-        this.logger.info({ via: conn.via, suppressed }, 'StatsD TCP connection closed in the middle of a line; the partial line was dropped.'),
-      );
+      this.context.drop('partial_line', 1, {
+        code: 'MD_ERR_FRONTEND_PARTIAL_LINE',
+        level: 'info',
+        fields: { via: conn.via },
+        message: 'StatsD TCP connection closed in the middle of a line; the partial line was dropped.',
+      });
     }
     if (this.logger.isLevelEnabled('debug')) this.logger.debug({ via: conn.via, connections: this.conns.size }, 'StatsD TCP connection closed.');
   }

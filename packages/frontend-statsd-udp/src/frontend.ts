@@ -205,8 +205,7 @@ export class UdpFrontend implements Frontend {
     } catch (err) {
       // The parser is meant never to throw; if it does, one datagram is lost but the socket lives on.
       this.context.drop('internal_error', 1, {
-        // No front-end code for "bug while handling input" exists yet; the parse code is the closest.
-        code: 'MD_ERR_PARSE_FORMAT',
+        code: 'MD_ERR_FRONTEND_INTERNAL',
         level: 'error',
         cause: err,
         fields: { bytes: msg.length },

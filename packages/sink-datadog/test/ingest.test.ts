@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createSocket } from 'node:dgram';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { Aggregator, InMemorySink } from '@metrics-distributor/core';
+import { Aggregator, InMemorySink, silentLogger } from '@metrics-distributor/core';
 import { eventually, makeSink, sleep, startFakeDatadog, type Reply } from './fake-datadog.js';
 
 const PACKETS = 2000;
@@ -33,12 +33,13 @@ for (const [name, reply] of scenarios) {
     // Default 20 s timeout: a 10 s answer is simply slow, not a timeout.
     const dd = makeSink(fake, { retryBaseMs: 50, retryMaxMs: 400 });
     agg.addSink(dd.sink);
-    const receiver = agg.statsdReceiver('statsd-udp');
+    const udpStats = agg.stats.component('statsd-udp');
+    const receiver = agg.target({ stats: udpStats, logger: silentLogger() });
     // Idle counters report 0 for 5 minutes: every window also carries these 5,000 series for the sink to encode.
     for (let i = 0; i < 5000; i++) agg.increment('load.c', 1, [`ctx:${i}`]);
 
     const server = createSocket('udp4');
-    server.on('message', (msg) => receiver.packet(msg));
+    server.on('message', (msg) => receiver.statsd(msg));
     await new Promise<void>((r) => server.bind(0, '127.0.0.1', () => r()));
     try {
       server.setRecvBufferSize(4 * 1024 * 1024);
@@ -61,7 +62,7 @@ for (const [name, reply] of scenarios) {
       for (let q = p; q < p + 10; q++) client.send(packet(q), port, '127.0.0.1');
       await sleep(10);
     }
-    await eventually(() => receiver.stats.packets === PACKETS, 5000, 'every datagram');
+    await eventually(() => udpStats.packets === PACKETS, 5000, 'every datagram');
     delay.disable();
     const sendingMs = Date.now() - started;
     await agg.close(Date.now() + 1000);
@@ -71,9 +72,9 @@ for (const [name, reply] of scenarios) {
     t.comment(`sent for ${sendingMs} ms; event-loop delay p99 ${p99.toFixed(1)} ms, max ${max.toFixed(1)} ms; ${fake.requests.length} requests to the stand-in`);
     t.ok(p99 < 100, `event-loop delay p99 ${p99.toFixed(1)} ms < 100 ms`);
 
-    t.equal(receiver.stats.packets, PACKETS, 'no datagram lost');
-    t.equal(receiver.stats.parsed, PACKETS * LINES_PER_PACKET, 'no line lost');
-    t.equal(receiver.stats.bad, 0);
+    t.equal(udpStats.packets, PACKETS, 'no datagram lost');
+    t.equal(udpStats.parsed, PACKETS * LINES_PER_PACKET, 'no line lost');
+    t.equal(udpStats.bad, 0);
     let counted = 0;
     let distributed = 0;
     for (const b of mem.batches) {

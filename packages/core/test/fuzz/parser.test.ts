@@ -2,6 +2,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
 import { Aggregator } from '../../src/aggregator.js';
+import { silentLogger } from '../../src/logger.js';
 import { StatsdParser } from '../../src/parser/statsd.js';
 import type { SampleView, StatsdHandler } from '../../src/parser/types.js';
 
@@ -85,12 +86,12 @@ t.test('huge names and 1 MB tag lists are handled and bounded by the context lim
 
 t.test('the aggregator survives arbitrary bytes and keeps counting good traffic', async (t) => {
   const agg = new Aggregator({ hostname: 'h', selfMetrics: false, maxContexts: 5000 });
-  const rx = agg.statsdReceiver('fuzz');
+  const rx = agg.target({ stats: agg.stats.component('fuzz'), logger: silentLogger() });
   let good = 0;
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 512 }), (bytes) => {
-      rx.packet(Buffer.from(bytes));
-      rx.packet(Buffer.from('fuzz.good:1|c'));
+      rx.statsd(Buffer.from(bytes));
+      rx.statsd(Buffer.from('fuzz.good:1|c'));
       good++;
       return true;
     }),
