@@ -4,4 +4,4 @@ export type { PrometheusSinkDeps, PrometheusSinkOptions } from './sink.js';
 export { escapeHelp, escapeLabelValue, formatValue, renderTagLabels, sanitizeLabelName, sanitizeMetricName } from './names.js';
 export { CONTENT_TYPES, negotiate } from './render.js';
 export type { ExpositionFormat } from './render.js';
-export { sketchBinValue, windowTotal } from './state.js';
+export { sketchKey, windowTotal } from './state.js';

@@ -53,6 +53,8 @@ export function negotiate(accept: string | undefined): ExpositionFormat {
 export interface RenderOptions {
   /** Histogram bucket upper bounds (`+Inf` implied). */
   buckets: readonly number[];
+  /** Factor applied to histogram sums (the state keeps them unscaled). */
+  sketchScale: number;
   /** The clock, for skipping series past their TTL. */
   nowMs: number;
   /** Yield to the event loop after this many series; 0 renders in one go. */
@@ -74,7 +76,7 @@ function braces(labels: string): string {
 }
 
 /** The lines of one series. */
-function seriesLines(fam: Family, st: SeriesState, om: boolean, les: readonly string[]): string {
+function seriesLines(fam: Family, st: SeriesState, om: boolean, les: readonly string[], scale: number): string {
   switch (fam.type) {
     case 'counter':
       return fam.name + '_total' + braces(st.labels) + ' ' + formatValue(st.value) + '\n';
@@ -91,7 +93,7 @@ function seriesLines(fam: Family, st: SeriesState, om: boolean, les: readonly st
       }
       const l = braces(st.labels);
       const count = fam.name + '_count' + l + ' ' + formatValue(st.count) + '\n';
-      const sum = fam.name + '_sum' + l + ' ' + formatValue(st.value) + '\n';
+      const sum = fam.name + '_sum' + l + ' ' + formatValue(scale === 1 ? st.value : st.value * scale) + '\n';
       // OpenMetrics orders a histogram's samples buckets, count, sum; 0.0.4 as client_golang: sum, count.
       return om ? body + count + sum : body + sum + count;
     }
@@ -126,7 +128,7 @@ export async function render(state: ExpositionState, format: ExpositionFormat, o
     // Series are snapshotted too: a family may be updated, but not written twice, between slices.
     for (const st of Array.from(fam.series.values())) {
       if (state.expired(st, opts.nowMs)) continue;
-      out.push(seriesLines(fam, st, om, les));
+      out.push(seriesLines(fam, st, om, les, opts.sketchScale));
       n++;
       if (opts.yieldEvery > 0 && ++since >= opts.yieldEvery) {
         since = 0;

@@ -76,6 +76,7 @@ export class PrometheusSink implements Sink {
   private readonly path: string;
   private readonly buckets: readonly number[];
   private readonly ttlMs: number;
+  private readonly sketchScale: number;
   private readonly sliceCheckEvery: number;
   private readonly renderYieldEvery: number;
   private server: Server | undefined;
@@ -101,7 +102,7 @@ export class PrometheusSink implements Sink {
         ttlMs: this.ttlMs,
         maxSeries: Math.trunc(positive('maxSeries', opts.maxSeries, 200_000)),
         buckets: this.buckets,
-        sketchScale: positive('sketchScale', opts.sketchScale, 1),
+        sketchScale: (this.sketchScale = positive('sketchScale', opts.sketchScale, 1)),
       },
       this.context,
     );
@@ -195,7 +196,7 @@ export class PrometheusSink implements Sink {
     const nowMs = this.now();
     this.state.sweep(nowMs);
     this.lastSweepMs = nowMs;
-    return render(this.state, format, { buckets: this.buckets, nowMs, yieldEvery: this.renderYieldEvery });
+    return render(this.state, format, { buckets: this.buckets, sketchScale: this.sketchScale, nowMs, yieldEvery: this.renderYieldEvery });
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

@@ -16,7 +16,7 @@ export interface SeriesState {
   value: number;
   /** Histogram observation count. */
   count: number;
-  /** Histogram counts per bucket, not cumulative; the last slot is the `+Inf` overflow. */
+  /** Histogram counts per bucket, not cumulative; the last slot is the `+Inf` overflow. The sum is unscaled. */
   readonly buckets: Float64Array | undefined;
   /** When it was last updated (ms, the sink's clock): what the TTL counts from. */
   updatedMs: number;
@@ -56,17 +56,28 @@ const NAME_CACHE_MAX = 100_000;
 /** When the series limit is hit, expired series are swept at most this often before new ones are dropped. */
 const LIMIT_SWEEP_EVERY_MS = 1000;
 
-// The agent's sketch key mapping (core `agent-sketch.ts`), inverted: key k stands for γ^(k − bias).
-const SKETCH_GAMMA = 1 + 2 / 128;
+// The agent's sketch key mapping (core `agent-sketch.ts`, fixed on the wire): γ = 1 + 2/128, bias 1338.
+const SKETCH_LN_GAMMA = Math.log1p(2 / 128);
 const SKETCH_BIAS = 1338;
 const SKETCH_MAX_KEY = 32767;
+const SKETCH_NORM_MIN = Math.pow(1 + 2 / 128, 1 - SKETCH_BIAS);
 
-/** The value a sketch bin stands for: the geometric centre of the bin, as the agent's quantiles use it. */
-export function sketchBinValue(k: number): number {
-  if (k < 0) return -sketchBinValue(-k);
-  if (k === 0) return 0;
-  if (k >= SKETCH_MAX_KEY) return Infinity;
-  return Math.pow(SKETCH_GAMMA, k - SKETCH_BIAS);
+/** Go's math.RoundToEven, as the agent rounds keys. */
+function roundHalfEven(x: number): number {
+  const f = Math.floor(x);
+  if (x - f === 0.5) return f % 2 === 0 ? f : f + 1;
+  return Math.round(x);
+}
+
+function magnitudeKey(a: number): number {
+  if (!(a >= SKETCH_NORM_MIN)) return 0;
+  const k = roundHalfEven(Math.log(a) / SKETCH_LN_GAMMA) + SKETCH_BIAS;
+  return k >= SKETCH_MAX_KEY ? SKETCH_MAX_KEY : k < 1 ? 1 : k;
+}
+
+/** The agent sketch key of a value, bit for bit as core computes it: what a bucket bound is compared by. */
+export function sketchKey(v: number): number {
+  return v < 0 ? -magnitudeKey(-v) : magnitudeKey(v);
 }
 
 /**
@@ -97,10 +108,19 @@ export class ExpositionState {
   private seriesCount = 0;
   private lastLimitSweepMs = -Infinity;
 
+  /**
+   * The sketch key of each bucket bound (in unscaled units). A bin goes to the first bucket whose bound's
+   * key is ≥ its own: a value exactly on a bound is counted in that bucket, as Prometheus' `le` says,
+   * and values within the bound's bin (< 0.78 % above it) are too; no other value is misplaced.
+   */
+  private readonly boundKeys: Int32Array;
+
   constructor(
     private readonly opts: StateOptions,
     private readonly context: ComponentContext<'sink'>,
-  ) {}
+  ) {
+    this.boundKeys = Int32Array.from(opts.buckets, (b) => sketchKey(b / opts.sketchScale));
+  }
 
   /** Live series (histograms count once each). */
   get size(): number {
@@ -145,22 +165,17 @@ export class ExpositionState {
     if (!Number.isFinite(sk.sum) || sk.keys.length !== sk.counts.length) return this.drop('invalid_value', 'MD_ERR_SINK_EXPORT', metric);
     const st = this.series(metric, 'histogram', host, tags, nowMs);
     if (st === undefined) return;
-    const bounds = this.opts.buckets;
-    const scale = this.opts.sketchScale;
+    const boundKeys = this.boundKeys;
     const buckets = st.buckets!;
     let b = 0;
     for (let i = 0; i < sk.keys.length; i++) {
-      // Clamped to the exact min and max: a bin's centre may lie just past them, and a single value
-      // sent exactly on a bucket bound must land in that bucket.
-      let v = sketchBinValue(sk.keys[i]!);
-      if (v < sk.min) v = sk.min;
-      if (v > sk.max) v = sk.max;
-      v *= scale;
+      const k = sk.keys[i]!;
       // Keys are ascending, so the bucket index only moves forward.
-      while (b < bounds.length && v > bounds[b]!) b++;
+      while (b < boundKeys.length && k > boundKeys[b]!) b++;
       buckets[b]! += sk.counts[i]!;
     }
-    st.value += sk.sum * scale;
+    // The raw sum: scaled when rendered, so a total of whole values stays exact.
+    st.value += sk.sum;
     st.count += sk.count;
     st.updatedMs = nowMs;
   }
