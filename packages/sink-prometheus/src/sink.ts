@@ -212,6 +212,7 @@ export class PrometheusSink implements Sink {
       return;
     }
     const format = negotiate(req.headers.accept);
+    this.context.stats.count(format === 'openmetrics' ? 'scrapes_openmetrics' : 'scrapes_text');
     const gz = /\bgzip\b/i.test(req.headers['accept-encoding'] ?? '');
     this.renderText(format).then(
       (text) => {
