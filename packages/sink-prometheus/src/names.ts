@@ -85,13 +85,23 @@ export function renderTagLabels(tags: readonly string[]): { labels: string; dupl
   return { labels, duplicates, bare };
 }
 
+/** Hosts remembered per tag list before that list's host cache is cleared (user input: it must be bounded). */
+const HOSTS_PER_TAGS = 4096;
+
+/** The cached label strings of one tag list: its tag labels, and the full label set per host. */
+interface TagsEntry {
+  readonly body: string;
+  readonly byHost: Map<string, string>;
+}
+
 /**
- * Caches the label string of each tag list. Core interns tag lists (one array per tag set, shared by
- * contexts and windows), so a WeakMap on the array turns the per-point cost into one lookup, and an
- * entry goes when the aggregator lets go of the array.
+ * Caches the label string of each tag list and host. Core interns tag lists (one array per tag set,
+ * shared by contexts and windows), so a WeakMap on the array and a Map on the host turn the per-point
+ * cost into two lookups, and hand out the same string each time: its hash is computed once, where a
+ * freshly concatenated key would be flattened and hashed again on every series lookup.
  */
 export class LabelCache {
-  private readonly byTags = new WeakMap<readonly string[], string>();
+  private readonly byTags = new WeakMap<readonly string[], TagsEntry>();
   /** Tags that gave a label name already taken, since start (counted once per tag list). */
   duplicates = 0;
   /** Bare or empty-valued tags left out, since start (counted once per tag list). */
@@ -99,16 +109,22 @@ export class LabelCache {
 
   /** `host="h",k="v"…` for a host and a tag list: the series' identity within its family and its rendered labels. */
   labels(host: string, tags: readonly string[]): string {
-    let body = this.byTags.get(tags);
-    if (body === undefined) {
+    let entry = this.byTags.get(tags);
+    if (entry === undefined) {
       const r = renderTagLabels(tags);
       this.duplicates += r.duplicates;
       this.bare += r.bare;
-      body = r.labels;
-      this.byTags.set(tags, body);
+      entry = { body: r.labels, byHost: new Map() };
+      this.byTags.set(tags, entry);
     }
-    if (host === '') return body;
-    const h = 'host="' + escapeLabelValue(host) + '"';
-    return body === '' ? h : h + ',' + body;
+    let labels = entry.byHost.get(host);
+    if (labels === undefined) {
+      const body = entry.body;
+      const h = host === '' ? '' : 'host="' + escapeLabelValue(host) + '"';
+      labels = h === '' ? body : body === '' ? h : h + ',' + body;
+      if (entry.byHost.size >= HOSTS_PER_TAGS) entry.byHost.clear();
+      entry.byHost.set(host, labels);
+    }
+    return labels;
   }
 }

@@ -111,32 +111,48 @@ export function bucketLabels(buckets: readonly number[]): string[] {
   return [...buckets.map(formatValue), '+Inf'];
 }
 
+/** Chunks handed out at about this many characters: big enough for few writes, small enough to stream. */
+const CHUNK_CHARS = 64 * 1024;
+
 /**
- * Renders the state. Families are taken as a snapshot, so one created or removed during a sliced
- * render is either fully in or skipped, and a name is never written twice.
+ * Renders the state as chunks of text, giving the event loop a turn every `yieldEvery` series, so a
+ * scrape streams to the socket instead of building one string of tens of MiB. Families are taken as a
+ * snapshot, and each family's series too, so one created or removed meanwhile is either fully in or
+ * skipped, and no name or series is ever written twice.
  */
-export async function render(state: ExpositionState, format: ExpositionFormat, opts: RenderOptions): Promise<string> {
+export async function* renderChunks(state: ExpositionState, format: ExpositionFormat, opts: RenderOptions): AsyncGenerator<string, void, undefined> {
   const om = format === 'openmetrics';
   const les = bucketLabels(opts.buckets);
-  const out: string[] = [];
+  let pending = '';
   let since = 0;
   for (const fam of state.snapshot()) {
     if (fam.removed) continue;
-    const head = out.length;
-    out.push(header(fam, om));
-    let n = 0;
-    // Series are snapshotted too: a family may be updated, but not written twice, between slices.
+    let headed = false;
     for (const st of Array.from(fam.series.values())) {
       if (state.expired(st, opts.nowMs)) continue;
-      out.push(seriesLines(fam, st, om, les, opts.sketchScale));
-      n++;
+      // The header waits for a live series: a family whose series all expired is left out.
+      if (!headed) {
+        pending += header(fam, om);
+        headed = true;
+      }
+      pending += seriesLines(fam, st, om, les, opts.sketchScale);
+      if (pending.length >= CHUNK_CHARS) {
+        yield pending;
+        pending = '';
+      }
       if (opts.yieldEvery > 0 && ++since >= opts.yieldEvery) {
         since = 0;
         await new Promise<void>((resolve) => setImmediate(resolve));
       }
     }
-    if (n === 0) out.length = head;
   }
-  if (om) out.push('# EOF\n');
+  if (om) pending += '# EOF\n';
+  if (pending !== '') yield pending;
+}
+
+/** Renders the state into one string (tests, small states); scrapes use {@link renderChunks}. */
+export async function render(state: ExpositionState, format: ExpositionFormat, opts: RenderOptions): Promise<string> {
+  const out: string[] = [];
+  for await (const chunk of renderChunks(state, format, opts)) out.push(chunk);
   return out.join('');
 }

@@ -4,9 +4,11 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gzip } from 'node:zlib';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { createGzip } from 'node:zlib';
 import { MdError, SUCCESS, type ComponentContext, type ExportResult, type MetricBatch, type Sink } from '@metrics-distributor/core';
-import { CONTENT_TYPES, negotiate, render } from './render.js';
+import { CONTENT_TYPES, negotiate, render, renderChunks, type ExpositionFormat, type RenderOptions } from './render.js';
 import { ExpositionState } from './state.js';
 
 /** The client libraries' default histogram buckets (client_golang `DefBuckets`), in seconds. */
@@ -192,11 +194,16 @@ export class PrometheusSink implements Sink {
   }
 
   /** Renders the exposition as a scrape would get it, without HTTP (tests, benchmarks, embedders). */
-  async renderText(format: 'text' | 'openmetrics' = 'text'): Promise<string> {
+  renderText(format: ExpositionFormat = 'text'): Promise<string> {
+    return render(this.state, format, this.renderOptions());
+  }
+
+  /** Sweeps expired series (a scrape is the natural time) and fixes the clock for one render. */
+  private renderOptions(): RenderOptions {
     const nowMs = this.now();
     this.state.sweep(nowMs);
     this.lastSweepMs = nowMs;
-    return render(this.state, format, { buckets: this.buckets, sketchScale: this.sketchScale, nowMs, yieldEvery: this.renderYieldEvery });
+    return { buckets: this.buckets, sketchScale: this.sketchScale, nowMs, yieldEvery: this.renderYieldEvery };
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -213,29 +220,44 @@ export class PrometheusSink implements Sink {
     }
     const format = negotiate(req.headers.accept);
     this.context.stats.count(format === 'openmetrics' ? 'scrapes_openmetrics' : 'scrapes_text');
+    const headers: Record<string, string> = { 'content-type': CONTENT_TYPES[format], vary: 'Accept, Accept-Encoding' };
+    if (req.method === 'HEAD') {
+      res.writeHead(200, headers).end();
+      return;
+    }
     const gz = /\bgzip\b/i.test(req.headers['accept-encoding'] ?? '');
-    this.renderText(format).then(
-      (text) => {
-        const headers = { 'content-type': CONTENT_TYPES[format], vary: 'Accept, Accept-Encoding' };
-        if (!gz) {
-          res.writeHead(200, headers).end(req.method === 'HEAD' ? undefined : text);
-          return;
-        }
-        // zlib's async gzip runs on the libuv pool, off the event loop.
-        gzip(text, (err, body) => {
-          if (err !== null) {
-            this.context.logger.error({ err }, 'Prometheus scrape: gzip failed.');
-            res.writeHead(500).end();
-            return;
-          }
-          res.writeHead(200, { ...headers, 'content-encoding': 'gzip' }).end(req.method === 'HEAD' ? undefined : body);
-        });
-      },
-      (err: unknown) => {
-        this.context.logger.error({ err }, 'Prometheus scrape: render failed.');
-        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('render failed\n');
-      },
-    );
+    if (gz) headers['content-encoding'] = 'gzip';
+    res.writeHead(200, headers);
+    // zlib's gzip stream compresses on the libuv pool, off the event loop.
+    let out: Writable = res;
+    if (gz) {
+      const zip = createGzip();
+      // Errors end up on `res` (destroyed), which is all a scrape needs; the callback only keeps them from throwing.
+      pipeline(zip, res, () => undefined);
+      out = zip;
+    }
+    this.stream(renderChunks(this.state, format, this.renderOptions()), out).catch((err: unknown) => {
+      // The status line is gone already: a cut-off body is how the scraper learns (its parse fails).
+      this.context.logger.error({ err }, 'Prometheus scrape: render failed.');
+      res.destroy();
+    });
+  }
+
+  /** Writes rendered chunks with backpressure, so a slow scraper never makes the sink buffer the whole exposition. */
+  private async stream(chunks: AsyncGenerator<string, void, undefined>, out: Writable): Promise<void> {
+    for await (const chunk of chunks) {
+      if (out.destroyed) return;
+      if (!out.write(chunk)) await new Promise<void>((resolve) => {
+        const done = (): void => {
+          out.off('drain', done);
+          out.off('close', done);
+          resolve();
+        };
+        out.on('drain', done);
+        out.on('close', done);
+      });
+    }
+    out.end();
   }
 
   /** Stops listening: in-flight scrapes may finish until `deadlineMs`, then their sockets are closed. Idempotent. */

@@ -102,3 +102,25 @@ t.test('a large state renders in slices, and a scrape during an export sees each
   t.equal(new Set(lines.map((l) => l.split(' ')[0])).size, 20_000, 'no series twice');
   t.ok(lines.every((l) => l.endsWith(' 1') || l.endsWith(' 3')));
 });
+
+t.test('a scraper that goes away mid-body does not hurt the sink; gzip streams large bodies', async (t) => {
+  const sink = new PrometheusSink({ listenPort: 0, renderYieldEvery: 500 }, { context: testContext() });
+  await sink.start();
+  t.teardown(() => sink.shutdown(Date.now() + 1000));
+  const port = sink.boundPort!;
+  await sink.export(batch(Array.from({ length: 30_000 }, (_, i) => point('big.gauge', 'gauge', i, { tags: [`i:${i}`] }))));
+  await new Promise<void>((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/metrics', agent: false }, (res) => {
+      res.once('data', () => {
+        req.destroy();
+        resolve();
+      });
+    });
+    req.on('error', () => undefined);
+    req.end();
+  });
+  const gz = await get(port, '/metrics', { 'accept-encoding': 'gzip' });
+  const text = gunzipSync(gz.body).toString();
+  t.equal(text.split('\n').filter((l) => l.startsWith('big_gauge{')).length, 30_000);
+  t.ok(gz.body.length < text.length / 4, `gzip ${gz.body.length} of ${text.length} bytes`);
+});
