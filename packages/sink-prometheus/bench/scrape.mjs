@@ -1,7 +1,9 @@
 // Export and scrape cost of the Prometheus sink: a window of N contexts (70% counters, 20% gauges,
 // 10% distributions of 20 values) exported into the state, then rendered in both formats. Reports
-// time, bytes and the worst event-loop delay seen meanwhile (a 1 ms timer), per size.
+// time, bytes and the worst event-loop delay seen meanwhile (a 1 ms timer), per size. Scrapes are
+// real HTTP requests to the sink's listener from the same process.
 // Usage: node bench/scrape.mjs [contexts...]   (default 10000 200000)
+import { request } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AgentSketch, ComponentContext, ComponentStats, silentLogger } from '@metrics-distributor/core';
 import { PrometheusSink } from '../dist/index.js';
@@ -30,6 +32,19 @@ function makeBatch(n, windowNo) {
   return { windowStartMs: ts * 1000, intervalMs: 10_000, series, sketches, events: [], serviceChecks: [] };
 }
 
+/** One HTTP scrape; resolves with the body size on the wire. */
+function scrape(port, headers) {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/metrics', headers, agent: false }, (res) => {
+      let bytes = 0;
+      res.on('data', (c) => (bytes += c.length));
+      res.on('end', () => resolve(bytes));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 async function measure(fn) {
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
@@ -43,17 +58,22 @@ async function measure(fn) {
 for (const n of sizes) {
   const context = new ComponentContext('sink', 'sink-prometheus', silentLogger(), new ComponentStats('sink-prometheus'));
   const sink = new PrometheusSink({ listenPort: 0, maxSeries: n + 10 }, { context });
+  await sink.start();
   const b1 = makeBatch(n, 0);
   const b2 = makeBatch(n, 1);
   const first = await measure(() => sink.export(b1));
   const second = await measure(() => sink.export(b2));
-  const text = await measure(() => sink.renderText('text'));
-  const om = await measure(() => sink.renderText('openmetrics'));
-  const mb = (s) => (Buffer.byteLength(s) / 1048576).toFixed(1);
+  const port = sink.boundPort;
+  const text = await measure(() => scrape(port, {}));
+  const om = await measure(() => scrape(port, { accept: 'application/openmetrics-text;version=1.0.0' }));
+  const gz = await measure(() => scrape(port, { 'accept-encoding': 'gzip' }));
+  const mb = (bytes) => (bytes / 1048576).toFixed(1);
   console.log(
     `${n} contexts (${sink.seriesCount} series): export first ${first.ms.toFixed(0)} ms (loop delay max ${first.maxDelayMs.toFixed(1)} ms), ` +
       `next ${second.ms.toFixed(0)} ms (${(second.ms / (n / 10_000)).toFixed(1)} ms per 10k, delay max ${second.maxDelayMs.toFixed(1)} ms); ` +
-      `scrape text ${text.ms.toFixed(0)} ms ${mb(text.r)} MiB (delay max ${text.maxDelayMs.toFixed(1)} ms), openmetrics ${om.ms.toFixed(0)} ms ${mb(om.r)} MiB`,
+      `scrape text ${text.ms.toFixed(0)} ms ${mb(text.r)} MiB (delay max ${text.maxDelayMs.toFixed(1)} ms), ` +
+      `openmetrics ${om.ms.toFixed(0)} ms ${mb(om.r)} MiB (delay max ${om.maxDelayMs.toFixed(1)} ms), ` +
+      `gzip ${gz.ms.toFixed(0)} ms ${mb(gz.r)} MiB (delay max ${gz.maxDelayMs.toFixed(1)} ms)`,
   );
   await sink.shutdown(Date.now());
 }
