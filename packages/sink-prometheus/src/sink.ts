@@ -151,7 +151,12 @@ export class PrometheusSink implements Sink {
 
   /** Applies a window to the state. Never fails once started; after shutdown the window is counted as `closed`. */
   export(batch: MetricBatch): Promise<ExportResult> {
-    const run = this.tail.then(() => this.apply(batch));
+    const run = this.tail.then(() => this.apply(batch)).catch((err: unknown): ExportResult => {
+      // A bug, not an expected failure: the window is lost for this sink, the chain must go on.
+      const items = batch.series.length + batch.sketches.length;
+      this.context.drop('internal_error', items, { code: 'MD_ERR_SINK_EXPORT', level: 'error', cause: err });
+      return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', undefined, { cause: err }) };
+    });
     this.tail = run;
     return run;
   }
@@ -227,6 +232,8 @@ export class PrometheusSink implements Sink {
     }
     const gz = /\bgzip\b/i.test(req.headers['accept-encoding'] ?? '');
     if (gz) headers['content-encoding'] = 'gzip';
+    // A scraper going away shows up as `close`; an error on the response must not become an uncaught one.
+    res.on('error', () => undefined);
     res.writeHead(200, headers);
     // zlib's gzip stream compresses on the libuv pool, off the event loop.
     let out: Writable = res;

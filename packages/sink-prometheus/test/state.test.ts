@@ -205,3 +205,34 @@ t.test('options are validated', async (t) => {
   t.throws(() => makeSink({ listenPort: 70000 }), { code: 'MD_ERR_CONFIG_INVALID' });
   t.throws(() => makeSink({ path: 'metrics' }), { code: 'MD_ERR_CONFIG_INVALID' });
 });
+
+t.test('milliseconds on the default (seconds) bounds land exactly', async (t) => {
+  const { sink } = makeSink({ sketchScale: 0.001 });
+  await sink.export(batch([], [dist('t', [5, 5, 10, 25, 250, 2500, 10_000, 10_001, 10_100])]));
+  const lines = samples(await sink.renderText());
+  t.same(lines.slice(0, 12), [
+    't_bucket{le="0.005"} 2',
+    't_bucket{le="0.01"} 3',
+    't_bucket{le="0.025"} 4',
+    't_bucket{le="0.05"} 4',
+    't_bucket{le="0.1"} 4',
+    't_bucket{le="0.25"} 5',
+    't_bucket{le="0.5"} 5',
+    't_bucket{le="1"} 5',
+    't_bucket{le="2.5"} 6',
+    't_bucket{le="5"} 6',
+    // 10.001 s shares the sketch bin of 10 s (documented: < 0.78 % above a bound may count below it); 10.1 s does not.
+    't_bucket{le="10"} 8',
+    't_bucket{le="+Inf"} 9',
+  ]);
+  t.same(lines.slice(12), ['t_sum 32.896', 't_count 9']);
+});
+
+t.test('a batch that breaks the sink fails alone, counted, and the next export works', async (t) => {
+  const { sink, context } = makeSink();
+  const bad = await sink.export(batch([point('x', 'gauge', 1, { tags: null as unknown as string[] })]));
+  t.equal(bad.code, 'failure');
+  t.equal(context.stats.dropped('internal_error'), 1);
+  t.same(await sink.export(batch([point('y', 'gauge', 2)])), { code: 'success' });
+  t.same(samples(await sink.renderText()), ['y 2']);
+});
