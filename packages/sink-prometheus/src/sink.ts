@@ -35,7 +35,7 @@ export interface PrometheusSinkOptions {
   sketchScale?: number;
   /** Items applied per look at the clock while exporting. Default 512. */
   sliceCheckEvery?: number;
-  /** Series rendered between two event-loop turns during a scrape. Default 5000; 0 renders in one go. */
+  /** Series rendered between two event-loop turns during a scrape. Default 2000; 0 renders in one go. */
   renderYieldEvery?: number;
 }
 
@@ -98,7 +98,7 @@ export class PrometheusSink implements Sink {
     this.ttlMs = positive('ttlMs', opts.ttlMs, 300_000);
     this.buckets = validateBuckets(opts.buckets ?? DEFAULT_BUCKETS);
     this.sliceCheckEvery = Math.max(1, Math.trunc(positive('sliceCheckEvery', opts.sliceCheckEvery, 512)));
-    this.renderYieldEvery = Math.trunc(positive('renderYieldEvery', opts.renderYieldEvery, 5000, true));
+    this.renderYieldEvery = Math.trunc(positive('renderYieldEvery', opts.renderYieldEvery, 2000, true));
     this.state = new ExpositionState(
       {
         ttlMs: this.ttlMs,
