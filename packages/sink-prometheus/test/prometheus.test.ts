@@ -116,9 +116,13 @@ t.test('a real Prometheus scrapes the sink and finds the numbers sent over UDP',
     await aggregator.close(Date.now() + 1000);
     await sink.shutdown(Date.now() + 1000);
     if (prom !== undefined && prom.exitCode === null) {
-      const exited = new Promise((r) => prom!.once('exit', r));
-      prom.kill('SIGTERM');
+      const p = prom;
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGTERM');
+      // Prometheus stops in well under a second; a hung one must not hang the test run.
+      const kill = setTimeout(() => p.kill('SIGKILL'), 5000);
       await exited;
+      clearTimeout(kill);
     }
     prom = undefined;
     rmSync(dir, { recursive: true, force: true });
