@@ -191,4 +191,10 @@ t.test('a real Prometheus scrapes the sink and finds the numbers sent over UDP',
   t.same(targets.data.activeTargets.map((a) => [a.health, a.lastError]), [['up', '']]);
   t.ok(context.stats.counter('scrapes_openmetrics') >= 1, 'scraped as OpenMetrics');
   t.equal(context.stats.counter('scrapes_text'), 0);
+  // And the text format of this very state, from the aggregator's real output, passes promtool's lint.
+  if (NO_PROMTOOL === false) {
+    const r = promtool(await (await fetch(`http://127.0.0.1:${sink.boundPort}/metrics`)).text());
+    t.equal(r.status, 0, r.out);
+    t.equal(r.out.trim(), '');
+  }
 });
