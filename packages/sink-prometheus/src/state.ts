@@ -20,8 +20,9 @@ export interface SeriesState {
   readonly buckets: Float64Array | undefined;
   /** When it was last updated (ms, the sink's clock): what the TTL counts from. */
   updatedMs: number;
-  /** Raw name and tags of the first writer: a gauge written by another raw series is a clash. */
+  /** Raw name of the first writer: a gauge written by another raw series is a clash. */
   readonly originName: string;
+  /** Raw tags of the first writer, for the same check. */
   readonly originTags: readonly string[];
 }
 
@@ -29,9 +30,11 @@ export interface SeriesState {
 export interface Family {
   /** The family name: for counters without `_total` (samples are `<name>_total`). */
   readonly name: string;
+  /** Its Prometheus type; one name has one type. */
   readonly type: FamilyType;
   /** The StatsD name the family was first created from, for HELP. */
   readonly rawName: string;
+  /** Its series by rendered label set. */
   readonly series: Map<string, SeriesState>;
   /** Sample and family names this family holds in the exposition. */
   readonly claims: readonly string[];
