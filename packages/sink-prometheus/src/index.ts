@@ -1,0 +1,7 @@
+/** Public API of @metrics-distributor/sink-prometheus: the scrape-mode sink and its naming rules. */
+export { DEFAULT_BUCKETS, PrometheusSink, validateBuckets } from './sink.js';
+export type { PrometheusSinkDeps, PrometheusSinkOptions } from './sink.js';
+export { escapeHelp, escapeLabelValue, formatValue, renderTagLabels, sanitizeLabelName, sanitizeMetricName } from './names.js';
+export { CONTENT_TYPES, negotiate } from './render.js';
+export type { ExpositionFormat } from './render.js';
+export { sketchKey, windowTotal } from './state.js';

@@ -1,0 +1,291 @@
+/**
+ * The Prometheus scrape sink: each closed window updates the in-memory state (cheaply, in slices),
+ * and an HTTP listener renders that state on `GET /metrics` for a Prometheus server to scrape.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import { MdError, SUCCESS, type ComponentContext, type ExportResult, type MetricBatch, type Sink } from '@metrics-distributor/core';
+import { CONTENT_TYPES, negotiate, render, renderChunks, type ExpositionFormat, type RenderOptions } from './render.js';
+import { ExpositionState } from './state.js';
+
+/** The client libraries' default histogram buckets (client_golang `DefBuckets`), in seconds. */
+export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+
+/** Options of the {@link PrometheusSink}. Durations are milliseconds. */
+export interface PrometheusSinkOptions {
+  /** Address to listen on. Default `127.0.0.1`; `0.0.0.0` or `::` to be scraped from elsewhere. */
+  listenHost?: string;
+  /** Port to listen on; 0 picks a free one (see {@link PrometheusSink.address}). Default 9102, statsd_exporter's. */
+  listenPort?: number;
+  /** Path of the exposition. Default `/metrics`. */
+  path?: string;
+  /** A series not updated for this long disappears. Default 300000 (5 min), as `--prometheus-ttl`. */
+  ttlMs?: number;
+  /** Series kept at most (a histogram counts once); new ones beyond are dropped as `max_series`. Default 200000. */
+  maxSeries?: number;
+  /**
+   * Histogram bucket upper bounds for distributions, ascending, in the unit of the values after
+   * `sketchScale` (`+Inf` is always added). Default {@link DEFAULT_BUCKETS}, which are seconds.
+   */
+  buckets?: readonly number[];
+  /** Factor applied to distribution values and sums before bucketing: 0.001 exposes milliseconds as seconds. Default 1. */
+  sketchScale?: number;
+  /** Items applied per look at the clock while exporting. Default 512. */
+  sliceCheckEvery?: number;
+  /** Series rendered between two event-loop turns during a scrape. Default 2000; 0 renders in one go. */
+  renderYieldEvery?: number;
+}
+
+/** What the sink needs from its host process. */
+export interface PrometheusSinkDeps {
+  /** The `sink-prometheus` context (`sinkContext(root, 'prometheus')`): logger, stats and drops. */
+  context: ComponentContext<'sink'>;
+  /** Clock for the TTL, injectable for tests. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Export gives the event loop a turn after this long (ms), so ingestion keeps up during a large window. */
+const SLICE_MS = 2;
+
+function positive(name: string, v: number | undefined, def: number, allowZero = false): number {
+  const x = v ?? def;
+  if (!Number.isFinite(x) || x < 0 || (!allowZero && x === 0)) throw new MdError('MD_ERR_CONFIG_INVALID', `prometheus ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(v)}`);
+  return x;
+}
+
+/** Checks bucket bounds: finite, strictly ascending, at least one. */
+export function validateBuckets(b: readonly number[]): readonly number[] {
+  if (b.length === 0) throw new MdError('MD_ERR_CONFIG_INVALID', 'prometheus buckets must not be empty');
+  for (let i = 0; i < b.length; i++) {
+    if (!Number.isFinite(b[i]!)) throw new MdError('MD_ERR_CONFIG_INVALID', `prometheus bucket ${String(b[i])} is not finite (+Inf is always added)`);
+    if (i > 0 && !(b[i]! > b[i - 1]!)) throw new MdError('MD_ERR_CONFIG_INVALID', `prometheus buckets must be strictly ascending: ${b[i - 1]} then ${b[i]}`);
+  }
+  return Object.freeze([...b]);
+}
+
+/** A sink exposing every window's metrics on an HTTP endpoint in the Prometheus formats (scrape mode). */
+export class PrometheusSink implements Sink {
+  /** Component id: the context is `sink-prometheus`. */
+  readonly name = 'prometheus';
+  private readonly state: ExpositionState;
+  private readonly context: ComponentContext<'sink'>;
+  private readonly now: () => number;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly path: string;
+  private readonly buckets: readonly number[];
+  private readonly ttlMs: number;
+  private readonly sketchScale: number;
+  private readonly sliceCheckEvery: number;
+  private readonly renderYieldEvery: number;
+  private server: Server | undefined;
+  private closed = false;
+  /** Exports run one after the other, so a batch is never interleaved with the next. */
+  private tail: Promise<unknown> = Promise.resolve();
+  private lastSweepMs: number;
+
+  constructor(opts: PrometheusSinkOptions, deps: PrometheusSinkDeps) {
+    this.context = deps.context;
+    this.now = deps.now ?? Date.now;
+    this.host = opts.listenHost ?? '127.0.0.1';
+    this.port = opts.listenPort ?? 9102;
+    if (!Number.isInteger(this.port) || this.port < 0 || this.port > 65535) throw new MdError('MD_ERR_CONFIG_INVALID', `prometheus listenPort must be 0..65535, got ${this.port}`);
+    this.path = opts.path ?? '/metrics';
+    if (!this.path.startsWith('/')) throw new MdError('MD_ERR_CONFIG_INVALID', `prometheus path must start with /, got ${this.path}`);
+    this.ttlMs = positive('ttlMs', opts.ttlMs, 300_000);
+    this.buckets = validateBuckets(opts.buckets ?? DEFAULT_BUCKETS);
+    this.sliceCheckEvery = Math.max(1, Math.trunc(positive('sliceCheckEvery', opts.sliceCheckEvery, 512)));
+    this.renderYieldEvery = Math.trunc(positive('renderYieldEvery', opts.renderYieldEvery, 2000, true));
+    this.state = new ExpositionState(
+      {
+        ttlMs: this.ttlMs,
+        maxSeries: Math.trunc(positive('maxSeries', opts.maxSeries, 200_000)),
+        buckets: this.buckets,
+        sketchScale: (this.sketchScale = positive('sketchScale', opts.sketchScale, 1)),
+      },
+      this.context,
+    );
+    this.lastSweepMs = this.now();
+  }
+
+  /** Starts listening; rejects with `MD_ERR_SINK_LISTEN` when the address cannot be bound. Idempotent. */
+  async start(): Promise<void> {
+    if (this.server !== undefined) return;
+    const server = createServer((req, res) => this.handle(req, res));
+    server.keepAliveTimeout = 65_000;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        this.server = undefined;
+        reject(new MdError('MD_ERR_SINK_LISTEN', `prometheus sink cannot listen on ${this.host}:${this.port}: ${err.message}`, { cause: err }));
+      };
+      server.once('error', onError);
+      server.listen(this.port, this.host, () => {
+        server.off('error', onError);
+        server.on('error', (err) => this.context.logger.error({ err }, 'Prometheus listener error.'));
+        resolve();
+      });
+    });
+  }
+
+  /** `host:port` actually bound (IPv6 in brackets), or undefined before {@link start}. */
+  address(): string | undefined {
+    const a = this.server?.address() as AddressInfo | null | undefined;
+    if (a === undefined || a === null) return undefined;
+    return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+  }
+
+  /** The bound port, or undefined before {@link start}. */
+  get boundPort(): number | undefined {
+    const a = this.server?.address() as AddressInfo | null | undefined;
+    return a === undefined || a === null ? undefined : a.port;
+  }
+
+  /** Live series in the state. */
+  get seriesCount(): number {
+    return this.state.size;
+  }
+
+  /** Applies a window to the state. Never fails once started; after shutdown the window is counted as `closed`. */
+  export(batch: MetricBatch): Promise<ExportResult> {
+    const run = this.tail.then(() => this.apply(batch)).catch((err: unknown): ExportResult => {
+      // A bug, not an expected failure: the window is lost for this sink, the chain must go on.
+      const items = batch.series.length + batch.sketches.length;
+      this.context.drop('internal_error', items, { code: 'MD_ERR_SINK_EXPORT', level: 'error', cause: err });
+      return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', undefined, { cause: err }) };
+    });
+    this.tail = run;
+    return run;
+  }
+
+  private async apply(batch: MetricBatch): Promise<ExportResult> {
+    const items = batch.series.length + batch.sketches.length;
+    if (this.closed) {
+      this.context.drop('closed', items);
+      return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', 'prometheus sink is shut down') };
+    }
+    this.context.stats.received += items;
+    let nowMs = this.now();
+    // Without scrapes nothing else removes expired series, so exports sweep now and then.
+    if (nowMs - this.lastSweepMs >= Math.min(this.ttlMs, 60_000)) {
+      this.lastSweepMs = nowMs;
+      this.state.sweep(nowMs);
+    }
+    let sliceStart = performance.now();
+    const every = this.sliceCheckEvery;
+    let k = 0;
+    for (const s of batch.series) {
+      this.state.applySeries(s, nowMs);
+      if (++k % every === 0 && performance.now() - sliceStart >= SLICE_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+        nowMs = this.now();
+      }
+    }
+    for (const s of batch.sketches) {
+      this.state.applySketch(s.metric, s.host, s.tags, s.sketch, nowMs);
+      if (++k % every === 0 && performance.now() - sliceStart >= SLICE_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+        nowMs = this.now();
+      }
+    }
+    this.context.stats.sent += items;
+    this.context.stats.gauge('prometheus_series', this.state.size);
+    return SUCCESS;
+  }
+
+  /** Renders the exposition as a scrape would get it, without HTTP (tests, benchmarks, embedders). */
+  renderText(format: ExpositionFormat = 'text'): Promise<string> {
+    return render(this.state, format, this.renderOptions());
+  }
+
+  /** Sweeps expired series (a scrape is the natural time) and fixes the clock for one render. */
+  private renderOptions(): RenderOptions {
+    const nowMs = this.now();
+    this.state.sweep(nowMs);
+    this.lastSweepMs = nowMs;
+    return { buckets: this.buckets, sketchScale: this.sketchScale, nowMs, yieldEvery: this.renderYieldEvery };
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (path !== this.path) {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end(`Not found; the metrics are at ${this.path}\n`);
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('Method not allowed\n');
+      return;
+    }
+    const format = negotiate(req.headers.accept);
+    this.context.stats.count(format === 'openmetrics' ? 'scrapes_openmetrics' : 'scrapes_text');
+    const headers: Record<string, string> = { 'content-type': CONTENT_TYPES[format], vary: 'Accept, Accept-Encoding' };
+    if (req.method === 'HEAD') {
+      res.writeHead(200, headers).end();
+      return;
+    }
+    const gz = /\bgzip\b/i.test(req.headers['accept-encoding'] ?? '');
+    if (gz) headers['content-encoding'] = 'gzip';
+    // A scraper going away shows up as `close`; an error on the response must not become an uncaught one.
+    res.on('error', () => undefined);
+    res.writeHead(200, headers);
+    // zlib's gzip stream compresses on the libuv pool, off the event loop.
+    let out: Writable = res;
+    if (gz) {
+      const zip = createGzip();
+      // Errors end up on `res` (destroyed), which is all a scrape needs; the callback only keeps them from throwing.
+      pipeline(zip, res, () => undefined);
+      out = zip;
+    }
+    this.stream(renderChunks(this.state, format, this.renderOptions()), out).catch((err: unknown) => {
+      // The status line is gone already: a cut-off body is how the scraper learns (its parse fails).
+      this.context.logger.error({ err }, 'Prometheus scrape: render failed.');
+      res.destroy();
+    });
+  }
+
+  /** Writes rendered chunks with backpressure, so a slow scraper never makes the sink buffer the whole exposition. */
+  private async stream(chunks: AsyncGenerator<string, void, undefined>, out: Writable): Promise<void> {
+    for await (const chunk of chunks) {
+      if (out.destroyed) return;
+      if (!out.write(chunk)) await new Promise<void>((resolve) => {
+        const done = (): void => {
+          out.off('drain', done);
+          out.off('close', done);
+          resolve();
+        };
+        out.on('drain', done);
+        out.on('close', done);
+      });
+    }
+    out.end();
+  }
+
+  /** Stops listening: in-flight scrapes may finish until `deadlineMs`, then their sockets are closed. Idempotent. */
+  async shutdown(deadlineMs: number): Promise<void> {
+    this.closed = true;
+    const server = this.server;
+    if (server === undefined) return;
+    this.server = undefined;
+    server.closeIdleConnections();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const wait = Math.max(0, deadlineMs - Date.now());
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        server.closeAllConnections();
+        resolve();
+      }, wait);
+    });
+    await Promise.race([closed, late]);
+    clearTimeout(timer);
+    server.closeAllConnections();
+    await closed;
+  }
+}

@@ -1,0 +1,288 @@
+/**
+ * The in-memory exposition state: metric families keyed by their sanitised name, each with its
+ * series keyed by their rendered label set. Exports only update numbers here; scrapes read it.
+ */
+import type { ComponentContext, DropReason, ErrorCode, Series, SketchData } from '@metrics-distributor/core';
+import { LabelCache, sanitizeMetricName } from './names.js';
+
+/** The Prometheus types this sink exposes. */
+export type FamilyType = 'counter' | 'gauge' | 'histogram';
+
+/** One exposed series: a counter total, a gauge value, or a cumulative histogram. */
+export interface SeriesState {
+  /** Rendered labels without braces (`host="a",env="prod"`), also its key in the family. */
+  readonly labels: string;
+  /** Counter total, gauge value, or histogram sum. */
+  value: number;
+  /** Histogram observation count. */
+  count: number;
+  /** Histogram counts per bucket, not cumulative; the last slot is the `+Inf` overflow. The sum is unscaled. */
+  readonly buckets: Float64Array | undefined;
+  /** When it was last updated (ms, the sink's clock): what the TTL counts from. */
+  updatedMs: number;
+  /** Raw name of the first writer: a gauge written by another raw series is a clash. */
+  readonly originName: string;
+  /** Raw tags of the first writer, for the same check. */
+  readonly originTags: readonly string[];
+}
+
+/** One metric family: its exposed name, type and series. */
+export interface Family {
+  /** The family name: for counters without `_total` (samples are `<name>_total`). */
+  readonly name: string;
+  /** Its Prometheus type; one name has one type. */
+  readonly type: FamilyType;
+  /** The StatsD name the family was first created from, for HELP. */
+  readonly rawName: string;
+  /** Its series by rendered label set. */
+  readonly series: Map<string, SeriesState>;
+  /** Sample and family names this family holds in the exposition. */
+  readonly claims: readonly string[];
+  /** Set once it has no series left and was removed: a render still holding it skips it. */
+  removed: boolean;
+}
+
+/** Options of the {@link ExpositionState}, already validated. */
+export interface StateOptions {
+  /** Series not updated for this long are removed. */
+  ttlMs: number;
+  /** Series kept at most. */
+  maxSeries: number;
+  /** Histogram bucket upper bounds, ascending, finite (`+Inf` is implied). */
+  buckets: readonly number[];
+  /** Factor applied to sketch values before bucketing and to their sum (e.g. 0.001: ms to seconds). */
+  sketchScale: number;
+}
+
+/** Longest name cache before it is cleared: raw names are user input, so the cache must be bounded. */
+const NAME_CACHE_MAX = 100_000;
+/** When the series limit is hit, expired series are swept at most this often before new ones are dropped. */
+const LIMIT_SWEEP_EVERY_MS = 1000;
+
+// The agent's sketch key mapping (core `agent-sketch.ts`, fixed on the wire): γ = 1 + 2/128, bias 1338.
+const SKETCH_LN_GAMMA = Math.log1p(2 / 128);
+const SKETCH_BIAS = 1338;
+const SKETCH_MAX_KEY = 32767;
+const SKETCH_NORM_MIN = Math.pow(1 + 2 / 128, 1 - SKETCH_BIAS);
+
+/** Go's math.RoundToEven, as the agent rounds keys. */
+function roundHalfEven(x: number): number {
+  const f = Math.floor(x);
+  if (x - f === 0.5) return f % 2 === 0 ? f : f + 1;
+  return Math.round(x);
+}
+
+function magnitudeKey(a: number): number {
+  if (!(a >= SKETCH_NORM_MIN)) return 0;
+  const k = roundHalfEven(Math.log(a) / SKETCH_LN_GAMMA) + SKETCH_BIAS;
+  return k >= SKETCH_MAX_KEY ? SKETCH_MAX_KEY : k < 1 ? 1 : k;
+}
+
+/** The agent sketch key of a value, bit for bit as core computes it: what a bucket bound is compared by. */
+export function sketchKey(v: number): number {
+  return v < 0 ? -magnitudeKey(-v) : magnitudeKey(v);
+}
+
+/**
+ * A rate's window total (`value × interval`). The aggregator divided an exact sum by the interval,
+ * so a product within 1e-9 relative of an integer is that integer: totals of whole increments stay exact.
+ */
+export function windowTotal(s: Series): number {
+  if (s.type !== 'rate') return s.value;
+  const x = s.value * s.interval;
+  const r = Math.round(x);
+  return Math.abs(x - r) <= 1e-9 * Math.max(1, Math.abs(x)) ? r : x;
+}
+
+function sameTags(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Every family and series this sink exposes, with the rules that keep it bounded and unambiguous. */
+export class ExpositionState {
+  private readonly families = new Map<string, Family>();
+  /** Exposed names (samples and OpenMetrics family names) to the family holding them. */
+  private readonly claims = new Map<string, Family>();
+  private readonly names = new Map<string, string>();
+  private readonly labelCache = new LabelCache();
+  private seriesCount = 0;
+  private lastLimitSweepMs = -Infinity;
+
+  /**
+   * The sketch key of each bucket bound (in unscaled units). A bin goes to the first bucket whose bound's
+   * key is ≥ its own: a value exactly on a bound is counted in that bucket, as Prometheus' `le` says,
+   * and values within the bound's bin (< 0.78 % above it) are too; no other value is misplaced.
+   */
+  private readonly boundKeys: Int32Array;
+
+  constructor(
+    private readonly opts: StateOptions,
+    private readonly context: ComponentContext<'sink'>,
+  ) {
+    this.boundKeys = Int32Array.from(opts.buckets, (b) => sketchKey(b / opts.sketchScale));
+  }
+
+  /** Live series (histograms count once each). */
+  get size(): number {
+    return this.seriesCount;
+  }
+
+  /** Tags that lost their label to another tag of the same sanitised name, and bare tags left out (per tag list). */
+  get tagStats(): { duplicates: number; bare: number } {
+    return { duplicates: this.labelCache.duplicates, bare: this.labelCache.bare };
+  }
+
+  /** The families now, as a snapshot a render can walk across event-loop turns. */
+  snapshot(): Family[] {
+    return Array.from(this.families.values());
+  }
+
+  /** Applies one series of a batch: counters add their window total, gauges take the value. */
+  applySeries(s: Series, nowMs: number): void {
+    if (s.type === 'gauge') {
+      if (!Number.isFinite(s.value)) return this.drop('invalid_value', 'MD_ERR_SINK_EXPORT', s.metric);
+      const st = this.series(s.metric, 'gauge', s.host, s.tags, nowMs);
+      if (st === undefined) return;
+      if (st.originName !== s.metric || !sameTags(st.originTags, s.tags)) return this.drop('name_clash', 'MD_ERR_SINK_NAME_CLASH', s.metric);
+      st.value = s.value;
+      st.updatedMs = nowMs;
+      return;
+    }
+    const delta = windowTotal(s);
+    // Counters only go up in Prometheus; statsd_exporter drops negative increments as well.
+    if (!(delta >= 0 && delta < Infinity)) return this.drop('invalid_value', 'MD_ERR_SINK_EXPORT', s.metric);
+    const st = this.series(s.metric, 'counter', s.host, s.tags, nowMs);
+    if (st === undefined) return;
+    // An idle counter's zero-filled windows neither refresh the TTL nor change the total.
+    if (delta === 0) return;
+    st.value += delta;
+    st.updatedMs = nowMs;
+  }
+
+  /** Adds one window's sketch to a cumulative histogram: each bin's count goes to the bucket of its value. */
+  applySketch(metric: string, host: string, tags: readonly string[], sk: SketchData, nowMs: number): void {
+    if (sk.count === 0) return;
+    if (!Number.isFinite(sk.sum) || sk.keys.length !== sk.counts.length) return this.drop('invalid_value', 'MD_ERR_SINK_EXPORT', metric);
+    const st = this.series(metric, 'histogram', host, tags, nowMs);
+    if (st === undefined) return;
+    const boundKeys = this.boundKeys;
+    const buckets = st.buckets!;
+    let b = 0;
+    for (let i = 0; i < sk.keys.length; i++) {
+      const k = sk.keys[i]!;
+      // Keys are ascending, so the bucket index only moves forward.
+      while (b < boundKeys.length && k > boundKeys[b]!) b++;
+      buckets[b]! += sk.counts[i]!;
+    }
+    // The raw sum: scaled when rendered, so a total of whole values stays exact.
+    st.value += sk.sum;
+    st.count += sk.count;
+    st.updatedMs = nowMs;
+  }
+
+  /** Removes every series not updated within the TTL, and families left empty. Returns how many went. */
+  sweep(nowMs: number): number {
+    const cutoff = nowMs - this.opts.ttlMs;
+    let removed = 0;
+    for (const fam of this.families.values()) {
+      for (const [key, st] of fam.series) {
+        if (st.updatedMs <= cutoff) {
+          fam.series.delete(key);
+          removed++;
+        }
+      }
+      if (fam.series.size === 0) this.removeFamily(fam);
+    }
+    this.seriesCount -= removed;
+    return removed;
+  }
+
+  /** Whether a series is past its TTL (a render skips it even before a sweep removed it). */
+  expired(st: SeriesState, nowMs: number): boolean {
+    return st.updatedMs <= nowMs - this.opts.ttlMs;
+  }
+
+  private removeFamily(fam: Family): void {
+    fam.removed = true;
+    this.families.delete(fam.name);
+    for (const c of fam.claims) if (this.claims.get(c) === fam) this.claims.delete(c);
+  }
+
+  private sanitized(raw: string): string {
+    let n = this.names.get(raw);
+    if (n === undefined) {
+      if (this.names.size >= NAME_CACHE_MAX) this.names.clear();
+      n = sanitizeMetricName(raw);
+      this.names.set(raw, n);
+    }
+    return n;
+  }
+
+  /** The family for a raw name and type, created if its names are free; undefined (and counted) on a clash. */
+  private family(raw: string, type: FamilyType): Family | undefined {
+    let name = this.sanitized(raw);
+    // `req.total` and `req` are the same counter family, exposed as `req_total`.
+    if (type === 'counter' && name.endsWith('_total') && name.length > 6) name = name.slice(0, -6);
+    const fam = this.families.get(name);
+    if (fam !== undefined) {
+      if (fam.type === type) return fam;
+      this.drop('type_clash', 'MD_ERR_SINK_TYPE_CLASH', raw, { type, existing: fam.type });
+      return undefined;
+    }
+    const claims =
+      type === 'counter' ? [name, name + '_total'] : type === 'gauge' ? [name] : [name, name + '_bucket', name + '_sum', name + '_count'];
+    for (const c of claims) {
+      const other = this.claims.get(c);
+      if (other !== undefined) {
+        this.drop('name_clash', 'MD_ERR_SINK_NAME_CLASH', raw, { exposed: c, heldBy: other.name, heldByType: other.type });
+        return undefined;
+      }
+    }
+    const created: Family = { name, type, rawName: raw, series: new Map(), claims, removed: false };
+    this.families.set(name, created);
+    for (const c of claims) this.claims.set(c, created);
+    return created;
+  }
+
+  private series(raw: string, type: FamilyType, host: string, tags: readonly string[], nowMs: number): SeriesState | undefined {
+    const fam = this.family(raw, type);
+    if (fam === undefined) return undefined;
+    const labels = this.labelCache.labels(host, tags);
+    const st = fam.series.get(labels);
+    if (st !== undefined) return st;
+    if (this.seriesCount >= this.opts.maxSeries) {
+      if (nowMs - this.lastLimitSweepMs >= LIMIT_SWEEP_EVERY_MS) {
+        this.lastLimitSweepMs = nowMs;
+        this.sweep(nowMs);
+      }
+      if (this.seriesCount >= this.opts.maxSeries) {
+        // The family may have been created for this series only, or emptied by the sweep.
+        if (fam.series.size === 0 && !fam.removed) this.removeFamily(fam);
+        this.drop('max_series', 'MD_ERR_SINK_MAX_SERIES', raw, { maxSeries: this.opts.maxSeries });
+        return undefined;
+      }
+    }
+    // The sweep may have removed this very family; it is created again.
+    const home = fam.removed ? this.family(raw, type) : fam;
+    if (home === undefined) return undefined;
+    const created: SeriesState = {
+      labels,
+      value: 0,
+      count: 0,
+      buckets: type === 'histogram' ? new Float64Array(this.opts.buckets.length + 1) : undefined,
+      updatedMs: nowMs,
+      originName: raw,
+      originTags: tags,
+    };
+    home.series.set(labels, created);
+    this.seriesCount++;
+    return created;
+  }
+
+  private drop(reason: DropReason<'sink'>, code: ErrorCode, metric: string, fields?: Record<string, unknown>): void {
+    this.context.drop(reason, 1, { code, fields: { metric: metric.slice(0, 200), ...fields } });
+  }
+}
