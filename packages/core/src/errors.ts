@@ -23,6 +23,14 @@ export const ErrorCodes = {
   MD_ERR_FRONTEND_BIND: 'Front-end could not bind',
   MD_ERR_FRONTEND_TRUNCATED: 'Datagram truncated',
   MD_ERR_FRONTEND_KERNEL_DROPS: 'The kernel dropped datagrams',
+  MD_ERR_ADMIN_BIND: 'Admin listener could not bind',
+  MD_ERR_ADMIN_BAD_REQUEST: 'Bad admin request',
+  MD_ERR_ADMIN_UNAUTHORIZED: 'Admin credentials missing or wrong',
+  MD_ERR_ADMIN_RATE_LIMITED: 'Too many admin requests',
+  MD_ERR_ADMIN_BUSY: 'Admin listener busy',
+  MD_ERR_ADMIN_TIMEOUT: 'Admin data source timed out',
+  MD_ERR_ADMIN_SOURCE: 'Admin data source failed',
+  MD_ERR_ADMIN_NOT_FOUND: 'No such admin route',
 } as const;
 
 /** A code from {@link ErrorCodes}. */
