@@ -23,7 +23,7 @@ export class EventStreams {
   constructor(
     /** Most streams open at once; more get 503. */
     readonly max: number,
-    /** The current status document, serialised; called once per tick when a stream is open, and for each new stream. */
+    /** The current status document, serialised; called once per tick, only when a stream is open. */
     private readonly document: () => string,
   ) {}
 
@@ -37,8 +37,8 @@ export class EventStreams {
     return this.streams.size < this.max;
   }
 
-  /** Takes over a hijacked response: headers, the first document at once, then one per {@link tick}. */
-  open(req: IncomingMessage, res: ServerResponse): void {
+  /** Takes over a hijacked response: headers, `first` (the document, serialised by the caller before hijacking) at once, then one per {@link tick}. */
+  open(req: IncomingMessage, res: ServerResponse, first: string): void {
     const s: Stream = { res, blocked: false };
     this.streams.add(s);
     res.writeHead(200, {
@@ -55,7 +55,7 @@ export class EventStreams {
     res.once('close', remove);
     res.on('error', remove);
     this.write(s, `retry: ${EVENTS_RETRY_MS}\n`);
-    this.write(s, frame(this.document()));
+    this.write(s, frame(first));
   }
 
   /** Sends the current document to every stream; does nothing (not even serialising) when none is open. */

@@ -179,8 +179,10 @@ export function buildAdminApp(rc: AdminRouteContext, logger: Logger): AdminApp {
       ctx.drop('too_many_streams');
       return sendError(reply.header('retry-after', '5'), 503, 'MD_ERR_ADMIN_BUSY', `at most ${rc.events.max} event streams at once; close a page or poll /api/status`);
     }
+    // Serialised before hijacking: should it throw, the error handler can still answer.
+    const first = JSON.stringify(rc.status());
     reply.hijack();
-    rc.events.open(request.raw, reply.raw);
+    rc.events.open(request.raw, reply.raw, first);
     return reply;
   });
 

@@ -125,10 +125,15 @@ export class AdminServer {
     return buildStatus(this.sources, this.ring, { nowMs: this.now(), sampleIntervalMs: this.sampleIntervalMs, failingAfterMs: this.failingAfterMs, ringPoints: this.ring.points });
   }
 
-  /** Takes one sample and feeds the event streams; the timer calls it, tests may too. */
+  /** Takes one sample and feeds the event streams; the timer calls it, tests may too. Never throws. */
   tick(): void {
-    this.ring.sample();
-    this.events.tick();
+    try {
+      this.ring.sample();
+      this.events.tick();
+    } catch (err) {
+      // A source that throws must not take the process down from a timer; count it, log it once a minute.
+      this.context.drop('internal_error', 1, { code: 'MD_ERR_ADMIN_SOURCE', message: 'Admin sample tick failed; the status page may be stale.', cause: err, level: 'error' });
+    }
   }
 
   /** Listens, takes the first sample and starts the tick; rejects with `MD_ERR_ADMIN_BIND` (cause kept) when it cannot bind. */

@@ -315,3 +315,46 @@ t.test('GET / serves the page with a strict CSP and nothing external', async (t)
   t.notMatch(html, /\b(src|href)=["']?https?:/, 'no external resource');
   t.notMatch(html, /<script[^>]+src=/, 'no external script');
 });
+
+t.test('a source that throws: 500 JSON, and the tick survives', async (t) => {
+  const src = new FakeSources();
+  const { logger, lines } = captureLogger('debug');
+  const { url, server } = await startServer(t, src, {}, logger);
+  src.readiness = () => {
+    throw new Error('broken source');
+  };
+  const res = await fetch(`${url}/api/status`);
+  t.equal(res.status, 500);
+  t.same(await json(res), { error: { code: 'MD_ERR_ADMIN_SOURCE', message: 'internal error' } });
+  const ev = await fetch(`${url}/api/events`);
+  t.equal(ev.status, 500, 'the event stream refuses before hijacking');
+  await ev.body?.cancel();
+  src.stats.all = () => {
+    throw new Error('broken registry');
+  };
+  t.doesNotThrow(() => server.tick());
+  t.ok(lines.some((l) => l.level === 50 && /tick failed/.test(l.msg)));
+});
+
+t.test('figures: a tick and a status document with 50 components', async (t) => {
+  const src = new FakeSources();
+  for (let i = 0; i < 50; i++) {
+    const s = src.stats.component(`component-${i}`);
+    s.received = i;
+    s.drop('queue_full', i);
+    s.gauge('queue_depth', i);
+  }
+  const server = new AdminServer({ port: 0 }, src, { logger: captureLogger('warn').logger });
+  for (let i = 0; i < 31; i++) server.tick();
+  const n = 300;
+  let t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) server.tick();
+  const tickUs = Number(process.hrtime.bigint() - t0) / 1000 / n;
+  t0 = process.hrtime.bigint();
+  let size = 0;
+  for (let i = 0; i < n; i++) size = JSON.stringify(server.status()).length;
+  const statusUs = Number(process.hrtime.bigint() - t0) / 1000 / n;
+  t.comment(`50 components: sample tick ${tickUs.toFixed(0)} µs; /api/status document ${statusUs.toFixed(0)} µs (${size} bytes)`);
+  t.ok(tickUs < 5000 && statusUs < 20_000);
+  await server.close();
+});
