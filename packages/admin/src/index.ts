@@ -20,3 +20,4 @@ export type { DropFigure, RateSeries } from './sampler.js';
 export { COUNTER_FIELDS_ADMIN, counterFamily } from './fields.js';
 export type { CounterField, FamilyMapping } from './fields.js';
 export type { AdminApp } from './routes.js';
+export { TrackedSink } from './track.js';

@@ -190,6 +190,9 @@ export function renderPrometheus(inp: PrometheusInputs): { text: string; conflic
   for (const f of COUNTER_FIELDS_ADMIN) {
     if (f === 'dropped') continue;
     for (const s of components) {
+      // Counters only grow, so "once non-zero" is sticky: a series appears at its first count and stays,
+      // and a front-end shows no sent_* zeros. received_events_total is always there, so every component is.
+      if (f !== 'received' && s[f] === 0) continue;
       const m = counterFamily(f, s.component);
       x.add(m.name, 'counter', m.help, { component_id: s.component, ...m.labels }, s[f]);
     }

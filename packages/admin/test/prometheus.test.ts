@@ -197,3 +197,15 @@ t.test('render time for 50 components', async (t) => {
   t.comment(`/metrics render, 50 components (${size} bytes): ${us.toFixed(0)} µs per scrape`);
   t.ok(us < 20_000, 'well under 20 ms even on a loaded machine');
 });
+
+t.test('zero counters other than received are left out until they count', async (t) => {
+  const stats = new StatsRegistry();
+  stats.component('statsd-udp').received = 3;
+  stats.component('idle');
+  const { text } = renderPrometheus(inputs(stats, []));
+  t.match(text, 'metrics_distributor_component_received_events_total{component_id="idle"} 0\n');
+  t.notMatch(text, 'sent_events_total{component_id="statsd-udp"}');
+  t.notMatch(text, 'errors_total{');
+  stats.component('statsd-udp').bad = 1;
+  t.match(renderPrometheus(inputs(stats, [])).text, 'metrics_distributor_component_errors_total{component_id="statsd-udp",error_type="parser_failed",stage="processing"} 1\n');
+});
