@@ -175,6 +175,8 @@ export function buildAdminApp(rc: AdminRouteContext, logger: Logger): AdminApp {
   });
 
   app.get('/api/events', (request, reply) => {
+    // A HEAD would hold a stream open whose every write is discarded.
+    if (request.method === 'HEAD') return reply.header('content-type', 'text/event-stream; charset=utf-8').header('cache-control', 'no-store').send();
     if (!rc.events.canOpen()) {
       ctx.drop('too_many_streams');
       return sendError(reply.header('retry-after', '5'), 503, 'MD_ERR_ADMIN_BUSY', `at most ${rc.events.max} event streams at once; close a page or poll /api/status`);

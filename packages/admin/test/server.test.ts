@@ -206,6 +206,9 @@ t.test('event streams are bounded and ended at close', async (t) => {
   const refused = await fetch(`${url}/api/events`);
   t.equal(refused.status, 503);
   t.match(await json(refused), { error: { code: 'MD_ERR_ADMIN_BUSY', message: /at most 1 event streams/ } });
+  const head = await fetch(`${url}/api/events`, { method: 'HEAD' });
+  t.equal(head.status, 200, 'HEAD answers at once, without holding a stream');
+  t.equal(head.headers.get('content-type'), 'text/event-stream; charset=utf-8');
   const t0 = Date.now();
   await server.close();
   t.ok(Date.now() - t0 < 2000, 'close does not wait for the stream client');
