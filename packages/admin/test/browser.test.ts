@@ -73,7 +73,7 @@ if (!existsSync(CHROMIUM)) {
       if (step % 5 === 0) udp.drop('truncated', 1);
       dd.received += 1;
       dd.failed += step % 3 === 0 ? 1 : 0;
-      if (step % 3 === 0) dd.drop('retry_buffer_full', 40);
+      if (step % 3 === 0) dd.drop('retry_buffer_full', 60);
       datadog.queueDepth = Math.min(datadog.maxBatches, datadog.queueDepth + (step % 2));
       datadog.retryBufferBytes = Math.min(datadog.retryBufferMaxBytes, datadog.retryBufferBytes + 96 * 1024);
       datadog.lastError = { ...datadog.lastError!, atMs: Date.now() };

@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import t from 'tap';
 import { isMdError } from '@metrics-distributor/core';
@@ -56,6 +58,11 @@ t.test('GET /metrics is Prometheus text with the Vector-spec names', async (t) =
   t.match(text, /metrics_distributor_component_received_events_total\{component_id="admin"\} [1-9]/);
   const head = await fetch(`${url}/metrics`, { method: 'HEAD' });
   t.equal(head.status, 200);
+  if (existsSync('/usr/bin/promtool')) {
+    const r = spawnSync('/usr/bin/promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    t.equal(r.status, 0, 'promtool check metrics passes on the served body');
+    t.equal(`${r.stdout}${r.stderr}`.trim(), '');
+  }
 });
 
 t.test('GET /api/status: one document with rates from the ring', async (t) => {
