@@ -80,3 +80,26 @@ export function isLoopbackHost(host: string): boolean {
   if (family === 0) return false;
   return LOOPBACK.check(h, family === 4 ? 'ipv4' : 'ipv6');
 }
+
+/** The host name of a `Host` header (`[::1]:8126` → `::1`, `Localhost:80` → `localhost`); undefined when unusable. */
+export function hostName(header: string): string | undefined {
+  const h = header.trim().toLowerCase();
+  if (h.startsWith('[')) {
+    const end = h.indexOf(']');
+    return end < 0 ? undefined : h.slice(1, end);
+  }
+  const colon = h.indexOf(':');
+  return colon < 0 ? h : h.slice(0, colon);
+}
+
+/**
+ * Whether a request with this `Host` may reach an open (credential-less) listener. Only loopback
+ * names, and the names in `allowed`, are: a web page the operator visits could otherwise point a DNS
+ * name it controls at 127.0.0.1 and read the status through the operator's browser (DNS rebinding).
+ * A request without `Host` (HTTP/1.0 tools) is not a browser's and passes.
+ */
+export function hostAllowed(header: string | undefined, allowed: ReadonlySet<string>): boolean {
+  if (header === undefined) return true;
+  const name = hostName(header);
+  return name !== undefined && (isLoopbackHost(name) || allowed.has(name));
+}

@@ -7,7 +7,7 @@ export { ADMIN_COMPONENT, AdminServer, DEFAULT_ADMIN_PORT } from './server.js';
 export type { AdminServerDeps, AdminServerOptions } from './server.js';
 export { MAX_EXAMPLES, MAX_TOP } from './sources.js';
 export type { AdminSources, ProcessHealth, Readiness, SinkError, SinkStatus, TagCardinality, TopContextsBy, TopContextsEntry, TopContextsQuery, TopContextsReport } from './sources.js';
-export { AdminAuth, isLoopbackHost, parseBasic, parseCredential } from './auth.js';
+export { AdminAuth, hostAllowed, hostName, isLoopbackHost, parseBasic, parseCredential } from './auth.js';
 export type { AdminCredential } from './auth.js';
 export { DEFAULT_EXAMPLES, DEFAULT_TOP, parseContextsQuery } from './contexts.js';
 export type { ContextsQueryResult } from './contexts.js';

@@ -5,7 +5,7 @@
  */
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import { RateLimitedLog, type ComponentContext, type ErrorCode, type Logger } from '@metrics-distributor/core';
-import type { AdminAuth } from './auth.js';
+import { hostAllowed, type AdminAuth } from './auth.js';
 import { parseContextsQuery, type ContextsExplorer } from './contexts.js';
 import type { EventStreams } from './events.js';
 import type { RequestBucket } from './limiter.js';
@@ -28,6 +28,8 @@ export interface AdminRouteContext {
   events: EventStreams;
   /** Credentials check. */
   auth: AdminAuth;
+  /** Host names accepted besides loopback ones while no credentials are configured. */
+  allowedHosts: ReadonlySet<string>;
   /** Request rate limit. */
   bucket: RequestBucket;
   /** The `admin` component: requests counted, rejections dropped with a reason. */
@@ -126,6 +128,10 @@ export function buildAdminApp(rc: AdminRouteContext, logger: Logger): AdminApp {
       ctx.drop('rate_limited');
       reply.header('retry-after', '1');
       return void sendError(reply, 429, 'MD_ERR_ADMIN_RATE_LIMITED', `more than ${bucket.perSecond} requests per second`);
+    }
+    if (!auth.enabled && !hostAllowed(header(request, 'host'), rc.allowedHosts)) {
+      ctx.drop('forbidden_host');
+      return void sendError(reply, 403, 'MD_ERR_ADMIN_FORBIDDEN_HOST', 'this listener has no credentials, so it answers only to loopback host names (or allowedHosts); use http://127.0.0.1:<port>/');
     }
     if (!auth.check(header(request, 'authorization'))) {
       ctx.drop('unauthorized');

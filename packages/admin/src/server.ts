@@ -23,6 +23,11 @@ export interface AdminServerOptions {
   port?: number;
   /** Accepted HTTP Basic credentials; when set, every route but `/healthz` needs one. Default none. */
   credentials?: readonly AdminCredential[];
+  /**
+   * Without credentials, only requests whose `Host` is a loopback name (`localhost`, `127.x`, `[::1]`)
+   * are answered, against DNS rebinding; these names (without port, e.g. a local proxy's) are accepted too. Default none.
+   */
+  allowedHosts?: readonly string[];
   /** How often counters are sampled for rates and event streams are fed, in ms. Default 1000. */
   sampleIntervalMs?: number;
   /** Rate points kept (the page's charts show this many). Default 30. */
@@ -106,6 +111,7 @@ export class AdminServer {
         contexts: new ContextsExplorer(sources, contextsTimeoutMs, this.sampleIntervalMs, this.now),
         events: this.events,
         auth: new AdminAuth(credentials),
+        allowedHosts: new Set((opts.allowedHosts ?? []).map((h) => h.toLowerCase())),
         bucket: new RequestBucket(perSecond, this.now),
         ctx: this.context,
         closing: () => this.closing !== undefined,

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { AdminAuth, isLoopbackHost, parseBasic, parseCredential } from '../src/index.js';
+import { AdminAuth, hostAllowed, hostName, isLoopbackHost, parseBasic, parseCredential } from '../src/index.js';
 import { basic } from './helpers.js';
 
 t.test('parseBasic decodes user:password and rejects the rest', async (t) => {
@@ -45,4 +45,15 @@ t.test('parseCredential splits at the first colon and needs a user', async (t) =
 t.test('isLoopbackHost', async (t) => {
   for (const h of ['127.0.0.1', '127.1.2.3', 'localhost', 'LOCALHOST', '::1', '[::1]', '::ffff:127.0.0.1', '0:0:0:0:0:0:0:1']) t.equal(isLoopbackHost(h), true, h);
   for (const h of ['0.0.0.0', '::', '10.0.0.1', '192.168.1.1', 'example.com', '']) t.equal(isLoopbackHost(h), false, h);
+});
+
+t.test('hostName and hostAllowed: loopback names and the allowed list only', async (t) => {
+  t.equal(hostName('[::1]:8126'), '::1');
+  t.equal(hostName('LocalHost:80'), 'localhost');
+  t.equal(hostName('127.0.0.1'), '127.0.0.1');
+  t.equal(hostName('[::1'), undefined);
+  const none = new Set<string>();
+  for (const h of ['127.0.0.1:8126', 'localhost:8126', '[::1]:8126', 'localhost', undefined]) t.equal(hostAllowed(h, none), true, String(h));
+  for (const h of ['evil.example:8126', '10.0.0.1:8126', '', '[::1']) t.equal(hostAllowed(h, none), false, h);
+  t.equal(hostAllowed('proxy.internal:8126', new Set(['proxy.internal'])), true);
 });

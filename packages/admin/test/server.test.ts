@@ -368,3 +368,27 @@ t.test('figures: a tick and a status document with 50 components', async (t) => 
   t.ok(tickUs < 5000 && statusUs < 20_000);
   await server.close();
 });
+
+t.test('an open listener answers only loopback Host names (DNS rebinding); credentials lift that', async (t) => {
+  const get = (port: number, host: string, path = '/api/status'): Promise<number> =>
+    new Promise((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  const open = await startServer(t, new FakeSources(), { allowedHosts: ['Proxy.Internal'] });
+  const port = Number(new URL(open.url).port);
+  t.equal(await get(port, `127.0.0.1:${port}`), 200);
+  t.equal(await get(port, `localhost:${port}`), 200);
+  t.equal(await get(port, `proxy.internal:${port}`), 200, 'allowedHosts, case-insensitive');
+  t.equal(await get(port, 'rebind.attacker.example'), 403);
+  t.equal(await get(port, 'rebind.attacker.example', '/healthz'), 200, '/healthz stays open');
+  const res = await fetch(`${open.url}/metrics`);
+  t.match(await res.text(), 'reason="forbidden_host"} 1');
+  const authed = await startServer(t, new FakeSources(), { credentials: [{ user: 'u', password: 'p' }] });
+  const port2 = Number(new URL(authed.url).port);
+  t.equal(await get(port2, 'any.example'), 401, 'with credentials the Host does not matter, the credentials do');
+});

@@ -45,7 +45,7 @@ export const DROP_REASONS = {
     'retry_buffer_full',
     'expired',
   ],
-  admin: ['unauthorized', 'rate_limited', 'bad_request', 'busy', 'timeout', 'too_many_streams', 'internal_error'],
+  admin: ['unauthorized', 'forbidden_host', 'rate_limited', 'bad_request', 'busy', 'timeout', 'too_many_streams', 'internal_error'],
   process: [],
   workers: [],
   embedded: [],

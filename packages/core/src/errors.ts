@@ -26,6 +26,7 @@ export const ErrorCodes = {
   MD_ERR_ADMIN_BIND: 'Admin listener could not bind',
   MD_ERR_ADMIN_BAD_REQUEST: 'Bad admin request',
   MD_ERR_ADMIN_UNAUTHORIZED: 'Admin credentials missing or wrong',
+  MD_ERR_ADMIN_FORBIDDEN_HOST: 'Host header not allowed on an open admin listener',
   MD_ERR_ADMIN_RATE_LIMITED: 'Too many admin requests',
   MD_ERR_ADMIN_BUSY: 'Admin listener busy',
   MD_ERR_ADMIN_TIMEOUT: 'Admin data source timed out',
