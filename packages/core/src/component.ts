@@ -48,6 +48,7 @@ export const DROP_REASONS = {
     'type_clash',
     'max_series',
   ],
+  admin: ['unauthorized', 'forbidden_host', 'rate_limited', 'bad_request', 'busy', 'timeout', 'too_many_streams', 'internal_error'],
   process: [],
   workers: [],
   embedded: [],

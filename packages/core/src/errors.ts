@@ -33,6 +33,15 @@ export const ErrorCodes = {
   MD_ERR_FRONTEND_MAX_CONNECTIONS: 'Connection limit reached',
   MD_ERR_FRONTEND_IDLE_TIMEOUT: 'Connection closed for being idle',
   MD_ERR_FRONTEND_PARTIAL_LINE: 'Connection closed in the middle of a line',
+  MD_ERR_ADMIN_BIND: 'Admin listener could not bind',
+  MD_ERR_ADMIN_BAD_REQUEST: 'Bad admin request',
+  MD_ERR_ADMIN_UNAUTHORIZED: 'Admin credentials missing or wrong',
+  MD_ERR_ADMIN_FORBIDDEN_HOST: 'Host header not allowed on an open admin listener',
+  MD_ERR_ADMIN_RATE_LIMITED: 'Too many admin requests',
+  MD_ERR_ADMIN_BUSY: 'Admin listener busy',
+  MD_ERR_ADMIN_TIMEOUT: 'Admin data source timed out',
+  MD_ERR_ADMIN_SOURCE: 'Admin data source failed',
+  MD_ERR_ADMIN_NOT_FOUND: 'No such admin route',
 } as const;
 
 /** A code from {@link ErrorCodes}. */
