@@ -1,9 +1,11 @@
-import { Aggregator, ComponentNames, MdError, SinkFanout, StatsRegistry, componentContext, sinkContext, type ComponentRoot, type Frontend, type Logger, type Sink } from '@metrics-distributor/core';
+import { Aggregator, ComponentNames, MdError, SinkFanout, StatsRegistry, componentContext, type ComponentRoot, type Frontend, type Logger, type Sink } from '@metrics-distributor/core';
 import { UdpFrontend } from '@metrics-distributor/frontend-statsd-udp';
-import { ConsoleSink } from '@metrics-distributor/sink-console';
 import { availableParallelism } from 'node:os';
 import type { ServerConfig } from './config.js';
 import { ProcessMetrics } from './process-metrics.js';
+import { SINK_FACTORIES, SINK_NAMES } from './sinks/index.js';
+
+export { SINK_NAMES } from './sinks/index.js';
 import { tcpOptions, udpOptions } from './statsd-options.js';
 import { resolveWorkers, UdpWorkerPool } from './workers.js';
 
@@ -39,40 +41,6 @@ function hasLateWindowParts(f: Frontend): f is Frontend & LateWindowParts {
   return typeof (f as Partial<LateWindowParts>).waitForWindow === 'function';
 }
 
-/**
- * Known sink names and how each is built: the CLI is the only place that wires packages together.
- * Packages with heavy dependencies (undici, fastify) are imported only when configured: each costs
- * about 9 MiB of resident memory, in the primary and in every UDP worker.
- */
-const SINK_FACTORIES: Record<string, (config: ServerConfig, deps: ServerDeps, root: ComponentRoot) => Promise<Sink>> = {
-  console: (_config, deps, root) => Promise.resolve(new ConsoleSink({ stream: deps.stdout ?? process.stdout }, sinkContext(root, 'console'))),
-  datadog: async (config, _deps, root) => {
-    const { DatadogSink } = await import('@metrics-distributor/sink-datadog');
-    const sink = new DatadogSink(
-      {
-        // buildConfig guarantees a key whenever the datadog sink is selected.
-        apiKey: config.datadogApiKey!,
-        site: config.datadogSite,
-        url: config.datadogUrl,
-        timeoutMs: config.datadogTimeoutMs,
-        retryBufferBytes: config.datadogRetryBufferBytes,
-        retryBaseMs: config.datadogRetryBaseMs,
-        retryMaxMs: config.datadogRetryMaxMs,
-        retryMaxAgeMs: config.datadogRetryMaxAgeMs,
-        compression: config.datadogCompression,
-      },
-      sinkContext(root, 'datadog'),
-      { detailStats: (c) => root.stats.component(c) },
-    );
-    // Fail open like the agent: a bad key is logged loudly, the server keeps running.
-    void sink.start();
-    return sink;
-  },
-};
-
-/** Names accepted by `--sink`. */
-export const SINK_NAMES = Object.keys(SINK_FACTORIES);
-
 /** Builds sinks, aggregator and front-ends from a validated config and starts them. */
 export async function startServer(config: ServerConfig, deps: ServerDeps): Promise<RunningServer> {
   const { logger } = deps;
@@ -83,7 +51,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
     if (SINK_FACTORIES[name] === undefined) throw new MdError('MD_ERR_CONFIG_INVALID', `invalid option --sink: unknown sink '${name}' (known: ${SINK_NAMES.join(', ')})`);
   }
   const sinks: Sink[] = [];
-  for (const name of config.sinks) sinks.push(await SINK_FACTORIES[name]!(config, deps, root));
+  for (const name of config.sinks) sinks.push(await SINK_FACTORIES[name]!(config, root, { stdout: deps.stdout }));
   if (config.sinks.includes('datadog') && config.flushIntervalMs % 1000 !== 0) {
     // Datadog timestamps and intervals are whole seconds: windows that are not would share a timestamp
     // (Datadog keeps one point per timestamp) and carry a rounded interval.
