@@ -9,6 +9,7 @@ export const ErrorCodes = {
   MD_ERR_PARSE_TIMESTAMP: 'Invalid timestamp',
   MD_ERR_PARSE_EVENT: 'Invalid event',
   MD_ERR_PARSE_SERVICE_CHECK: 'Invalid service check',
+  MD_ERR_PARSE_METRIC_NAME: 'Metric name not usable',
   MD_ERR_AGG_MAX_CONTEXTS: 'Context limit reached',
   MD_ERR_AGG_TIMESTAMPED_TYPE: 'Timestamped sample of an unsupported type',
   MD_ERR_AGG_NON_FINITE: 'Non-finite value',

@@ -78,7 +78,7 @@ export class LogIngest {
         result.frames++;
         stats.received++;
         this.context.drop('frame_too_large', 1, {
-          code: 'MD_ERR_PARSE_FORMAT',
+          code: 'MD_ERR_FRONTEND_LINE_TOO_LONG',
           message: 'Log line over maxFrameBytes skipped; see metrics_distributor.dropped{reason:frame_too_large}.',
           fields: { bytes, maxFrameBytes: this.maxLineBytes },
         });
@@ -104,7 +104,7 @@ export class LogIngest {
     const { logger } = this.context;
     if (logger.isLevelEnabled('debug')) logger.debug({ reason, key: k }, 'Metric value skipped.');
     this.context.drop(reason, 1, {
-      code: reason === 'bad_value' ? 'MD_ERR_PARSE_VALUE' : 'MD_ERR_PARSE_FORMAT',
+      code: reason === 'bad_value' ? 'MD_ERR_PARSE_VALUE' : 'MD_ERR_PARSE_METRIC_NAME',
       message: `Metric values that do not parse were skipped; see metrics_distributor.dropped{reason:${reason}}.`,
       fields: { key: k },
     });

@@ -8,7 +8,7 @@
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
-import { RateLimitedLog, type ComponentContext, type IngestTarget, type Logger } from '@metrics-distributor/core';
+import { type ComponentContext, type IngestTarget, type Logger } from '@metrics-distributor/core';
 import { verifyVercelSignature, type CredentialStore } from './auth.js';
 import { BodyError, decodeBody, detectFormat } from './body.js';
 import type { RecentIds } from './dedupe.js';
@@ -223,7 +223,6 @@ export function buildApp(ctx: RouteContext): HttpApp {
   const { options, credentials, recent, ingest, statsd, runtime, context } = ctx;
   const { stats, logger } = context;
   const states = new WeakMap<FastifyRequest, RequestState>();
-  const errorLog = new RateLimitedLog(60_000);
 
   const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const headersTimeout = Math.min(options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS, requestTimeout);
@@ -263,9 +262,7 @@ export function buildApp(ctx: RouteContext): HttpApp {
   app.setErrorHandler((err: { statusCode?: number; code?: string; message?: string }, request, reply) => {
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) {
-      context.drop('internal_error');
-      // No error code fits an unexpected error, so it keeps its own rate-limited line with the request's bindings.
-      errorLog.maybe((suppressed) => request.log.error({ err, suppressed }, 'HTTP request failed.'));
+      context.drop('internal_error', 1, { code: 'MD_ERR_FRONTEND_INTERNAL', level: 'error', cause: err, fields: { reqId: request.id }, message: 'HTTP request failed.' });
     } else {
       request.log.debug({ code: err.code, statusCode: status }, 'HTTP request rejected.');
     }
