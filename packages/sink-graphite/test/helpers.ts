@@ -101,6 +101,7 @@ export class StandIn {
 export class Carbon {
   readonly dir = mkdtempSync(join(tmpdir(), 'md-carbon-'));
   port = 0;
+  private ports: [number, number, number] | undefined;
   private child: ChildProcess | undefined;
   private output = '';
 
@@ -111,7 +112,9 @@ export class Carbon {
 
   /** Starts carbon-cache and waits until its line receiver accepts connections. */
   async start(): Promise<this> {
-    const [line, pickle, query] = [await freePort(), await freePort(), await freePort()];
+    // A restart keeps its ports, so a sink pointed at the first instance finds the second.
+    this.ports ??= [await freePort(), await freePort(), await freePort()];
+    const [line, pickle, query] = this.ports;
     this.port = line;
     for (const d of ['conf', 'whisper', 'log', 'run']) mkdirSync(join(this.dir, d), { recursive: true });
     writeFileSync(
@@ -173,8 +176,9 @@ export class Carbon {
     return join(this.dir, 'whisper', '_tagged', h.slice(0, 3), h.slice(3, 6), `${h}.wsp`);
   }
 
-  /** The non-null points of `name` from `fromS` on, by `whisper-fetch`, or undefined while its file does not exist. */
-  async points(name: string, fromS: number): Promise<Map<number, number> | undefined> {
+  /** The non-null points of `name` of the last hour, by `whisper-fetch`, or undefined while its file does not exist. */
+  async points(name: string): Promise<Map<number, number> | undefined> {
+    const fromS = Math.floor(Date.now() / 1000) - 3500;
     const file = this.file(name);
     if (!existsSync(file)) return undefined;
     const { stdout } = await run('/usr/bin/whisper-fetch', [`--from=${fromS - 1}`, `--until=${Math.floor(Date.now() / 1000) + 1}`, file]);
@@ -191,7 +195,7 @@ export class Carbon {
     let last: Map<number, number> | undefined;
     try {
       return await until(async () => {
-        last = await this.points(name, tsS);
+        last = await this.points(name);
         return last?.get(tsS) === value ? last : undefined;
       }, timeoutMs, `${name} = ${value} at ${tsS}`);
     } catch (err) {
