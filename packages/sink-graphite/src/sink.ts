@@ -33,6 +33,9 @@ export interface GraphiteSinkExtras {
   random?: () => number;
 }
 
+/** Encoding runs at most this long before yielding to the event loop. */
+const ENCODE_SLICE_MS = 10;
+
 /** The drop codes of what the encoder cannot send, for their rate-limited log lines. */
 const ENCODE_LOG: Partial<Record<SinkDropReason, { readonly code: ErrorCode; readonly message: string }>> = {
   name_clash: { code: 'MD_ERR_SINK_NAME_CLASH', message: 'Graphite sink: two series have the same Graphite name and timestamp after sanitising; sent the first only.' },
@@ -142,7 +145,14 @@ export class GraphiteSink implements Sink {
       },
     };
     try {
+      let sliceStart = performance.now();
       for (const p of this.encoder.payloads(batch, losses)) {
+        // With carbon away every payload is parked at once, and awaiting that alone never leaves the
+        // microtask queue: give the event loop (ingestion) a turn after each slice of encoding.
+        if (performance.now() - sliceStart > ENCODE_SLICE_MS) {
+          await new Promise<void>((r) => setImmediate(r));
+          sliceStart = performance.now();
+        }
         this.context.stats.received += p.lines;
         if (this.delivery.final) {
           this.context.drop('shutdown_unsent', p.lines);
