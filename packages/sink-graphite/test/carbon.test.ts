@@ -1,23 +1,29 @@
 // Against a REAL carbon-cache (Debian graphite-carbon), read back from its whisper files with
 // whisper-fetch: windows from the real aggregator, plain and tagged names, and a carbon restart.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Aggregator, silentLogger } from '@metrics-distributor/core';
 import { GraphiteSink } from '../src/index.js';
 import { Carbon, testContext, until } from './helpers.js';
+
+/** A fresh carbon-cache, a sink pointed at it and an aggregator, all torn down with the test. */
+async function setup(t: Test) {
+  const carbon = await new Carbon().start();
+  t.teardown(async () => {
+    await carbon.stop();
+    carbon.cleanup();
+  });
+  const ctx = testContext();
+  const sink = new GraphiteSink({ port: carbon.port, retryBaseMs: 100, retryMaxMs: 500 }, ctx);
+  const agg = new Aggregator({ flushIntervalMs: 10_000, hostname: 'h1', selfMetrics: false, logger: silentLogger() });
+  t.teardown(() => agg.close());
+  return { carbon, ctx, sink, agg };
+}
 
 if (!Carbon.available()) {
   t.fail('carbon-cache and whisper-fetch are needed (apt-get install graphite-carbon python3-whisper; .ci/run does it)');
 } else {
   t.test('windows sent over UDP-style StatsD lines land in whisper with the sums, under etsy names', async (t) => {
-    const carbon = await new Carbon().start();
-    t.teardown(async () => {
-      await carbon.stop();
-      carbon.cleanup();
-    });
-    const ctx = testContext();
-    const sink = new GraphiteSink({ port: carbon.port, retryBaseMs: 100, retryMaxMs: 500 }, ctx);
-    const agg = new Aggregator({ flushIntervalMs: 10_000, hostname: 'h1', selfMetrics: false, logger: silentLogger() });
-    t.teardown(() => agg.close());
+    const { carbon, ctx, sink, agg } = await setup(t);
 
     agg.ingestStatsd(Buffer.from(['hits:3|c', 'hits:4|c', 'rt:10|ms', 'rt:30|ms', 'temp:21.5|g', 'req:2|c|#env:prod,az:b'].join('\n')));
     const w1 = agg.closeWindow();
@@ -46,15 +52,7 @@ if (!Carbon.available()) {
   });
 
   t.test('carbon restarts: the window sent while it was down arrives after it is back', async (t) => {
-    const carbon = await new Carbon().start();
-    t.teardown(async () => {
-      await carbon.stop();
-      carbon.cleanup();
-    });
-    const ctx = testContext();
-    const sink = new GraphiteSink({ port: carbon.port, retryBaseMs: 100, retryMaxMs: 500 }, ctx);
-    const agg = new Aggregator({ flushIntervalMs: 10_000, hostname: 'h1', selfMetrics: false, logger: silentLogger() });
-    t.teardown(() => agg.close());
+    const { carbon, ctx, sink, agg } = await setup(t);
 
     agg.ingestStatsd(Buffer.from('up:1|c'));
     const w1 = agg.closeWindow();
