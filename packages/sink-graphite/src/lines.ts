@@ -28,6 +28,9 @@ function tidy(v: number): number {
   return Number(v.toPrecision(15));
 }
 
+/** Series encoded between two chances for the caller to yield, payload or not. */
+const CHECKPOINT_SERIES = 2048;
+
 /** One timer stat: etsy's name and the value. */
 type Stat = readonly [string, number];
 
@@ -52,13 +55,24 @@ export class LineEncoder {
 
   /**
    * The window's payloads, made one at a time as the caller pulls them (so a slow carbon holds one
-   * payload of the window, not all). Items with no line (events, checks, empty names, clashes) are
-   * reported to `losses`; the generator never throws for them.
+   * payload of the window, not all), with a `null` every {@link CHECKPOINT_SERIES} series where the
+   * caller may yield to the event loop even when nothing is being sent. Items with no line (events,
+   * checks, empty names, clashes) are reported to `losses` once per reason at the end of the window;
+   * the generator never throws for them.
    */
-  *payloads(batch: MetricBatch, losses: EncodeLosses): Generator<Payload, void, undefined> {
+  *payloads(batch: MetricBatch, losses: EncodeLosses): Generator<Payload | null, void, undefined> {
     const max = this.o.maxPayloadBytes;
+    // Summed per reason: a window of clashes must not cost a drop call (and its log object) per line.
+    const lost = new Map<SinkDropReason, { n: number; sample: string }>();
+    const lose = (reason: SinkDropReason, n: number, sample: string): void => {
+      const had = lost.get(reason);
+      if (had === undefined) lost.set(reason, { n, sample });
+      else had.n += n;
+    };
+    let sinceCheckpoint = 0;
     const dataMs = batch.windowStartMs;
     const seen = new Set<string>();
+    const windowTs = String(Math.floor(batch.windowStartMs / 1000));
     let text = '';
     let lines = 0;
     const take = (): Payload => {
@@ -73,9 +87,10 @@ export class LineEncoder {
     let ts = '';
     const line = (head: string, leaf: string, value: number): void => {
       const name = `${head}${key}${leaf}${end}`;
-      const id = `${name} ${ts}`;
+      // Most lines carry the window's own timestamp: their name alone is the key, one string fewer each.
+      const id = ts === windowTs ? name : `${name} ${ts}`;
       if (seen.has(id)) {
-        losses.lose('name_clash', 1, name);
+        lose('name_clash', 1, name);
         return;
       }
       seen.add(id);
@@ -89,12 +104,12 @@ export class LineEncoder {
       const base = run > 0 ? s.metric.slice(0, s.metric.length - this.suffixes[0]!.length) : s.metric;
       i += run > 0 ? run : 1;
       if (!Number.isFinite(s.value)) {
-        losses.lose('invalid_value', run > 0 ? run : 1, s.metric);
+        lose('invalid_value', run > 0 ? run : 1, s.metric);
         continue;
       }
       key = sanitizeName(base);
       if (key.length === 0) {
-        losses.lose('bad_name', run > 0 ? run : 1, s.metric);
+        lose('bad_name', run > 0 ? run : 1, s.metric);
         continue;
       }
       end = this.ns.suffix + this.tags.render(s.tags, s.host);
@@ -109,21 +124,30 @@ export class LineEncoder {
         if (this.o.flushCounts) line(this.ns.counterCount, this.ns.countLeaf, s.type === 'count' ? s.value : tidy(s.value * s.interval));
       }
       if (text.length >= max) yield take();
+      else if (++sinceCheckpoint >= CHECKPOINT_SERIES) {
+        sinceCheckpoint = 0;
+        yield null;
+      }
     }
     for (const sk of batch.sketches) {
       key = sanitizeName(sk.metric);
       if (key.length === 0) {
-        losses.lose('bad_name', 1, sk.metric);
+        lose('bad_name', 1, sk.metric);
         continue;
       }
       end = this.ns.suffix + this.tags.render(sk.tags, sk.host);
       ts = String(sk.timestamp);
       for (const [stat, v] of this.sketchStats(sk)) line(this.ns.timer, `.${stat}`, v);
       if (text.length >= max) yield take();
+      else if (++sinceCheckpoint >= CHECKPOINT_SERIES) {
+        sinceCheckpoint = 0;
+        yield null;
+      }
     }
-    if (batch.events.length > 0) losses.lose('unsupported', batch.events.length, `event: ${batch.events[0]!.title}`);
-    if (batch.serviceChecks.length > 0) losses.lose('unsupported', batch.serviceChecks.length, `service check: ${batch.serviceChecks[0]!.name}`);
+    if (batch.events.length > 0) lose('unsupported', batch.events.length, `event: ${batch.events[0]!.title}`);
+    if (batch.serviceChecks.length > 0) lose('unsupported', batch.serviceChecks.length, `service check: ${batch.serviceChecks[0]!.name}`);
     if (lines > 0) yield take();
+    for (const [reason, { n, sample }] of lost) losses.lose(reason, n, sample);
   }
 
   /** Length of the histogram run starting at `i` (all its suffixes, in order, one context), else 0. */

@@ -153,6 +153,7 @@ export class GraphiteSink implements Sink {
           await new Promise<void>((r) => setImmediate(r));
           sliceStart = performance.now();
         }
+        if (p === null) continue;
         this.context.stats.received += p.lines;
         if (this.delivery.final) {
           this.context.drop('shutdown_unsent', p.lines);

@@ -15,7 +15,7 @@ function window(w: number, n: number): ReturnType<typeof batch> {
 
 function linesOf(b: ReturnType<typeof batch>, opts: GraphiteSinkOptions = {}): string[] {
   const out: string[] = [];
-  for (const p of new LineEncoder(resolveOptions(opts)).payloads(b, { lose: () => undefined })) out.push(...p.body.toString().slice(0, -1).split('\n'));
+  for (const p of new LineEncoder(resolveOptions(opts)).payloads(b, { lose: () => undefined })) if (p !== null) out.push(...p.body.toString().slice(0, -1).split('\n'));
   return out;
 }
 
