@@ -97,7 +97,7 @@ export class TagRenderer {
 
 /** The namespaces of each kind of series, as etsy's graphite backend builds them. */
 export class Namespaces {
-  /** Counter rates: `stats.` (legacy) or `<prefix>.<prefixCounter>.`, the key and `.rate` follow. */
+  /** Counter rates: `<prefix>.` (legacy) or `<prefix>.<prefixCounter>.`; the key (and `.rate`) follow. */
   readonly counterRate: string;
   /** Counter counts: `stats_counts.` (legacy) or the counter namespace. */
   readonly counterCount: string;
@@ -105,9 +105,9 @@ export class Namespaces {
   readonly rateLeaf: string;
   /** After the key of a counter count: `` (legacy) or `.count`. */
   readonly countLeaf: string;
-  /** Timers and distributions: `stats.timers.` or `<prefix>.<prefixTimer>.`. */
+  /** Timers and distributions: `<prefix>.timers.` (legacy) or `<prefix>.<prefixTimer>.`. */
   readonly timer: string;
-  /** Gauges (and sets, see the README): `stats.gauges.` or `<prefix>.<prefixGauge>.`. */
+  /** Gauges (and sets, see the README): `<prefix>.gauges.` (legacy) or `<prefix>.<prefixGauge>.`. */
   readonly gauge: string;
   /** `.<globalSuffix>` or ``. */
   readonly suffix: string;
@@ -115,12 +115,13 @@ export class Namespaces {
   constructor(o: ResolvedOptions) {
     const join = (...nodes: string[]): string => nodes.filter((n) => n.length > 0).map((n) => `${n}.`).join('');
     if (o.legacyNamespace) {
-      this.counterRate = 'stats.';
+      // etsy's legacy mode keeps the global prefix but fixes the type nodes; counts are always `stats_counts`.
+      this.counterRate = join(o.globalPrefix);
       this.counterCount = 'stats_counts.';
       this.rateLeaf = '';
       this.countLeaf = '';
-      this.timer = 'stats.timers.';
-      this.gauge = 'stats.gauges.';
+      this.timer = join(o.globalPrefix, 'timers');
+      this.gauge = join(o.globalPrefix, 'gauges');
     } else {
       this.counterRate = this.counterCount = join(o.globalPrefix, o.prefixCounter);
       this.rateLeaf = '.rate';

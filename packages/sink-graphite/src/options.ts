@@ -13,9 +13,9 @@ export interface GraphiteSinkOptions {
   host?: string;
   /** Carbon's plaintext (line receiver) port. Default 2003. */
   port?: number;
-  /** etsy's legacy names (`stats.<name>`, `stats_counts.<name>`); the prefixes below are then ignored, as in etsy. Default true. */
+  /** etsy's legacy names (`stats.<name>`, `stats_counts.<name>`); the per-type prefixes are then ignored, as in etsy. Default true. */
   legacyNamespace?: boolean;
-  /** First node of every name when `legacyNamespace` is off. Default `stats`; empty for none. */
+  /** First node of every name but legacy counts (`stats_counts`, fixed as in etsy). Default `stats`; empty for none. */
   globalPrefix?: string;
   /** Node after the global prefix for counters (legacy off). Default `counters`. */
   prefixCounter?: string;

@@ -39,8 +39,8 @@ t.test('legacy namespace off: etsy modern names with prefixes and the global suf
     `app.c.req.rate.web1 2 ${TS}`,
     `app.temp.web1 1 ${TS}`,
   ]);
-  // As in etsy, legacy names ignore the prefixes but keep the suffix.
-  t.same(encode(b, { globalPrefix: 'app', globalSuffix: 'web1' }).lines, [`stats.req.web1 2 ${TS}`, `stats_counts.req.web1 20 ${TS}`, `stats.gauges.temp.web1 1 ${TS}`]);
+  // As in etsy, legacy names keep the global prefix (not for counts) and the suffix, and ignore the per-type prefixes.
+  t.same(encode(b, { globalPrefix: 'app', prefixGauge: 'g', globalSuffix: 'web1' }).lines, [`app.req.web1 2 ${TS}`, `stats_counts.req.web1 20 ${TS}`, `app.gauges.temp.web1 1 ${TS}`]);
 });
 
 t.test('histograms from the real aggregator become etsy timers; a lone counter named x.count stays a counter', async (t) => {

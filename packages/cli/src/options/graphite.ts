@@ -55,8 +55,8 @@ function atLeast1ms(raw: unknown): number {
 /** This part's options, in help order. */
 export const GRAPHITE_OPTIONS: readonly OptionsOf<GraphiteConfig>[] = [
   { key: 'graphiteAddress', flag: '--graphite-address', arg: '<host:port>', description: "carbon's plaintext line receiver for --sink graphite (default 127.0.0.1:2003)", parse: parseAddress, default: () => ({ host: '127.0.0.1', port: 2003 }) },
-  { key: 'graphiteLegacyNamespace', flag: '--graphite-legacy-namespace', arg: '<true|false>', description: "etsy's legacy names stats.<name> and stats_counts.<name>, prefixes ignored (default true); false: stats.counters.<name>.rate/.count", parse: parseBool, default: () => true },
-  { key: 'graphiteGlobalPrefix', flag: '--graphite-global-prefix', arg: '<nodes>', description: "first node of every name with the legacy namespace off (default stats; '' for none)", parse: parseNodes, default: () => 'stats' },
+  { key: 'graphiteLegacyNamespace', flag: '--graphite-legacy-namespace', arg: '<true|false>', description: "etsy's legacy names stats.<name> and stats_counts.<name>, per-type prefixes ignored (default true); false: stats.counters.<name>.rate/.count", parse: parseBool, default: () => true },
+  { key: 'graphiteGlobalPrefix', flag: '--graphite-global-prefix', arg: '<nodes>', description: "first node of every name but legacy counts (default stats; '' for none)", parse: parseNodes, default: () => 'stats' },
   { key: 'graphitePrefixCounter', flag: '--graphite-prefix-counter', arg: '<nodes>', description: 'counter node with the legacy namespace off (default counters)', parse: parseNodes, default: () => 'counters' },
   { key: 'graphitePrefixTimer', flag: '--graphite-prefix-timer', arg: '<nodes>', description: 'timer and distribution node with the legacy namespace off (default timers)', parse: parseNodes, default: () => 'timers' },
   { key: 'graphitePrefixGauge', flag: '--graphite-prefix-gauge', arg: '<nodes>', description: 'gauge (and set) node with the legacy namespace off (default gauges)', parse: parseNodes, default: () => 'gauges' },
