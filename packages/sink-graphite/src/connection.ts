@@ -20,6 +20,8 @@ const OK: SendOutcome = Object.freeze({ kind: 'ok' });
 export class CarbonConnection {
   private socket: Socket | undefined;
   private connecting: Promise<Socket> | undefined;
+  /** The socket being connected, so shutdown can abandon it instead of waiting out the connect timeout. */
+  private dialing: Socket | undefined;
   private closed = false;
 
   constructor(
@@ -86,6 +88,10 @@ export class CarbonConnection {
   private dial(): Promise<Socket> {
     return new Promise<Socket>((resolve, reject) => {
       const sock = connect({ host: this.o.host, port: this.o.port });
+      this.dialing = sock;
+      sock.once('close', () => {
+        if (this.dialing === sock) this.dialing = undefined;
+      });
       const timer = setTimeout(() => sock.destroy(new MdError('MD_ERR_SINK_TIMEOUT', `no connection within ${this.o.connectTimeoutMs} ms`)), this.o.connectTimeoutMs);
       const onError = (err: Error): void => {
         clearTimeout(timer);
@@ -94,6 +100,7 @@ export class CarbonConnection {
       sock.once('error', onError);
       sock.once('connect', () => {
         clearTimeout(timer);
+        this.dialing = undefined;
         sock.off('error', onError);
         if (this.closed) {
           sock.destroy();
@@ -138,7 +145,9 @@ export class CarbonConnection {
   /** Ends the connection gracefully (what was written is flushed), destroying it at `deadlineMs`. Idempotent. */
   async close(deadlineMs: number): Promise<void> {
     this.closed = true;
-    const sock = this.socket ?? (await this.connecting?.catch(() => undefined));
+    // The delivery policy is done by now: a connection still being opened would carry nothing.
+    this.dialing?.destroy(new MdError('MD_ERR_SINK_CONNECT', 'the sink is shut down'));
+    const sock = this.socket;
     this.socket = undefined;
     if (sock === undefined || sock.destroyed) return;
     await new Promise<void>((resolve) => {

@@ -131,3 +131,19 @@ t.test('a carbon that stops reading: write timeout, bounded retry buffer, every 
   await sink.shutdown(Date.now() + 500);
   t.equal(ctx.stats.sent + dropped(ctx), ctx.stats.received, 'every line written or counted as dropped');
 });
+
+t.test('shutdown with carbon away: returns by the deadline, what is buffered is counted as shutdown_unsent', async (t) => {
+  const carbon = await new StandIn().start();
+  await carbon.stop();
+  const ctx = testContext();
+  const sink = new GraphiteSink({ port: carbon.port, ...FAST }, ctx);
+  await sink.export(window(1, 10));
+  await sink.export(window(2, 10));
+  const started = Date.now();
+  await sink.shutdown(Date.now() + 500);
+  t.ok(Date.now() - started < 2000, `shutdown took ${Date.now() - started} ms`);
+  t.equal(ctx.stats.sent, 0);
+  t.equal(ctx.stats.dropped('shutdown_unsent'), 20, 'both windows counted as not sent');
+  t.match(await sink.export(window(3, 5)), { code: 'failure', error: { code: 'MD_ERR_SINK_EXPORT' } }, 'a window after shutdown is refused');
+  t.equal(ctx.stats.dropped('shutdown_unsent'), 25, 'and counted');
+});
