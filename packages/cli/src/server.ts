@@ -110,7 +110,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
           maxBodyBytes: config.httpMaxBodyBytes,
           vercelSecret: config.vercelSecret,
         },
-        { target: aggregator.target(httpContext), context: httpContext, statsd: { target: aggregator.target(httpStatsdContext), context: httpStatsdContext } },
+        { target: aggregator.target(httpContext), context: httpContext, statsdTarget: aggregator.target(httpStatsdContext) },
       ),
     );
   }
