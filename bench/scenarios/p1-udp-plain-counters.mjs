@@ -5,7 +5,7 @@ import { LPP, TMP, log } from '../lib/options.mjs';
 import { collectdAvailable, collectdUdp } from '../lib/collectd.mjs';
 import { fmtRatio, ratio, si } from '../lib/format.mjs';
 import { counterLines } from '../lib/payloads.mjs';
-import { PLAIN_BLAST_SECONDS, PLAIN_REPEATS, blastLoad, median, runLine } from '../lib/plain.mjs';
+import { PLAIN_BLAST_SECONDS, PLAIN_REPEATS, blastLoad, loadAvg, median, runLine } from '../lib/plain.mjs';
 import { counterTally } from '../lib/tally.mjs';
 import { etsyUdp, oursUdp, slim } from '../lib/udp.mjs';
 
@@ -39,6 +39,6 @@ export async function scenarioPlainCounters() {
       { id: 'P1', name: `${name}, --workers 1`, ours: `${si(m.w1.linesPerSec)} lines/s`, baseline: `etsy statsd ${si(m.etsy.linesPerSec)} lines/s; ${cdFig}`, ratio: `${fmtRatio(vsEtsy)} etsy; ${fmtRatio(vsCd)} collectd`, target: '≥ 5× etsy statsd, ≥ 1.0× collectd', met: vsEtsy >= 5 && vsCd >= 1 },
       { id: 'P1', name: `${name}, --workers 2`, ours: `${si(m.w2.linesPerSec)} lines/s`, baseline: cdFig, ratio: `${fmtRatio(vsCd2)} collectd`, target: 'reported (no target)', met: null },
     ],
-    details: { blastSeconds: PLAIN_BLAST_SECONDS, collectd: cd, medians: Object.fromEntries(Object.entries(m).map(([k, v]) => [k, slim(v)])), runs: Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.map(slim)])) },
+    details: { loadAverage: loadAvg(), blastSeconds: PLAIN_BLAST_SECONDS, collectd: cd, medians: Object.fromEntries(Object.entries(m).map(([k, v]) => [k, slim(v)])), runs: Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.map(slim)])) },
   };
 }

@@ -4,6 +4,7 @@ import { writePayload } from '../harness.mjs';
 import { LPP, QUICK, TMP, log } from '../lib/options.mjs';
 import { collectdAvailable, collectdUdp } from '../lib/collectd.mjs';
 import { fmtRatio, pct, ratio, si } from '../lib/format.mjs';
+import { loadAvg } from '../lib/plain.mjs';
 import { counterLines } from '../lib/payloads.mjs';
 import { counterTally } from '../lib/tally.mjs';
 import { etsyUdp, oursUdp, slim } from '../lib/udp.mjs';
@@ -57,6 +58,8 @@ export async function scenarioLossOnset() {
   const warm = writePayload(TMP, 'p3w.txt', counterLines('bench.warm', 1000));
   const load = (lps) => ({ payload, warm, lpp: LPP, packets: Math.round((lps / LPP) * STEP_SECONDS), rate: Math.round(lps / LPP), maxSeconds: STEP_SECONDS * 2 + 5, gso: false });
   const ours = await bisect('ours', (lps) => oursUdp(load(lps), counterTally('bench.p3.'), ['--workers', '1']), 200_000, 6_000_000);
+  // Ours again with the kernel-default receive buffer, the one etsy statsd and collectd run with.
+  const oursDefault = await bisect('ours, default receive buffer', (lps) => oursUdp(load(lps), counterTally('bench.p3.'), ['--workers', '1', '--statsd-udp-recv-buffer-bytes', '0']), 200_000, 6_000_000);
   const etsy = await bisect('etsy statsd', (lps) => etsyUdp(load(lps), { prefix: 'bench.p3.' }), 50_000, 2_000_000);
   const cd = collectdAvailable();
   const collectd = cd.ok ? await bisect('collectd', (lps) => collectdUdp(load(lps), { prefix: 'bench.p3.' }), 200_000, 6_000_000) : undefined;
@@ -65,12 +68,12 @@ export async function scenarioLossOnset() {
     rows: [{
       id: 'P3',
       name: `UDP counters, plain sender paced for ${STEP_SECONDS} s a step: highest rate with ≤ 0.1 % lost, --workers 1`,
-      ours: fig(ours),
+      ours: `${fig(ours)}; with the default receive buffer: ${fig(oursDefault)}`,
       baseline: `etsy statsd: ${fig(etsy)}; collectd: ${collectd === undefined ? `skipped (${cd.why})` : fig(collectd)}`,
       ratio: `${fmtRatio(ratio(onset(ours), onset(etsy)))} etsy; ${fmtRatio(ratio(onset(ours), onset(collectd)))} collectd`,
       target: 'reported (no target)',
       met: null,
     }],
-    details: { stepSeconds: STEP_SECONDS, lossThreshold: LOSS_THRESHOLD, ours, etsy, collectd },
+    details: { loadAverage: loadAvg(), stepSeconds: STEP_SECONDS, lossThreshold: LOSS_THRESHOLD, ours, oursDefault, etsy, collectd },
   };
 }
