@@ -59,10 +59,10 @@ export async function scenarioLossOnset() {
   const load = (lps) => ({ payload, warm, lpp: LPP, packets: Math.round((lps / LPP) * STEP_SECONDS), rate: Math.round(lps / LPP), maxSeconds: STEP_SECONDS * 2 + 5, gso: false });
   const ours = await bisect('ours', (lps) => oursUdp(load(lps), counterTally('bench.p3.'), ['--workers', '1']), 200_000, 6_000_000);
   // Ours again with the kernel-default receive buffer, the one etsy statsd and collectd run with.
-  const oursDefault = await bisect('ours, default receive buffer', (lps) => oursUdp(load(lps), counterTally('bench.p3.'), ['--workers', '1', '--statsd-udp-recv-buffer-bytes', '0']), 100_000, 6_000_000);
+  const oursDefault = await bisect('ours, default receive buffer', (lps) => oursUdp(load(lps), counterTally('bench.p3.'), ['--workers', '1', '--statsd-udp-recv-buffer-bytes', '0']), 20_000, 6_000_000);
   const etsy = await bisect('etsy statsd', (lps) => etsyUdp(load(lps), { prefix: 'bench.p3.' }), 50_000, 2_000_000);
   const cd = collectdAvailable();
-  const collectd = cd.ok ? await bisect('collectd', (lps) => collectdUdp(load(lps), { prefix: 'bench.p3.' }), 50_000, 6_000_000) : undefined;
+  const collectd = cd.ok ? await bisect('collectd', (lps) => collectdUdp(load(lps), { prefix: 'bench.p3.' }), 20_000, 6_000_000) : undefined;
   const onset = (b) => b?.cleanLinesPerSec;
   return {
     rows: [{
