@@ -4,7 +4,7 @@
 //
 //   node run.mjs [--sustained-seconds N] [--sustained-rate LINES_PER_S] [--only 1,3,8]
 //   (or BENCH_SUSTAINED_SECONDS, BENCH_SUSTAINED_RATE, BENCH_ONLY)
-//   BENCH_QUICK=1 node run.mjs      shorter everything (about 3 minutes)
+//   BENCH_QUICK=1 node run.mjs      shorter everything (about 4 minutes)
 //
 // Prints a table, writes results/latest.json and regenerates RESULTS.md. Each scenario is one file in
 // scenarios/, the helpers they share are in lib/; see README.md for what each scenario measures and

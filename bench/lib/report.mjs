@@ -82,7 +82,7 @@ same run as its baseline; compare ratios, not absolute numbers, across machines.
 \`\`\`sh
 npx -y pnpm@10.34.9 install --frozen-lockfile
 npx -y pnpm@10.34.9 bench                  # full run, about 10 minutes
-BENCH_QUICK=1 npx -y pnpm@10.34.9 bench    # shortened, about 3 minutes
+BENCH_QUICK=1 npx -y pnpm@10.34.9 bench    # shortened, about 4 minutes
 \`\`\`
 
 This run: \`${['node bench/run.mjs', ...report.args].join(' ')}\`${report.quick ? ' with BENCH_QUICK=1' : ''}${process.env.BENCH_SERVER_ARGS ? ` and BENCH_SERVER_ARGS="${process.env.BENCH_SERVER_ARGS}"` : ''} (sustained ${si(SUSTAINED_RATE)} lines/s for ${SUSTAINED_SECONDS} s), ${report.totalSeconds.toFixed(0)} s in all.
