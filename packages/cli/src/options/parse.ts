@@ -19,7 +19,10 @@ type Raw = unknown;
 /** One option: its config-file key, its CLI flag and how a raw value becomes a typed one. */
 export interface OptionSpec<C, K extends keyof C = keyof C> {
   key: K;
-  flag: string;
+  /** Other config-file names of the key: the Datadog agent's, so a `datadog.yaml` block can be pasted. */
+  fileKeys?: readonly string[];
+  /** Absent for blocks only a config file can hold (mapper profiles, tag filter rules). */
+  flag?: string;
   arg?: string;
   description: string;
   repeatable?: boolean;
