@@ -1,11 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { isMdError, MdError } from '@metrics-distributor/core';
 import { CORE_OPTIONS, type CoreConfig } from './options/core.js';
 import { DATADOG_OPTIONS, type DatadogConfig } from './options/datadog.js';
 import { HTTP_OPTIONS, type HttpConfig } from './options/http.js';
-import type { OptionsOf } from './options/parse.js';
+import { readDataFile, type OptionsOf } from './options/parse.js';
 import { STATSD_OPTIONS, type StatsdConfig } from './options/statsd.js';
 import { TRANSFORM_OPTIONS, checkTransform, type TransformConfig } from './options/transform.js';
 
@@ -26,21 +23,7 @@ function closest(key: string): string | undefined {
 
 /** Reads a JSON or YAML config file into a plain object, keys not yet validated. */
 export function readConfigFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (cause) {
-    throw new MdError('MD_ERR_CONFIG_INVALID', `cannot read config file ${path}`, { cause });
-  }
-  let data: unknown;
-  try {
-    data = extname(path) === '.json' ? JSON.parse(text) : parseYaml(text);
-  } catch (cause) {
-    throw new MdError('MD_ERR_CONFIG_INVALID', `config file ${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}`, { cause });
-  }
-  if (data === null || data === undefined) return {};
-  if (typeof data !== 'object' || Array.isArray(data)) throw new MdError('MD_ERR_CONFIG_INVALID', `config file ${path} must hold an object`);
-  return data as Record<string, unknown>;
+  return readDataFile(path, 'config file');
 }
 
 /**

@@ -3,11 +3,8 @@
  * blocks and the agent's own key names are accepted in a config file exactly as a `datadog.yaml`
  * writes them, so a user can paste them; each option has one camelCase key besides.
  */
-import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { MdError, TransformStage, type TransformOptions } from '@metrics-distributor/core';
-import { fail, oneOf, parseBool, parseList, parseString, type OptionsOf } from './parse.js';
+import { TransformStage, type TransformOptions } from '@metrics-distributor/core';
+import { fail, oneOf, parseBool, parseList, parseString, readDataFile, type OptionsOf } from './parse.js';
 
 /** A statsd_exporter mapping file, read and checked at start-up; workers get its content, not the path. */
 export interface MappingFile {
@@ -42,20 +39,18 @@ function block(raw: unknown): unknown {
 /** Reads and compiles a statsd_exporter mapping file, so a bad one stops start-up. */
 function readMappingFile(raw: unknown): MappingFile {
   const path = parseString(raw);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (cause) {
-    throw new MdError('MD_ERR_CONFIG_INVALID', `cannot read mapping file ${path}`, { cause });
-  }
-  let content: unknown;
-  try {
-    content = extname(path) === '.json' ? JSON.parse(text) : parseYaml(text);
-  } catch (cause) {
-    throw new MdError('MD_ERR_CONFIG_INVALID', `mapping file ${path} is not valid YAML or JSON`, { cause });
-  }
+  const content = readDataFile(path, 'mapping file');
   new TransformStage({ statsdExporterMappings: content });
   return { path, content };
+}
+
+/** A parser of one agent block, checked by compiling it alone, so its errors name the block's own paths. */
+function agentBlock(field: 'mapperProfiles' | 'tagFilterlist') {
+  return (raw: unknown): unknown => {
+    const value = block(raw);
+    new TransformStage({ [field]: value });
+    return value;
+  };
 }
 
 /** This part's options, in help order. `fileKeys` are the Datadog agent's names for the same key. */
@@ -118,22 +113,14 @@ export const TRANSFORM_OPTIONS: readonly OptionsOf<TransformConfig>[] = [
     key: 'dogstatsdMapperProfiles',
     fileKeys: ['dogstatsd_mapper_profiles'],
     description: "the agent's dogstatsd_mapper_profiles block (config file only)",
-    parse: (raw) => {
-      const profiles = block(raw);
-      new TransformStage({ mapperProfiles: profiles });
-      return profiles;
-    },
+    parse: agentBlock('mapperProfiles'),
     default: () => undefined,
   },
   {
     key: 'metricTagFilterlist',
     fileKeys: ['metric_tag_filterlist'],
     description: "the agent's metric_tag_filterlist block: tag keys excluded from (or kept on) named metrics (config file only)",
-    parse: (raw) => {
-      const rules = block(raw);
-      new TransformStage({ tagFilterlist: rules });
-      return rules;
-    },
+    parse: agentBlock('tagFilterlist'),
     default: () => undefined,
   },
 ];

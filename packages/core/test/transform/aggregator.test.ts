@@ -179,3 +179,18 @@ t.test('a bad transform config throws at construction, naming the profile, the m
   }
   t.end();
 });
+
+t.test('the shared key budget is bounded by maxContexts and given back when a context is forgotten', (t) => {
+  const a = new Aggregator({ now: () => NOW, hostname: 'h', selfMetrics: false, maxContexts: 10, transform: { tagFilterlist: [{ metric_name: 'g', action: 'exclude', tags: ['user_id'] }] } });
+  const packet = Buffer.from(Array.from({ length: 50 }, (_, i) => `g:${i}|g|#user_id:${i}`).join('\n'));
+  t.equal(countTransforms(() => a.ingestStatsd(packet)), 50);
+  // The context's own entry, its 4 keys and the 10 of the budget are found directly; 35 are not.
+  t.equal(countTransforms(() => a.ingestStatsd(packet)), 35);
+  t.equal(a.contextCount, 1);
+  a.closeWindow();
+  a.closeWindow(); // an idle gauge is forgotten at once, with its keys
+  t.equal(a.contextCount, 0);
+  t.equal(countTransforms(() => a.ingestStatsd(packet)), 50);
+  t.equal(countTransforms(() => a.ingestStatsd(packet)), 35, 'the budget came back whole');
+  t.end();
+});
