@@ -28,6 +28,7 @@ import { scenarioPlainCounters } from './scenarios/p1-udp-plain-counters.mjs';
 import { scenarioPlainMixed } from './scenarios/p2-udp-plain-mixed.mjs';
 import { scenarioLossOnset } from './scenarios/p3-loss-onset.mjs';
 import { scenarioGap } from './scenarios/p4-gap.mjs';
+import { scenarioTransform } from './scenarios/10-transform.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Main
@@ -47,6 +48,7 @@ const SCENARIOS = [
   ['P2', 'UDP mixed DogStatsD, plain sender', scenarioPlainMixed],
   ['P3', 'UDP loss onset, paced plain sender', scenarioLossOnset],
   ['P4', 'why scenario 1 and the plain sender differ', scenarioGap],
+  ['10', 'UDP counters with 50 mappings + 100 filters vs without', scenarioTransform],
 ];
 
 async function main() {

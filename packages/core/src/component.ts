@@ -32,6 +32,7 @@ export const DROP_REASONS = {
     'bad_encoding',
   ],
   aggregator: ['non_finite', 'timestamped_type', 'max_events', 'max_contexts'],
+  transform: ['blocked'],
   sink: [
     'closed',
     'queue_full',
@@ -67,6 +68,7 @@ export const ComponentNames = {
   http: 'http',
   httpStatsd: 'http-statsd',
   aggregator: 'aggregator',
+  transform: 'transform',
   process: 'process',
   workers: 'workers',
   embedded: 'embedded',
