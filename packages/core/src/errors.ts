@@ -26,6 +26,7 @@ export const ErrorCodes = {
   MD_ERR_SINK_NAME_CLASH: 'Two series map to the same exposed name',
   MD_ERR_SINK_TYPE_CLASH: 'One metric name used with two types',
   MD_ERR_SINK_MAX_SERIES: 'Series limit reached',
+  MD_ERR_SINK_PARTIAL_SUCCESS: 'Destination accepted the request but rejected some data points',
   MD_ERR_FRONTEND_BIND: 'Front-end could not bind',
   MD_ERR_FRONTEND_TRUNCATED: 'Datagram truncated',
   MD_ERR_FRONTEND_KERNEL_DROPS: 'The kernel dropped datagrams',

@@ -30,7 +30,7 @@ export type {
 } from './model.js';
 export { StatsdParser, parseNumber, viewName, viewTags } from './parser/statsd.js';
 export type { SampleView, StatsdHandler, StatsdParserOptions } from './parser/types.js';
-export { AgentSketch, sketchLowerBound } from './aggregates/agent-sketch.js';
+export { AgentSketch, sketchKey, sketchLowerBound } from './aggregates/agent-sketch.js';
 export { HistogramAgg } from './aggregates/histogram.js';
 export type { HistogramState } from './aggregates/histogram.js';
 export { SinkQueue } from './sink-queue.js';

@@ -140,10 +140,11 @@ export class ProtoWriter {
   /** A string; empty is omitted. */
   string(field: number, s: string): void {
     if (s.length === 0) return;
-    this.stringAlways(field, s);
+    this.presentString(field, s);
   }
 
-  private stringAlways(field: number, s: string): void {
+  /** A string of an `optional` field or a oneof: written even when empty, since presence is what it says. */
+  presentString(field: number, s: string): void {
     const len = Buffer.byteLength(s, 'utf8');
     this.tag(field, WIRE_LEN);
     this.varint(len);
@@ -153,7 +154,7 @@ export class ProtoWriter {
 
   /** Repeated strings are never packed: each is its own field, empty ones included (they are values). */
   repeatedString(field: number, list: readonly string[]): void {
-    for (const s of list) this.stringAlways(field, s);
+    for (const s of list) this.presentString(field, s);
   }
 
   /** Raw bytes, e.g. a sub-message encoded elsewhere. */
