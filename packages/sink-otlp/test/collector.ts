@@ -41,7 +41,7 @@ export function pointCount(req: OtlpRequest): number {
 }
 
 /** Starts a stand-in collector; `reply` decides each answer (default 200 with an empty protobuf response). */
-export async function startCollector(reply: (r: Received, index: number) => Reply = () => ({ status: 200 })) {
+export async function startCollector(reply: (r: Received, index: number) => Reply = () => ({ status: 200 }), port = 0) {
   const received: Received[] = [];
   /** Requests that got a 2xx: what a real collector would have kept. */
   const accepted: Received[] = [];
@@ -61,10 +61,11 @@ export async function startCollector(reply: (r: Received, index: number) => Repl
       res.end(out.body ?? '');
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
+  const bound = (server.address() as AddressInfo).port;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `http://127.0.0.1:${bound}`,
+    port: bound,
     received,
     accepted,
     close: () =>
@@ -78,4 +79,13 @@ export async function startCollector(reply: (r: Received, index: number) => Repl
 /** A `sink-otlp` context with its own stats, logging nowhere. */
 export function testContext(): ComponentContext<'sink'> {
   return new ComponentContext('sink', 'sink-otlp', silentLogger(), new ComponentStats('sink-otlp'));
+}
+
+/** Resolves once `pred` holds, polling; rejects after `timeoutMs`. */
+export async function until(pred: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }

@@ -1,8 +1,8 @@
 /** Batches for the tests: one 10 s window at a fixed start. */
 import { AgentSketch, type MetricBatch, type Series, type SketchSeries } from '@metrics-distributor/core';
 
-/** Window start used by every test batch (epoch ms). */
-export const START_MS = 1_767_225_600_000;
+/** Window start of every test batch (epoch ms): the last closed 10 s window, so retries do not find it expired. */
+export const START_MS = Math.floor(Date.now() / 10_000) * 10_000 - 10_000;
 /** Its start and end in unix nanoseconds, as OTLP/JSON strings. */
 export const START_NS = String(BigInt(START_MS) * 1_000_000n);
 /** End of the 10 s window in unix nanoseconds. */
