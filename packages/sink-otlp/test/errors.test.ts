@@ -20,7 +20,8 @@ async function setup(t: Test, reply: (index: number, points: number) => Reply, o
 t.test('429 with Retry-After: waited out, then everything delivered, nothing dropped', async (t) => {
   const { col, sink, stats, delivered } = await setup(t, (i) => (i === 0 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 }));
   t.same(await sink.export(FIVE), { code: 'success' }, 'parked for retry is not a failure');
-  await until(() => delivered() === 5, 5000);
+  // The receiver has the request before the sink has read the answer: wait for both.
+  await until(() => delivered() === 5 && stats.sent === 5, 5000);
   t.equal(col.received.length, 2, 'one retry');
   t.ok(col.received[1]!.atMs - col.received[0]!.atMs >= 950, `retry after Retry-After (${col.received[1]!.atMs - col.received[0]!.atMs} ms)`);
   t.equal(stats.dropped(), 0, 'no drop');
@@ -32,7 +33,7 @@ for (const status of [502, 503, 504]) {
   t.test(`${status}: retried with backoff, nothing lost`, async (t) => {
     const { col, sink, stats, delivered } = await setup(t, (i) => (i < 2 ? { status } : { status: 200 }));
     t.same(await sink.export(FIVE), { code: 'success' });
-    await until(() => delivered() === 5);
+    await until(() => delivered() === 5 && stats.sent === 5);
     t.equal(col.received.length, 3, 'two failures, one success');
     t.equal(stats.dropped(), 0);
   });
@@ -108,7 +109,7 @@ t.test('the receiver goes away and comes back: buffered, then delivered on the s
   t.equal(sink.buffered.payloads, 1, 'held for retry');
   const back = await startCollector(undefined, port);
   t.teardown(back.close);
-  await until(() => back.accepted.reduce((n, r) => n + r.points, 0) === 5);
+  await until(() => back.accepted.reduce((n, r) => n + r.points, 0) === 5 && context.stats.sent === 5);
   t.equal(context.stats.dropped(), 0);
   t.same(sink.buffered, { bytes: 0, payloads: 0 });
 });
