@@ -223,19 +223,7 @@ export class OtlpSink implements Sink {
    * `deadlineMs`; what is still undelivered is counted as `shutdown_unsent` and logged. Idempotent.
    */
   shutdown(deadlineMs: number): Promise<void> {
-    this.shutdownPromise ??= this.shutdownOnce(deadlineMs);
+    this.shutdownPromise ??= this.transport.closeAfter(deadlineMs, this.delivery.shutdown(deadlineMs, Promise.allSettled([...this.exports])));
     return this.shutdownPromise;
-  }
-
-  private async shutdownOnce(deadlineMs: number): Promise<void> {
-    this.transport.deadlineMs = deadlineMs;
-    const timer = setTimeout(() => this.transport.abortAll(), Math.max(0, deadlineMs - Date.now()));
-    try {
-      await this.delivery.shutdown(deadlineMs, Promise.allSettled([...this.exports]));
-    } finally {
-      clearTimeout(timer);
-      this.transport.abortAll();
-      await this.transport.destroy();
-    }
   }
 }

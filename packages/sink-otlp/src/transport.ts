@@ -27,12 +27,11 @@ async function readHead(body: AsyncIterable<Buffer>): Promise<Buffer> {
 export class OtlpTransport {
   /** Where requests go, for logs (headers, which may hold secrets, are never logged). */
   readonly url: string;
-  /** No request outlives this (epoch ms); set at shutdown. */
-  deadlineMs = Number.POSITIVE_INFINITY;
   private readonly pool: Pool;
   private readonly path: string;
   private readonly headers: Record<string, string>;
-  private readonly inflight = new Set<AbortController>();
+  /** Aborted at the shutdown deadline: every request listens to it besides its own timeout. */
+  private readonly stop = new AbortController();
 
   constructor(private readonly opts: ResolvedOptions) {
     const base = opts.url.pathname.replace(/\/+$/, '');
@@ -54,31 +53,32 @@ export class OtlpTransport {
     });
   }
 
-  /** One POST within the per-request (or shutdown) deadline. Never rejects: no answer is an `Answer` too. */
+  /** One POST within the per-request timeout and the shutdown deadline. Never rejects: no answer is an `Answer` too. */
   async post(body: Buffer): Promise<Answer> {
-    const ac = new AbortController();
-    const budget = Math.max(0, Math.min(this.opts.timeoutMs, this.deadlineMs - Date.now()));
-    const timer = setTimeout(() => ac.abort(new MdError('MD_ERR_SINK_TIMEOUT', `no answer from the OTLP receiver within ${Math.round(budget)} ms`)), budget);
-    this.inflight.add(ac);
     try {
-      const res = await this.pool.request({ path: this.path, method: 'POST', headers: this.headers, body, signal: ac.signal });
+      const signal = AbortSignal.any([AbortSignal.timeout(this.opts.timeoutMs), this.stop.signal]);
+      const res = await this.pool.request({ path: this.path, method: 'POST', headers: this.headers, body, signal });
       const head = await readHead(res.body).catch(() => Buffer.alloc(0));
       return { status: res.statusCode, headers: res.headers, body: head };
     } catch (err) {
+      // AbortSignal.timeout's reason is a DOMException; say what it means.
+      if (err instanceof Error && err.name === 'TimeoutError') return { status: undefined, error: new MdError('MD_ERR_SINK_TIMEOUT', `no answer from the OTLP receiver within ${this.opts.timeoutMs} ms`, { cause: err }) };
       return { status: undefined, error: err };
-    } finally {
-      clearTimeout(timer);
-      this.inflight.delete(ac);
     }
   }
 
-  /** Aborts every request in flight (at the shutdown deadline). */
-  abortAll(): void {
-    for (const ac of this.inflight) ac.abort(new MdError('MD_ERR_SINK_TIMEOUT', 'shutdown deadline passed'));
-  }
-
-  /** Closes every connection. */
-  destroy(): Promise<void> {
-    return this.pool.destroy().catch(() => undefined);
+  /**
+   * Lets `work` (the last retries) run until `deadlineMs`, then aborts what is still in flight and
+   * closes every connection.
+   */
+  async closeAfter(deadlineMs: number, work: Promise<unknown>): Promise<void> {
+    const timer = setTimeout(() => this.stop.abort(new MdError('MD_ERR_SINK_TIMEOUT', 'shutdown deadline passed')), Math.max(0, deadlineMs - Date.now()));
+    try {
+      await work;
+    } finally {
+      clearTimeout(timer);
+      if (!this.stop.signal.aborted) this.stop.abort(new MdError('MD_ERR_SINK_TIMEOUT', 'sink closed'));
+      await this.pool.destroy().catch(() => undefined);
+    }
   }
 }
