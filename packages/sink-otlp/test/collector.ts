@@ -25,6 +25,7 @@ export interface Received {
 
 /** What the collector answers to one request. */
 export interface Reply {
+  /** 0: never answer (the request times out on the sink's side). */
   status: number;
   headers?: Record<string, string>;
   body?: Buffer | string;
@@ -56,6 +57,7 @@ export async function startCollector(reply: (r: Received, index: number) => Repl
       const r: Received = { path: req.url ?? '', headers: req.headers, body, request, points: pointCount(request), atMs: Date.now() };
       const index = received.push(r) - 1;
       const out = req.url === '/v1/metrics' && req.method === 'POST' ? reply(r, index) : { status: 404 };
+      if (out.status === 0) return;
       if (out.status >= 200 && out.status < 300) accepted.push(r);
       res.writeHead(out.status, { 'content-type': json ? 'application/json' : 'application/x-protobuf', ...out.headers });
       res.end(out.body ?? '');

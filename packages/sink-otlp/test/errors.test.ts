@@ -114,6 +114,16 @@ t.test('the receiver goes away and comes back: buffered, then delivered on the s
   t.same(sink.buffered, { bytes: 0, payloads: 0 });
 });
 
+t.test('no answer within timeoutMs: retried, delivered, nothing lost', async (t) => {
+  const { col, sink, stats, delivered } = await setup(t, (i) => (i === 0 ? { status: 0 } : { status: 200 }), { timeoutMs: 200 });
+  const t0 = Date.now();
+  t.same(await sink.export(FIVE), { code: 'success' });
+  t.ok(Date.now() - t0 >= 190, 'the first request waited for its timeout');
+  await until(() => delivered() === 5 && stats.sent === 5);
+  t.equal(col.received.length, 2);
+  t.equal(stats.dropped(), 0);
+});
+
 t.test('shutdown with the receiver still down: what is left is counted as shutdown_unsent', async (t) => {
   const { sink, stats } = await setup(t, () => ({ status: 503 }));
   await sink.export(FIVE);
