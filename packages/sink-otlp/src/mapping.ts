@@ -126,43 +126,50 @@ export class PointMapper {
     return r;
   }
 
-  /** Every point of `batch`, series first; `invalid` gets what cannot be sent (a non-finite value). */
-  map(batch: MetricBatch, invalid: (what: Series | SketchSeries) => void): Point[] {
+  /** Window start and end in unix ns, cached for the last (timestamp, interval): most points share their window's. */
+  private lastTs = NaN;
+  private lastInterval = NaN;
+  private lastStart = 0n;
+  private lastEnd = 0n;
+
+  private times(timestampS: number, intervalS: number): [bigint, bigint] {
+    if (timestampS !== this.lastTs || intervalS !== this.lastInterval) {
+      this.lastTs = timestampS;
+      this.lastInterval = intervalS;
+      this.lastStart = BigInt(Math.round(timestampS * 1000)) * 1_000_000n;
+      this.lastEnd = this.lastStart + BigInt(Math.round(intervalS * 1000)) * 1_000_000n;
+    }
+    return [this.lastStart, this.lastEnd];
+  }
+
+  /**
+   * Points of items `[from, to)` of `batch`, counting its series first, then its sketches, so a window
+   * is mapped a request at a time; `invalid` gets what cannot be sent (a non-finite value).
+   */
+  map(batch: MetricBatch, from: number, to: number, invalid: (what: Series | SketchSeries) => void): Point[] {
     const out: Point[] = [];
-    for (const s of batch.series) {
+    const ns = batch.series.length;
+    for (let i = from; i < Math.min(to, ns); i++) {
+      const s = batch.series[i]!;
       const value = s.type === 'rate' ? windowCount(s.value, s.interval) : s.value;
       if (!Number.isFinite(value)) {
         invalid(s);
         continue;
       }
       const t = this.tags(s.tags);
-      const startNs = BigInt(Math.round(s.timestamp * 1000)) * 1_000_000n;
-      out.push({
-        resource: this.resource(s.host, t.service),
-        name: s.metric,
-        kind: s.type === 'gauge' ? 'gauge' : 'sum',
-        attrs: t.attrs,
-        startNs,
-        endNs: startNs + BigInt(Math.round(s.interval * 1000)) * 1_000_000n,
-        value,
-      });
+      const [startNs, endNs] = this.times(s.timestamp, s.interval);
+      out.push({ resource: this.resource(s.host, t.service), name: s.metric, kind: s.type === 'gauge' ? 'gauge' : 'sum', attrs: t.attrs, startNs, endNs, value });
     }
-    for (const s of batch.sketches) {
+    for (let i = Math.max(from, ns); i < to; i++) {
+      const s = batch.sketches[i - ns]!;
       const d = s.sketch;
       if (!Number.isFinite(d.sum) || !Number.isFinite(d.min) || !Number.isFinite(d.max) || d.keys.length !== d.counts.length) {
         invalid(s);
         continue;
       }
       const t = this.tags(s.tags);
-      const startNs = BigInt(Math.round(s.timestamp * 1000)) * 1_000_000n;
-      const base = {
-        resource: this.resource(s.host, t.service),
-        name: s.metric,
-        attrs: t.attrs,
-        startNs,
-        endNs: startNs + BigInt(Math.round(s.interval * 1000)) * 1_000_000n,
-        value: 0,
-      };
+      const [startNs, endNs] = this.times(s.timestamp, s.interval);
+      const base = { resource: this.resource(s.host, t.service), name: s.metric, attrs: t.attrs, startNs, endNs, value: 0 };
       if (this.opts.histogram === 'exponential') out.push({ ...base, kind: 'exponential', exponential: toExponential(d, this.opts.exponentialScale) });
       else out.push({ ...base, kind: 'histogram', histogram: toExplicit(d, this.opts.explicitBounds) });
     }

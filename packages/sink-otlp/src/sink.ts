@@ -113,17 +113,24 @@ export class OtlpSink implements Sink {
     const tally: LossTally = { lost: 0, reasons: new Set() };
     this.ignore(batch);
     try {
-      const points = this.mapper.map(batch, (what) => this.invalid(what, tally));
-      this.context.stats.received += points.length;
+      const total = batch.series.length + batch.sketches.length;
       if (this.delivery.final) {
-        this.lose(points.length, 'shutdown_unsent', tally);
+        this.context.stats.received += total;
+        this.lose(total, 'shutdown_unsent', tally);
       } else {
         const step = this.opts.maxPointsPerRequest;
         let next = 0;
+        // Each request is mapped and encoded on its own, with a turn of the event loop between, so a
+        // large window never holds the loop for more than one request's worth of work.
         const worker = async (): Promise<void> => {
-          while (next < points.length) {
-            const chunk = points.slice(next, (next += step));
-            const p = await this.build(chunk, batch.windowStartMs, tally);
+          while (next < total) {
+            const from = next;
+            next = Math.min(total, next + step);
+            await new Promise<void>((resolve) => setImmediate(resolve));
+            const points = this.mapper.map(batch, from, next, (what) => this.invalid(what, tally));
+            this.context.stats.received += points.length;
+            if (points.length === 0) continue;
+            const p = await this.build(points, batch.windowStartMs, tally);
             await this.delivery.deliver(p, tally);
           }
         };
