@@ -125,9 +125,9 @@ export class OtlpSink implements Sink {
         const worker = async (): Promise<void> => {
           while (next < total) {
             const from = next;
-            next = Math.min(total, next + step);
+            const to = (next = Math.min(total, next + step));
             await new Promise<void>((resolve) => setImmediate(resolve));
-            const points = this.mapper.map(batch, from, next, (what) => this.invalid(what, tally));
+            const points = this.mapper.map(batch, from, to, (what) => this.invalid(what, tally));
             this.context.stats.received += points.length;
             if (points.length === 0) continue;
             const p = await this.build(points, batch.windowStartMs, tally);

@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap';
 import { OtlpSink, type OtlpSinkOptions } from '../src/index.js';
 import { startCollector, testContext, until, type Reply } from './collector.js';
-import { partialSuccessBody } from './decode.js';
-import { series, windowOf } from './helpers.js';
+import { metricsOf, partialSuccessBody } from './decode.js';
+import { series, sketch, windowOf } from './helpers.js';
 
 /** Five points: four sums and a gauge. */
 const FIVE = windowOf([series('a', 'count', 1), series('b', 'count', 2), series('c', 'count', 3), series('d', 'count', 4), series('e', 'gauge', 5)]);
@@ -96,6 +96,12 @@ t.test('maxPointsPerRequest: a window in several requests', async (t) => {
   t.same(await sink.export(FIVE), { code: 'success' });
   t.equal(delivered(), 5);
   t.same(col.received.map((r) => r.points).sort(), [1, 2, 2]);
+
+  const mixed = await setup(t, () => ({ status: 200 }), { maxPointsPerRequest: 2 });
+  const batch = windowOf([series('s1', 'count', 1), series('s2', 'count', 2), series('s3', 'gauge', 3)], [sketch('d1', [1]), sketch('d2', [2, 3])]);
+  t.same(await mixed.sink.export(batch), { code: 'success' });
+  const names = mixed.col.accepted.flatMap((r) => metricsOf(r.request).map((m) => m.metric.name)).sort();
+  t.same(names, ['d1', 'd2', 's1', 's2', 's3'], 'every series and sketch exactly once across requests');
 });
 
 t.test('the receiver goes away and comes back: buffered, then delivered on the same port', async (t) => {
