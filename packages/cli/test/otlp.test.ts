@@ -119,3 +119,27 @@ t.test('--otlp-header without = is a config error naming no value', async (t) =>
   t.not(code, 0);
   t.match(c.stderr(), /MD_ERR_CONFIG_INVALID|--otlp-header/);
 });
+
+t.test('otlp options: headers from flags or a file object, defaults, validation', async (t) => {
+  const { buildConfig } = await import('../src/config.js');
+  const c = buildConfig({}, { otlpHeaders: ['api-key=k1', 'x-a = b '] }, 'test', {});
+  t.same(c.otlpHeaders, { 'api-key': 'k1', 'x-a': 'b' });
+  t.equal(c.otlpEndpoint, 'http://127.0.0.1:4318');
+  t.equal(c.otlpProtocol, 'http/protobuf');
+  t.equal(c.otlpExponentialScale, 6);
+  t.equal(c.otlpBuckets, undefined, 'the sink’s default bounds');
+  const f = buildConfig({ otlpHeaders: { authorization: 'Bearer x' }, otlpEndpoint: 'https://otlp.example.com/', otlpBuckets: '1,10,100' }, {}, 'test', {});
+  t.same(f.otlpHeaders, { authorization: 'Bearer x' });
+  t.equal(f.otlpEndpoint, 'https://otlp.example.com', 'trailing slash dropped');
+  t.same(f.otlpBuckets, [1, 10, 100]);
+  t.throws(() => buildConfig({}, { otlpProtocol: 'grpc' }, 'test', {}), { code: 'MD_ERR_CONFIG_INVALID' });
+  t.throws(() => buildConfig({}, { otlpExponentialScale: '9' }, 'test', {}), { code: 'MD_ERR_CONFIG_INVALID' });
+  let message = '';
+  try {
+    buildConfig({}, { otlpHeaders: ['=s3cret'] }, 'test', {});
+  } catch (err) {
+    message = (err as Error).message;
+  }
+  t.match(message, /--otlp-header/);
+  t.notMatch(message, /s3cret/, 'the value is not echoed');
+});
