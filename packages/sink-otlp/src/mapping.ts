@@ -18,7 +18,9 @@ import type { ResolvedOptions } from './options.js';
 
 /** One attribute: every StatsD tag value is a string. */
 export interface Attr {
+  /** The tag's key (before the first `:`). */
   readonly key: string;
+  /** The tag's value; empty for a bare tag. */
   readonly value: string;
 }
 
@@ -26,6 +28,7 @@ export interface Attr {
 export interface Resource {
   /** Grouping key. */
   readonly key: string;
+  /** `host.name` and `service.name`, those that are known. */
   readonly attrs: readonly Attr[];
 }
 
@@ -34,9 +37,13 @@ export type PointKind = 'sum' | 'gauge' | 'exponential' | 'histogram';
 
 /** One data point with what it belongs to. */
 export interface Point {
+  /** The resource it is sent under. */
   readonly resource: Resource;
+  /** Metric name, as sent. */
   readonly name: string;
+  /** Which OTLP data it is. */
   readonly kind: PointKind;
+  /** Data-point attributes: the tags, `service:` left out. */
   readonly attrs: readonly Attr[];
   /** Window start, unix nanoseconds. */
   readonly startNs: bigint;
@@ -44,22 +51,29 @@ export interface Point {
   readonly endNs: bigint;
   /** Sum and Gauge value. */
   readonly value: number;
+  /** Set for kind `exponential`. */
   readonly exponential?: ExponentialPoint;
+  /** Set for kind `histogram`. */
   readonly histogram?: ExplicitPoint;
 }
 
 /** One Metric of a request: its points share name and kind. */
 export interface MetricGroup {
+  /** Metric name. */
   readonly name: string;
+  /** Data kind of every point. */
   readonly kind: PointKind;
   /** Sums only: false when some window total is negative. */
   readonly monotonic: boolean;
+  /** Its data points, in batch order. */
   readonly points: readonly Point[];
 }
 
 /** One ResourceMetrics of a request. */
 export interface ResourceGroup {
+  /** The resource. */
   readonly resource: Resource;
+  /** Its metrics, in first-seen order. */
   readonly metrics: readonly MetricGroup[];
 }
 
