@@ -4,6 +4,7 @@ import { DATADOG_OPTIONS, type DatadogConfig } from './options/datadog.js';
 import { GRAPHITE_OPTIONS, type GraphiteConfig } from './options/graphite.js';
 import { HTTP_OPTIONS, type HttpConfig } from './options/http.js';
 import { readDataFile, type OptionsOf } from './options/parse.js';
+import { OTLP_OPTIONS, type OtlpConfig } from './options/otlp.js';
 import { STATSD_OPTIONS, type StatsdConfig } from './options/statsd.js';
 import { TRANSFORM_OPTIONS, checkTransform, type TransformConfig } from './options/transform.js';
 
@@ -11,10 +12,10 @@ export { parseDurationMs, parseListen } from './options/parse.js';
 export type { HttpCredential, ListenAddress, OptionSpec } from './options/parse.js';
 
 /** The validated, frozen server configuration: every part's settings. Durations are milliseconds. */
-export type ServerConfig = CoreConfig & StatsdConfig & HttpConfig & DatadogConfig & TransformConfig & GraphiteConfig;
+export type ServerConfig = CoreConfig & StatsdConfig & HttpConfig & DatadogConfig & TransformConfig & GraphiteConfig & OtlpConfig;
 
 /** Every option, in help order. A new front-end or sink adds its part under `options/` and here. */
-export const OPTIONS: readonly OptionsOf<ServerConfig>[] = [...STATSD_OPTIONS, ...CORE_OPTIONS, ...TRANSFORM_OPTIONS, ...HTTP_OPTIONS, ...DATADOG_OPTIONS, ...GRAPHITE_OPTIONS];
+export const OPTIONS: readonly OptionsOf<ServerConfig>[] = [...STATSD_OPTIONS, ...CORE_OPTIONS, ...TRANSFORM_OPTIONS, ...HTTP_OPTIONS, ...DATADOG_OPTIONS, ...GRAPHITE_OPTIONS, ...OTLP_OPTIONS];
 
 /** Finds the closest known key, for "did you mean" hints. */
 function closest(key: string): string | undefined {

@@ -50,6 +50,8 @@ export const DROP_REASONS = {
     'max_series',
     'unsupported',
     'bad_name',
+    'rejected',
+    'partial_success',
   ],
   admin: ['unauthorized', 'forbidden_host', 'rate_limited', 'bad_request', 'busy', 'timeout', 'too_many_streams', 'internal_error'],
   process: [],

@@ -29,6 +29,7 @@ export const ErrorCodes = {
   MD_ERR_SINK_CONNECT: 'Connection to the destination failed or was lost',
   MD_ERR_SINK_UNSUPPORTED: 'Item the destination has no way to store',
   MD_ERR_SINK_BAD_NAME: 'Metric name empty after sanitising',
+  MD_ERR_SINK_PARTIAL_SUCCESS: 'Destination accepted the request but rejected some data points',
   MD_ERR_FRONTEND_BIND: 'Front-end could not bind',
   MD_ERR_FRONTEND_TRUNCATED: 'Datagram truncated',
   MD_ERR_FRONTEND_KERNEL_DROPS: 'The kernel dropped datagrams',

@@ -35,7 +35,7 @@ export type {
 } from './model.js';
 export { StatsdParser, parseNumber, viewName, viewTags } from './parser/statsd.js';
 export type { SampleView, StatsdHandler, StatsdParserOptions } from './parser/types.js';
-export { AgentSketch } from './aggregates/agent-sketch.js';
+export { AgentSketch, sketchKey, sketchLowerBound } from './aggregates/agent-sketch.js';
 export { HistogramAgg } from './aggregates/histogram.js';
 export type { HistogramState } from './aggregates/histogram.js';
 export { SinkQueue } from './sink-queue.js';
@@ -49,3 +49,5 @@ export type { BackoffOptions } from './delivery/backoff.js';
 export { RetryBuffer } from './delivery/retry-buffer.js';
 export { systemClock } from './delivery/clock.js';
 export type { CancelTimer, Clock } from './delivery/clock.js';
+export { ProtoWriter, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT, putVarint, varintSize, zigzag32 } from './protobuf.js';
+export type { ProtoMark } from './protobuf.js';

@@ -1,135 +1,8 @@
 /**
- * A minimal protobuf encoder for the agent's `SketchPayload` (DataDog/agent-payload
- * `proto/metrics/agent_payload.proto`). Two messages do not justify a runtime protobuf dependency;
- * the tests decode every byte with protobufjs against the real .proto text.
+ * The agent's `SketchPayload` (DataDog/agent-payload `proto/metrics/agent_payload.proto`), written
+ * with core's protobuf writer; the tests decode every byte with protobufjs against the real .proto text.
  */
-import type { SketchSeries } from '@metrics-distributor/core';
-
-const WIRE_VARINT = 0;
-const WIRE_FIXED64 = 1;
-const WIRE_LEN = 2;
-
-/** Bytes a non-negative integer (< 2^53) takes as a varint. */
-function varintSize(v: number): number {
-  let n = 1;
-  while (v >= 128) {
-    v = Math.floor(v / 128);
-    n++;
-  }
-  return n;
-}
-
-/** ZigZag for sint32: small negative keys stay small on the wire. */
-function zigzag32(n: number): number {
-  return ((n << 1) ^ (n >> 31)) >>> 0;
-}
-
-/** A growable buffer with just the protobuf writes the sketch payload needs (the test oracle builds whole entries with it). */
-export class ProtoWriter {
-  private buf: Buffer;
-  private pos = 0;
-
-  constructor(initial: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(16, initial));
-  }
-
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
-  /** Non-negative integers only; int64 fields that could be negative go through {@link int64}. */
-  varint(v: number): void {
-    this.ensure(10);
-    while (v >= 128) {
-      this.buf[this.pos++] = (v % 128) | 0x80;
-      v = Math.floor(v / 128);
-    }
-    this.buf[this.pos++] = v;
-  }
-
-  tag(field: number, wire: number): void {
-    this.varint(field * 8 + wire);
-  }
-
-  /** int64 as protobuf does it: negatives are 10-byte two's complement, which plain doubles cannot express. */
-  int64(field: number, v: number): void {
-    const n = Math.trunc(v);
-    if (n === 0) return; // proto3 default: omitted, as the Go encoder does
-    this.tag(field, WIRE_VARINT);
-    if (n > 0 && n <= Number.MAX_SAFE_INTEGER) {
-      this.varint(n);
-      return;
-    }
-    let b = BigInt.asUintN(64, BigInt(n));
-    this.ensure(10);
-    while (b >= 128n) {
-      this.buf[this.pos++] = Number(b & 127n) | 0x80;
-      b >>= 7n;
-    }
-    this.buf[this.pos++] = Number(b);
-  }
-
-  double(field: number, v: number): void {
-    if (v === 0 && !Object.is(v, -0)) return;
-    this.tag(field, WIRE_FIXED64);
-    this.ensure(8);
-    this.buf.writeDoubleLE(v, this.pos);
-    this.pos += 8;
-  }
-
-  string(field: number, s: string): void {
-    if (s.length === 0) return;
-    const len = Buffer.byteLength(s, 'utf8');
-    this.tag(field, WIRE_LEN);
-    this.varint(len);
-    this.ensure(len);
-    this.pos += this.buf.write(s, this.pos, len, 'utf8');
-  }
-
-  /** Repeated strings are never packed: each is its own field, empty ones included (they are values). */
-  repeatedString(field: number, list: readonly string[]): void {
-    for (const s of list) {
-      const len = Buffer.byteLength(s, 'utf8');
-      this.tag(field, WIRE_LEN);
-      this.varint(len);
-      this.ensure(len);
-      this.pos += this.buf.write(s, this.pos, len, 'utf8');
-    }
-  }
-
-  bytes(field: number, b: Buffer): void {
-    this.tag(field, WIRE_LEN);
-    this.varint(b.length);
-    this.ensure(b.length);
-    b.copy(this.buf, this.pos);
-    this.pos += b.length;
-  }
-
-  packedSint32(field: number, list: readonly number[]): void {
-    if (list.length === 0) return;
-    let len = 0;
-    for (const v of list) len += varintSize(zigzag32(v));
-    this.tag(field, WIRE_LEN);
-    this.varint(len);
-    for (const v of list) this.varint(zigzag32(v));
-  }
-
-  packedUint32(field: number, list: readonly number[]): void {
-    if (list.length === 0) return;
-    let len = 0;
-    for (const v of list) len += varintSize(v >>> 0);
-    this.tag(field, WIRE_LEN);
-    this.varint(len);
-    for (const v of list) this.varint(v >>> 0);
-  }
-
-  finish(): Buffer {
-    return this.buf.subarray(0, this.pos);
-  }
-}
+import { ProtoWriter, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT, putVarint, varintSize, zigzag32, type SketchSeries } from '@metrics-distributor/core';
 
 /** Whether a sketch can be encoded: a finite summary, and as many counts as keys. */
 export function sketchIsValid(s: SketchSeries): boolean {
@@ -151,15 +24,6 @@ function int64Size(n: number): number {
     size++;
   }
   return size;
-}
-
-function putVarint(buf: Buffer, pos: number, v: number): number {
-  while (v >= 128) {
-    buf[pos++] = (v % 128) | 0x80;
-    v = Math.floor(v / 128);
-  }
-  buf[pos++] = v;
-  return pos;
 }
 
 function putInt64(buf: Buffer, pos: number, field: number, v: number): number {

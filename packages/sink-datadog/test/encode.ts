@@ -3,9 +3,9 @@
  * bodies joined from them. The sink's own encoders (`src/writer.ts` SeriesEncoder, `src/proto.ts`
  * SketchEncoder) cache and write in place; the tests check they are byte for byte what these write.
  */
-import type { Series, SketchSeries } from '@metrics-distributor/core';
+import { ProtoWriter, type Series, type SketchSeries } from '@metrics-distributor/core';
 import { KIND_SPECS, type PayloadKind } from '../src/kinds.js';
-import { ProtoWriter, sketchIsValid } from '../src/proto.js';
+import { sketchIsValid } from '../src/proto.js';
 
 /** Uncompressed size of the body holding `parts`, without building it. */
 export function bodySize(kind: PayloadKind, parts: readonly Buffer[]): number {

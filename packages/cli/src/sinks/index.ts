@@ -3,6 +3,7 @@ import { consoleSink } from './console.js';
 import { datadogSink } from './datadog.js';
 import type { SinkFactory } from './factory.js';
 import { graphiteSink } from './graphite.js';
+import { otlpSink } from './otlp.js';
 
 export type { SinkFactory, SinkFactoryDeps } from './factory.js';
 
@@ -11,6 +12,7 @@ export const SINK_FACTORIES: Readonly<Record<string, SinkFactory>> = {
   console: consoleSink,
   datadog: datadogSink,
   graphite: graphiteSink,
+  otlp: otlpSink,
 };
 
 /** Names accepted by `--sink`. */

@@ -1,0 +1,26 @@
+/** Batches for the tests: one 10 s window at a fixed start. */
+import { AgentSketch, type MetricBatch, type Series, type SketchSeries } from '@metrics-distributor/core';
+
+/** Window start of every test batch (epoch ms): the last closed 10 s window, so retries do not find it expired. */
+export const START_MS = Math.floor(Date.now() / 10_000) * 10_000 - 10_000;
+/** Its start and end in unix nanoseconds, as OTLP/JSON strings. */
+export const START_NS = String(BigInt(START_MS) * 1_000_000n);
+/** End of the 10 s window in unix nanoseconds. */
+export const END_NS = String(BigInt(START_MS + 10_000) * 1_000_000n);
+
+/** A series of the test window. */
+export function series(metric: string, type: Series['type'], value: number, tags: string[] = [], host = 'web-1'): Series {
+  return { metric, type, value, timestamp: START_MS / 1000, interval: 10, tags, host };
+}
+
+/** A distribution of the test window holding `values`. */
+export function sketch(metric: string, values: readonly number[], tags: string[] = [], host = 'web-1'): SketchSeries {
+  const s = new AgentSketch();
+  s.insertMany(values);
+  return { metric, timestamp: START_MS / 1000, interval: 10, tags, host, sketch: s.toData() };
+}
+
+/** The test window with these items. */
+export function windowOf(items: Series[], sketches: SketchSeries[] = []): MetricBatch {
+  return { windowStartMs: START_MS, intervalMs: 10_000, series: items, sketches, events: [], serviceChecks: [] };
+}
