@@ -44,3 +44,7 @@ export type { BackoffOptions } from './delivery/backoff.js';
 export { RetryBuffer } from './delivery/retry-buffer.js';
 export { systemClock } from './delivery/clock.js';
 export type { CancelTimer, Clock } from './delivery/clock.js';
+export { DEFAULT_TAP_PER_SECOND, MAX_TAP_PER_SECOND, TAP_TICK_MS, TapHub, globToRegExp } from './tap.js';
+export type { TapDelivery, TapFilter, TapListener, TapSample, TapSource } from './tap.js';
+export { MAX_TRACKED_VALUES } from './top-contexts.js';
+export type { TagCardinality, TopContextsBy, TopContextsEntry, TopContextsQuery, TopContextsReport } from './top-contexts.js';
