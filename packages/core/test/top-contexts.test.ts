@@ -90,6 +90,6 @@ t.test('a large table is scanned across loop turns without holding the loop', as
   t.equal(r.entries.length, 7);
   if (!r.truncated) t.equal(r.entries.reduce((n, e) => n + e.contexts, 0), 300_000);
   t.ok(turns > 3, `the loop turned ${turns} times during a ${elapsed.toFixed(0)} ms scan`);
-  t.ok(longestGapMs < 100, `longest loop gap ${longestGapMs.toFixed(1)} ms`);
+  t.ok(longestGapMs < 250, `longest loop gap ${longestGapMs.toFixed(1)} ms`);
   t.same(r.entries[0]!.tagKeys?.[0], { key: 'id', values: 1000 }, 'distinct values stop counting at the cap');
 });
