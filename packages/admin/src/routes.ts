@@ -12,6 +12,7 @@ import type { RequestBucket } from './limiter.js';
 import { PAGE_CSP, PAGE_HTML } from './page.js';
 import { PROMETHEUS_CONTENT_TYPE, scrape } from './prometheus.js';
 import type { AdminSources } from './sources.js';
+import { parseTapQuery, type TapStreams } from './tap.js';
 
 /** The fastify instance of the admin listener; tests may drive it with `inject()`. */
 export type AdminApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger>;
@@ -26,6 +27,8 @@ export interface AdminRouteContext {
   contexts: ContextsExplorer;
   /** Open event streams. */
   events: EventStreams;
+  /** Open tap streams. */
+  taps: TapStreams;
   /** Credentials check. */
   auth: AdminAuth;
   /** Host names accepted besides loopback ones while no credentials are configured. */
@@ -41,7 +44,7 @@ export interface AdminRouteContext {
 }
 
 /** Paths served, for a 405 instead of a 404 on a known path with another method. */
-export const ROUTES = ['/', '/healthz', '/readyz', '/metrics', '/api/status', '/api/contexts', '/api/events'] as const;
+export const ROUTES = ['/', '/healthz', '/readyz', '/metrics', '/api/status', '/api/contexts', '/api/events', '/api/tap'] as const;
 
 /** Request and response logging at debug only: a scraper every few seconds must not fill the log. */
 class DebugLogController extends LogController {
@@ -191,6 +194,28 @@ export function buildAdminApp(rc: AdminRouteContext, logger: Logger): AdminApp {
     const first = JSON.stringify(rc.status());
     reply.hijack();
     rc.events.open(request.raw, reply.raw, first);
+    return reply;
+  });
+
+  app.get('/api/tap', (request, reply) => {
+    const tap = sources.tap;
+    if (tap === undefined) {
+      ctx.drop('bad_request');
+      return sendError(reply, 404, 'MD_ERR_ADMIN_NOT_FOUND', 'this server has no tap');
+    }
+    const parsed = parseTapQuery(request.query as Record<string, unknown>);
+    if (!parsed.ok) {
+      ctx.drop('bad_request');
+      return sendError(reply, 400, 'MD_ERR_ADMIN_BAD_REQUEST', parsed.message);
+    }
+    // A HEAD would subscribe a stream whose every write is discarded.
+    if (request.method === 'HEAD') return reply.header('content-type', 'application/x-ndjson; charset=utf-8').header('cache-control', 'no-store').send();
+    if (!rc.taps.canOpen()) {
+      ctx.drop('too_many_streams');
+      return sendError(reply.header('retry-after', '5'), 503, 'MD_ERR_ADMIN_BUSY', `at most ${rc.taps.max} tap streams at once`);
+    }
+    reply.hijack();
+    rc.taps.open(request.raw, reply.raw, tap, parsed.filter);
     return reply;
   });
 
