@@ -24,6 +24,7 @@ import { scenario6 } from './scenarios/6-http-logplex.mjs';
 import { scenario7 } from './scenarios/7-flush-under-load.mjs';
 import { scenario8 } from './scenarios/8-memory.mjs';
 import { scenarioWorkers } from './scenarios/9-workers.mjs';
+import { scenarioAdmin } from './scenarios/10-admin.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Main
@@ -38,6 +39,7 @@ const SCENARIOS = [
   ['7', 'flush under load', scenario7],
   ['8', 'memory', scenario8],
   ['9', 'UDP counters, --workers 2 vs 1', scenarioWorkers],
+  ['10', 'admin listener polled, with and without a tap, vs --admin off', scenarioAdmin],
 ];
 
 async function main() {

@@ -3,8 +3,8 @@
  * every route but `/healthz`, and the routes themselves. Every answer other than the page and
  * `/metrics` is JSON; every error is `{ error: { code, message } }` with an `MD_ERR_ADMIN_*` code.
  */
-import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
-import { RateLimitedLog, type ComponentContext, type ErrorCode, type Logger } from '@metrics-distributor/core';
+import fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import { RateLimitedLog, debugLogController, type ComponentContext, type ErrorCode, type Logger } from '@metrics-distributor/core';
 import { hostAllowed, type AdminAuth } from './auth.js';
 import { parseContextsQuery, type ContextsExplorer } from './contexts.js';
 import type { EventStreams } from './events.js';
@@ -46,37 +46,8 @@ export interface AdminRouteContext {
 /** Paths served, for a 405 instead of a 404 on a known path with another method. */
 export const ROUTES = ['/', '/healthz', '/readyz', '/metrics', '/api/status', '/api/contexts', '/api/events', '/api/tap'] as const;
 
-/** Request and response logging at debug only: a scraper every few seconds must not fill the log. */
-class DebugLogController extends LogController {
-  constructor() {
-    super({ disableRequestLogging: false });
-  }
-
-  /** Request start, at debug. */
-  override incomingRequest(request: FastifyRequest): void {
-    request.log.debug({ method: request.method, route: request.routeOptions.url }, 'Admin request received.');
-  }
-
-  /** Request end, at debug; never the URL or headers (credentials). */
-  override requestCompleted(_error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    reply.log.debug({ method: request.method, route: request.routeOptions.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'Admin request completed.');
-  }
-
-  /** Unknown routes are the client's problem. */
-  override routeNotFound(request: FastifyRequest): void {
-    request.log.debug({ method: request.method }, 'Admin route not found.');
-  }
-
-  /** Our error handler logs what matters; this one only at debug. */
-  override defaultErrorLog(error: Error, _request: FastifyRequest, reply: FastifyReply): void {
-    reply.log.debug({ statusCode: reply.statusCode, err: error }, 'Admin request failed.');
-  }
-
-  /** fastify logs this when a request arrives during close; ours answer 503 quietly. */
-  override serviceUnavailable(logger: FastifyBaseLogger): void {
-    logger.debug('Admin request during shutdown.');
-  }
-}
+/** Request and response logging at debug only (core's controller): a scraper every few seconds must not fill the log. */
+const DebugLogController = debugLogController(LogController, 'Admin');
 
 /** Sends `{ error: { code, message } }` with `status`. */
 export function sendError(reply: FastifyReply, status: number, code: ErrorCode, message: string): FastifyReply {

@@ -48,3 +48,7 @@ export { DEFAULT_TAP_PER_SECOND, MAX_TAP_PER_SECOND, TAP_TICK_MS, TapHub, globTo
 export type { TapDelivery, TapFilter, TapListener, TapSample, TapSource } from './tap.js';
 export { MAX_TRACKED_VALUES } from './top-contexts.js';
 export type { TagCardinality, TopContextsBy, TopContextsEntry, TopContextsQuery, TopContextsReport } from './top-contexts.js';
+export { CredentialDigests, constantTimeEqual, isLoopbackHost, parseAuthorization } from './net-auth.js';
+export type { PresentedAuth } from './net-auth.js';
+export { debugLogController } from './request-log.js';
+export type { LogControllerBase, LoggedReply, LoggedRequest, RequestLogger } from './request-log.js';
