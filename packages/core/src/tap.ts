@@ -82,6 +82,18 @@ interface Subscriber {
   listener: TapListener;
 }
 
+/** Whether `sub` shows a sample of this type and name now: it matches and the tick's budget has room (else it is counted as skipped). */
+function admit(sub: Subscriber, type: MetricType, name: string): boolean {
+  if (sub.types !== undefined && !sub.types.has(type)) return false;
+  if (sub.match !== undefined && !sub.match.test(name)) return false;
+  if (sub.budget <= 0) {
+    sub.skipped++;
+    return false;
+  }
+  sub.budget--;
+  return true;
+}
+
 /** The tap of one aggregator: every front-end's receiver offers its lines here while {@link active}. */
 export class TapHub implements TapSource {
   /** True while at least one subscriber is connected: the one thing the ingest path reads. */
@@ -139,16 +151,10 @@ export class TapHub implements TapSource {
     if (!this.examine()) return;
     const buf = view.buf;
     const type = view.type;
-    let name: string | undefined;
+    // Decoded once per examined line, which the sampler bounds per second.
+    const name = buf.toString('utf8', view.nameStart, view.nameEnd);
     for (const sub of this.subs) {
-      if (sub.types !== undefined && !sub.types.has(type)) continue;
-      name ??= buf.toString('utf8', view.nameStart, view.nameEnd);
-      if (sub.match !== undefined && !sub.match.test(name)) continue;
-      if (sub.budget <= 0) {
-        sub.skipped++;
-        continue;
-      }
-      sub.budget--;
+      if (!admit(sub, type, name)) continue;
       sub.buffer.push({
         component,
         name,
@@ -166,13 +172,7 @@ export class TapHub implements TapSource {
   offerSample(sample: Sample, component: string): void {
     if (!this.examine()) return;
     for (const sub of this.subs) {
-      if (sub.types !== undefined && !sub.types.has(sample.type)) continue;
-      if (sub.match !== undefined && !sub.match.test(sample.name)) continue;
-      if (sub.budget <= 0) {
-        sub.skipped++;
-        continue;
-      }
-      sub.budget--;
+      if (!admit(sub, sample.type, sample.name)) continue;
       sub.buffer.push({
         component,
         name: sample.name,
