@@ -48,7 +48,8 @@ export class StatsdReceiver implements StatsdHandler, IngestTarget {
 
   /** {@link IngestTarget.addSample}: adds a sample in object form to the aggregator. */
   addSample(sample: Sample, weight = 1): AddResult {
-    if (this.tap.active) this.tap.offerSample(sample, this.stats.component);
+    const tap = this.tap;
+    if (tap.active && --tap.countdown <= 0) tap.offerSample(sample, this.stats.component);
     return this.open.addSample(sample, weight);
   }
 
@@ -60,7 +61,9 @@ export class StatsdReceiver implements StatsdHandler, IngestTarget {
   /** @internal parser callback */
   sample(view: SampleView): void {
     this.stats.parsed++;
-    if (this.tap.active) this.tap.offerView(view, this.stats.component);
+    const tap = this.tap;
+    // Only the sampled lines cost a call (see TapHub.countdown).
+    if (tap.active && --tap.countdown <= 0) tap.offerView(view, this.stats.component);
     this.open.addView(view);
   }
 

@@ -1,7 +1,8 @@
 /**
  * The tap: parsed samples offered to whoever watches (`metrics-distributor tap`), sampled and
  * rate-limited so watching cannot slow ingestion. With nobody subscribed the ingest path reads one
- * boolean per line ({@link TapHub.active}) and nothing else.
+ * boolean per line ({@link TapHub.active}) and nothing else; with a subscriber, a line the sampler
+ * passes over costs a decrement ({@link TapHub.countdown}).
  */
 import type { MetricType, Sample } from './model.js';
 import type { SampleView } from './parser/types.js';
@@ -64,6 +65,8 @@ export const TAP_TICK_MS = 250;
  * sampler passes over the others, so a tap costs a bounded amount of work per second.
  */
 const MAX_EXAMINED_PER_SECOND = 20_000;
+/** {@link MAX_EXAMINED_PER_SECOND} per tick. */
+const EXAMINED_PER_TICK = (MAX_EXAMINED_PER_SECOND * TAP_TICK_MS) / 1000;
 
 /** A glob over metric names as a RegExp anchored at both ends. */
 export function globToRegExp(glob: string): RegExp {
@@ -96,18 +99,23 @@ function admit(sub: Subscriber, type: MetricType, name: string): boolean {
 
 /** The tap of one aggregator: every front-end's receiver offers its lines here while {@link active}. */
 export class TapHub implements TapSource {
-  /** True while at least one subscriber is connected: the one thing the ingest path reads. */
+  /** True while at least one subscriber is connected: the one thing the ingest path reads when nobody taps. */
   active = false;
+  /**
+   * Lines until the next one is examined, decremented by the receivers themselves (see
+   * StatsdReceiver), so a line passed over costs a decrement and no call.
+   */
+  countdown = 1;
   private readonly subs = new Set<Subscriber>();
   private timer: NodeJS.Timeout | undefined;
-  /** Lines until the next one examined. */
-  private countdown = 1;
-  /** Every `stride`-th line is examined; adapted each tick to the line rate. */
+  /** What `countdown` was last reset to; lines passed over are counted from it. */
+  private resetTo = 1;
+  /** Every `stride`-th line is examined; adapted each tick to the line rate, doubled within a tick that examines too many. */
   private stride = 1;
-  /** Lines offered this tick. */
-  private offered = 0;
-  /** Lines passed over this tick, added to every subscriber's `skipped` at the tick. */
-  private passedOver = 0;
+  /** Lines accounted for this tick at each examination (the count-down each one ended). */
+  private accounted = 0;
+  /** Lines examined this tick. */
+  private examinedThisTick = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -136,8 +144,8 @@ export class TapHub implements TapSource {
       this.active = false;
       clearInterval(this.timer);
       this.timer = undefined;
-      this.stride = this.countdown = 1;
-      this.offered = this.passedOver = 0;
+      this.stride = this.countdown = this.resetTo = 1;
+      this.accounted = this.examinedThisTick = 0;
     };
   }
 
@@ -146,9 +154,9 @@ export class TapHub implements TapSource {
     return this.subs.size;
   }
 
-  /** Offers a parsed line; call only while {@link active}. `view` is copied if shown. */
+  /** Offers a parsed line whose count-down ran out (see {@link countdown}); `view` is copied if shown. */
   offerView(view: SampleView, component: string): void {
-    if (!this.examine()) return;
+    this.examined();
     const buf = view.buf;
     const type = view.type;
     // Decoded once per examined line, which the sampler bounds per second.
@@ -168,9 +176,9 @@ export class TapHub implements TapSource {
     }
   }
 
-  /** Offers an object-form sample (log drains); call only while {@link active}. */
+  /** Offers an object-form sample (log drains) whose count-down ran out, like {@link offerView}. */
   offerSample(sample: Sample, component: string): void {
-    if (!this.examine()) return;
+    this.examined();
     for (const sub of this.subs) {
       if (!admit(sub, sample.type, sample.name)) continue;
       sub.buffer.push({
@@ -186,23 +194,22 @@ export class TapHub implements TapSource {
     }
   }
 
-  /** The sampler: true for every `stride`-th line. */
-  private examine(): boolean {
-    this.offered++;
-    if (--this.countdown > 0) {
-      this.passedOver++;
-      return false;
-    }
-    this.countdown = this.stride;
-    return true;
+  /** Accounts for the lines counted down to this one and restarts the count-down. */
+  private examined(): void {
+    this.accounted += this.resetTo;
+    if (++this.examinedThisTick >= EXAMINED_PER_TICK) this.stride *= 2;
+    this.countdown = this.resetTo = this.stride;
   }
 
   /** Delivers buffers, refills budgets and adapts the stride to the last tick's line rate. */
   private tick(): void {
-    const passedOver = this.passedOver;
-    const perTickLimit = (MAX_EXAMINED_PER_SECOND * TAP_TICK_MS) / 1000;
-    this.stride = Math.max(1, Math.ceil(this.offered / perTickLimit));
-    this.offered = this.passedOver = 0;
+    // Lines since the last tick: those accounted at examinations, plus the current count-down's progress (carried over).
+    const partial = this.resetTo - this.countdown;
+    const lines = this.accounted + partial;
+    const passedOver = Math.max(0, lines - this.examinedThisTick);
+    this.accounted = -partial;
+    this.examinedThisTick = 0;
+    this.stride = Math.max(1, Math.ceil(lines / EXAMINED_PER_TICK));
     for (const sub of [...this.subs]) {
       const skipped = sub.skipped + passedOver;
       const samples = sub.buffer;
