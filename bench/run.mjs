@@ -29,6 +29,7 @@ import { scenarioPlainMixed } from './scenarios/p2-udp-plain-mixed.mjs';
 import { scenarioLossOnset } from './scenarios/p3-loss-onset.mjs';
 import { scenarioGap } from './scenarios/p4-gap.mjs';
 import { scenarioTransform } from './scenarios/10-transform.mjs';
+import { scenarioAdmin } from './scenarios/11-admin.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Main
@@ -49,6 +50,7 @@ const SCENARIOS = [
   ['P3', 'UDP loss onset, paced plain sender', scenarioLossOnset],
   ['P4', 'why scenario 1 and the plain sender differ', scenarioGap],
   ['10', 'UDP counters with 50 mappings + 100 filters vs without', scenarioTransform],
+  ['11', 'admin listener polled, with and without a tap, vs --admin off', scenarioAdmin],
 ];
 
 async function main() {

@@ -74,11 +74,17 @@ export function rates(run, received) {
   };
 }
 
-export async function oursUdp(load, tally, extra = []) {
+/**
+ * Our CLI under a load. `alongside(srv)`, when given, runs from start-up to the end of the load (e.g.
+ * a client polling the admin listener) and returns a function that stops it.
+ */
+export async function oursUdp(load, tally, extra = [], alongside = undefined) {
   const srv = await startOurs(extra, tally.onSeries);
   if (!srv.ok) throw new Error(`metrics-distributor did not start (exit ${srv.code}): ${srv.message}`);
+  const stopAlongside = alongside === undefined ? undefined : await alongside(srv);
   await warmUp(srv, load);
   const run = await udpLoad({ pid: srv.pid, port: srv.port }, load);
+  await stopAlongside?.();
   const ex = await stopTracked(srv.h);
   if (ex.code !== 0) log(`warning: metrics-distributor exited ${ex.code}${ex.killed ? ' (killed)' : ''}`);
   return rates(run, tally.result(load.lpp));

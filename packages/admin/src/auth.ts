@@ -1,9 +1,10 @@
 /**
- * Basic credentials for the admin listener, compared in constant time. Kept here rather than imported
- * from frontend-http: packages share only public entries, and this one needs a tenth of that module.
+ * Basic credentials for the admin listener and the `Host` check of an open one. The header parsing,
+ * the constant-time comparison and the loopback check are core's (shared with the HTTP front-end).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { BlockList, isIP } from 'node:net';
+import { CredentialDigests, isLoopbackHost, parseAuthorization } from '@metrics-distributor/core';
+
+export { isLoopbackHost } from '@metrics-distributor/core';
 
 /** One accepted admin credential. */
 export interface AdminCredential {
@@ -13,52 +14,36 @@ export interface AdminCredential {
   password: string;
 }
 
-function digest(v: string): Buffer {
-  return createHash('sha256').update(v, 'utf8').digest();
-}
-
 /**
- * The configured credentials, kept only as SHA-256 digests: comparing fixed-length digests with
- * `timingSafeEqual` makes the time independent of where, and of how long, the presented values differ.
+ * The configured credentials, kept only as digests (core's CredentialDigests): the time of a check
+ * says neither which credential matched nor where the presented values differ.
  */
 export class AdminAuth {
-  private readonly creds: { user: Buffer; password: Buffer }[];
+  private readonly digests: CredentialDigests;
 
   constructor(credentials: readonly AdminCredential[]) {
-    this.creds = credentials.map((c) => ({ user: digest(c.user), password: digest(c.password) }));
+    this.digests = new CredentialDigests(credentials);
   }
 
   /** True when credentials are configured, so every route but `/healthz` needs them. */
   get enabled(): boolean {
-    return this.creds.length > 0;
+    return this.digests.size > 0;
   }
 
   /** Checks an `Authorization` header; true when auth is off or the header carries an accepted credential. */
   check(header: string | undefined): boolean {
-    if (this.creds.length === 0) return true;
+    if (this.digests.size === 0) return true;
     const presented = parseBasic(header);
     // An absent header is still compared against something, so its answer takes about as long.
-    const u = digest(presented?.user ?? '\u0000');
-    const p = digest(presented?.password ?? '\u0000');
-    let ok = false;
-    for (const c of this.creds) {
-      // Both comparisons always run and the loop never exits early: the time does not say which matched.
-      const userOk = timingSafeEqual(u, c.user);
-      const passOk = timingSafeEqual(p, c.password);
-      ok = ok || (userOk && passOk);
-    }
-    return ok && presented !== undefined;
+    const found = this.digests.match(presented?.user ?? '\u0000', presented?.password ?? '\u0000');
+    return found >= 0 && presented !== undefined;
   }
 }
 
-/** Decodes `Basic base64(user:password)`; undefined when absent, another scheme, or without a colon. */
+/** Decodes `Basic base64(user[:password])` (no colon: an empty password); undefined when absent or another scheme. */
 export function parseBasic(header: string | undefined): AdminCredential | undefined {
-  if (header === undefined) return undefined;
-  const m = /^\s*basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(header);
-  if (m === null) return undefined;
-  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
-  const i = decoded.indexOf(':');
-  return i < 0 ? undefined : { user: decoded.slice(0, i), password: decoded.slice(i + 1) };
+  const p = parseAuthorization(header);
+  return p?.kind === 'basic' ? { user: p.user, password: p.password } : undefined;
 }
 
 /** Parses `user:pass` as given to `--admin-auth`; undefined when there is no colon or the user is empty. */
@@ -66,19 +51,6 @@ export function parseCredential(spec: string): AdminCredential | undefined {
   const i = spec.indexOf(':');
   if (i <= 0) return undefined;
   return { user: spec.slice(0, i), password: spec.slice(i + 1) };
-}
-
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
-LOOPBACK.addAddress('::1', 'ipv6');
-
-/** True for addresses only this machine can reach: `localhost`, 127.0.0.0/8, `::1`, `::ffff:127.x`. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  if (h.toLowerCase() === 'localhost') return true;
-  const family = isIP(h);
-  if (family === 0) return false;
-  return LOOPBACK.check(h, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 /** The host name of a `Host` header (`[::1]:8126` → `::1`, `Localhost:80` → `localhost`); undefined when unusable. */

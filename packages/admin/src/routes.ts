@@ -3,8 +3,8 @@
  * every route but `/healthz`, and the routes themselves. Every answer other than the page and
  * `/metrics` is JSON; every error is `{ error: { code, message } }` with an `MD_ERR_ADMIN_*` code.
  */
-import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
-import { RateLimitedLog, type ComponentContext, type ErrorCode, type Logger } from '@metrics-distributor/core';
+import fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import { RateLimitedLog, debugLogController, type ComponentContext, type ErrorCode, type Logger } from '@metrics-distributor/core';
 import { hostAllowed, type AdminAuth } from './auth.js';
 import { parseContextsQuery, type ContextsExplorer } from './contexts.js';
 import type { EventStreams } from './events.js';
@@ -12,6 +12,7 @@ import type { RequestBucket } from './limiter.js';
 import { PAGE_CSP, PAGE_HTML } from './page.js';
 import { PROMETHEUS_CONTENT_TYPE, scrape } from './prometheus.js';
 import type { AdminSources } from './sources.js';
+import { parseTapQuery, type TapStreams } from './tap.js';
 
 /** The fastify instance of the admin listener; tests may drive it with `inject()`. */
 export type AdminApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, Logger>;
@@ -26,6 +27,8 @@ export interface AdminRouteContext {
   contexts: ContextsExplorer;
   /** Open event streams. */
   events: EventStreams;
+  /** Open tap streams. */
+  taps: TapStreams;
   /** Credentials check. */
   auth: AdminAuth;
   /** Host names accepted besides loopback ones while no credentials are configured. */
@@ -41,39 +44,10 @@ export interface AdminRouteContext {
 }
 
 /** Paths served, for a 405 instead of a 404 on a known path with another method. */
-export const ROUTES = ['/', '/healthz', '/readyz', '/metrics', '/api/status', '/api/contexts', '/api/events'] as const;
+export const ROUTES = ['/', '/healthz', '/readyz', '/metrics', '/api/status', '/api/contexts', '/api/events', '/api/tap'] as const;
 
-/** Request and response logging at debug only: a scraper every few seconds must not fill the log. */
-class DebugLogController extends LogController {
-  constructor() {
-    super({ disableRequestLogging: false });
-  }
-
-  /** Request start, at debug. */
-  override incomingRequest(request: FastifyRequest): void {
-    request.log.debug({ method: request.method, route: request.routeOptions.url }, 'Admin request received.');
-  }
-
-  /** Request end, at debug; never the URL or headers (credentials). */
-  override requestCompleted(_error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    reply.log.debug({ method: request.method, route: request.routeOptions.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'Admin request completed.');
-  }
-
-  /** Unknown routes are the client's problem. */
-  override routeNotFound(request: FastifyRequest): void {
-    request.log.debug({ method: request.method }, 'Admin route not found.');
-  }
-
-  /** Our error handler logs what matters; this one only at debug. */
-  override defaultErrorLog(error: Error, _request: FastifyRequest, reply: FastifyReply): void {
-    reply.log.debug({ statusCode: reply.statusCode, err: error }, 'Admin request failed.');
-  }
-
-  /** fastify logs this when a request arrives during close; ours answer 503 quietly. */
-  override serviceUnavailable(logger: FastifyBaseLogger): void {
-    logger.debug('Admin request during shutdown.');
-  }
-}
+/** Request and response logging at debug only (core's controller): a scraper every few seconds must not fill the log. */
+const DebugLogController = debugLogController(LogController, 'Admin');
 
 /** Sends `{ error: { code, message } }` with `status`. */
 export function sendError(reply: FastifyReply, status: number, code: ErrorCode, message: string): FastifyReply {
@@ -191,6 +165,28 @@ export function buildAdminApp(rc: AdminRouteContext, logger: Logger): AdminApp {
     const first = JSON.stringify(rc.status());
     reply.hijack();
     rc.events.open(request.raw, reply.raw, first);
+    return reply;
+  });
+
+  app.get('/api/tap', (request, reply) => {
+    const tap = sources.tap;
+    if (tap === undefined) {
+      ctx.drop('bad_request');
+      return sendError(reply, 404, 'MD_ERR_ADMIN_NOT_FOUND', 'this server has no tap');
+    }
+    const parsed = parseTapQuery(request.query as Record<string, unknown>);
+    if (!parsed.ok) {
+      ctx.drop('bad_request');
+      return sendError(reply, 400, 'MD_ERR_ADMIN_BAD_REQUEST', parsed.message);
+    }
+    // A HEAD would subscribe a stream whose every write is discarded.
+    if (request.method === 'HEAD') return reply.header('content-type', 'application/x-ndjson; charset=utf-8').header('cache-control', 'no-store').send();
+    if (!rc.taps.canOpen()) {
+      ctx.drop('too_many_streams');
+      return sendError(reply.header('retry-after', '5'), 503, 'MD_ERR_ADMIN_BUSY', `at most ${rc.taps.max} tap streams at once`);
+    }
+    reply.hijack();
+    rc.taps.open(request.raw, reply.raw, tap, parsed.filter);
     return reply;
   });
 

@@ -13,6 +13,7 @@ import { RequestBucket } from './limiter.js';
 import { buildAdminApp, type AdminApp } from './routes.js';
 import { DEFAULT_RING_SAMPLES, RateRing } from './sampler.js';
 import type { AdminSources } from './sources.js';
+import { TapStreams } from './tap.js';
 import { DEFAULT_FAILING_AFTER_MS, buildStatus, type StatusReport } from './status.js';
 
 /** Options of the {@link AdminServer}; every field has a default. */
@@ -36,6 +37,8 @@ export interface AdminServerOptions {
   maxRequestsPerSecond?: number;
   /** Event streams open at once; beyond it 503 (the page then polls). Default 8. */
   maxEventStreams?: number;
+  /** Tap streams (`/api/tap`) open at once; beyond it 503. Default 2. */
+  maxTapStreams?: number;
   /** Longest wait for `topContexts`, in ms; beyond it 503. Default 2000. */
   contextsTimeoutMs?: number;
   /** A sink with an error since its last success turns from `retrying` to `failing` after this, in ms. Default 60000. */
@@ -72,6 +75,7 @@ export class AdminServer {
   private readonly now: () => number;
   private readonly ring: RateRing;
   private readonly events: EventStreams;
+  private readonly taps: TapStreams;
   private readonly app: AdminApp;
   /** The admin component's context: requests, and rejections by reason. */
   readonly context: ComponentContext<'admin'>;
@@ -92,6 +96,7 @@ export class AdminServer {
     const ringSamples = int('ringSamples', opts.ringSamples, DEFAULT_RING_SAMPLES, 2, 3600);
     const perSecond = int('maxRequestsPerSecond', opts.maxRequestsPerSecond, 20, 1);
     const maxStreams = int('maxEventStreams', opts.maxEventStreams, 8, 0);
+    const maxTapStreams = int('maxTapStreams', opts.maxTapStreams, 2, 0);
     const contextsTimeoutMs = int('contextsTimeoutMs', opts.contextsTimeoutMs, 2000, 1);
     const requestTimeoutMs = int('requestTimeoutMs', opts.requestTimeoutMs, 10_000, 100);
     const credentials = opts.credentials ?? [];
@@ -104,12 +109,14 @@ export class AdminServer {
     this.context = componentContext({ logger: deps.logger, stats: sources.stats }, 'admin', ADMIN_COMPONENT);
     this.ring = new RateRing(sources.stats, ringSamples, this.now);
     this.events = new EventStreams(maxStreams, () => JSON.stringify(this.status()));
+    this.taps = new TapStreams(maxTapStreams);
     this.app = buildAdminApp(
       {
         sources,
         status: () => this.status(),
         contexts: new ContextsExplorer(sources, contextsTimeoutMs, this.sampleIntervalMs, this.now),
         events: this.events,
+        taps: this.taps,
         auth: new AdminAuth(credentials),
         allowedHosts: new Set((opts.allowedHosts ?? []).map((h) => h.toLowerCase())),
         bucket: new RequestBucket(perSecond, this.now),
@@ -172,6 +179,7 @@ export class AdminServer {
     if (this.starting !== undefined) await this.starting.catch(() => undefined);
     clearInterval(this.timer);
     this.events.closeAll();
+    this.taps.closeAll();
     await this.app.close();
     this.bound = undefined;
   }

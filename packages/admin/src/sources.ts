@@ -3,7 +3,11 @@
  * package never reaches into the aggregator, the queues or the sinks themselves. Everything here is
  * read on request or once per sample tick, never on the ingest path.
  */
-import type { StatsRegistry } from '@metrics-distributor/core';
+import type { StatsRegistry, TapSource, TopContextsQuery, TopContextsReport } from '@metrics-distributor/core';
+
+// The cardinality explorer's types are core's (the aggregator computes the report); re-exported for
+// embedders that implement AdminSources.
+export type { TagCardinality, TopContextsBy, TopContextsEntry, TopContextsQuery, TopContextsReport } from '@metrics-distributor/core';
 
 /** Whether the server should receive traffic now, and if not, why (one short sentence per problem). */
 export interface Readiness {
@@ -39,57 +43,6 @@ export interface SinkStatus {
   lastSuccessMs: number | undefined;
   /** Last failed or retried export; undefined when none yet. */
   lastError: SinkError | undefined;
-}
-
-/** How {@link AdminSources.topContexts} ranks metric names. */
-export type TopContextsBy = 'contexts' | 'samples';
-
-/** A cardinality question: the `top` names by live contexts or by samples in the last closed window. */
-export interface TopContextsQuery {
-  /** How many names to return (already clamped by the admin listener to [1, {@link MAX_TOP}]). */
-  top: number;
-  /** Rank by live contexts or by samples received in the last closed window. */
-  by: TopContextsBy;
-  /** Example tag sets to return per name (already clamped to [0, {@link MAX_EXAMPLES}]). */
-  examples: number;
-}
-
-/** One tag key of a metric name and how many distinct values it has among that name's live contexts. */
-export interface TagCardinality {
-  /** The tag key (the part before `:`; a tag without `:` is its own key). */
-  key: string;
-  /** Distinct values of that key among the name's live contexts. */
-  values: number;
-}
-
-/** One metric name in a {@link TopContextsReport}. */
-export interface TopContextsEntry {
-  /** The metric name as received. */
-  name: string;
-  /** Live contexts (name + host + tags) of this name in the open window. */
-  contexts: number;
-  /** Samples of this name received in the last closed window. */
-  samples: number;
-  /** Up to `examples` tag sets of live contexts of this name, each as received (`key:value` strings). */
-  examples: readonly (readonly string[])[];
-  /** Optional: the name's tag keys with the most distinct values, most first, so the one that blew up shows. */
-  tagKeys?: readonly TagCardinality[];
-}
-
-/** The answer of the cardinality explorer, computed on request from the aggregator's state. */
-export interface TopContextsReport {
-  /** Start (epoch ms) of the window the counts describe. */
-  windowStartMs: number;
-  /** Live contexts in total. */
-  liveContexts: number;
-  /** The context limit (`--max-contexts`); undefined when unlimited. */
-  maxContexts: number | undefined;
-  /** Distinct metric names among the live contexts. */
-  names: number;
-  /** The top names, best first. */
-  entries: readonly TopContextsEntry[];
-  /** True when the scan stopped at its time or size bound, so counts are a lower bound. */
-  truncated: boolean;
 }
 
 /** Process health now. */
@@ -131,6 +84,8 @@ export interface AdminSources {
   topContexts(q: TopContextsQuery): TopContextsReport | Promise<TopContextsReport>;
   /** Event-loop delay and memory now. */
   processHealth(): ProcessHealth;
+  /** Optional: the aggregator's tap, served as `/api/tap`; without it that route answers 404. */
+  readonly tap?: TapSource;
 }
 
 /** Largest `top` the admin listener asks for; larger requests are clamped. */

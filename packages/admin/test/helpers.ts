@@ -1,5 +1,5 @@
 /** Shared test helpers: a fake AdminSources made of plain fields, a captured logger, and a started server. */
-import { StatsRegistry, createRootLogger, type Logger } from '@metrics-distributor/core';
+import { StatsRegistry, createRootLogger, type Logger, type TapSource } from '@metrics-distributor/core';
 import { AdminServer, type AdminServerOptions, type AdminSources, type ProcessHealth, type Readiness, type SinkStatus, type TopContextsQuery, type TopContextsReport } from '../src/index.js';
 
 /** An AdminSources whose every answer is a field the test sets. */
@@ -16,6 +16,8 @@ export class FakeSources implements AdminSources {
   report: TopContextsReport = { windowStartMs: 0, liveContexts: 0, maxContexts: undefined, names: 0, entries: [], truncated: false };
   /** Every topContexts question asked. */
   readonly questions: TopContextsQuery[] = [];
+  /** The tap `/api/tap` serves; none unless a test sets one. */
+  tap?: TapSource;
   /** When set, topContexts returns this instead of the report. */
   topImpl: ((q: TopContextsQuery) => TopContextsReport | Promise<TopContextsReport>) | undefined;
 

@@ -2,6 +2,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { pino } from 'pino';
 import { createRootLogger, isMdError } from '@metrics-distributor/core';
 import { buildConfig, OPTIONS, readConfigFile, type ServerConfig } from './config.js';
+import { runTap } from './commands/tap.js';
+import { runTop } from './commands/top.js';
 import { startServer } from './server.js';
 import { isUdpWorker, runUdpWorker } from './workers.js';
 
@@ -28,7 +30,48 @@ function buildProgram(): Command {
   return program;
 }
 
+/**
+ * `tap` and `top` talk to a running server's admin listener. They get a program of their own: the
+ * server's program has no operands, and commander would show help for it if it had subcommands.
+ */
+function buildClientProgram(name: 'tap' | 'top'): Command {
+  const program = new Command(`metrics-distributor ${name}`)
+    .option('--admin <url>', 'the server\'s admin listener (default http://127.0.0.1:8126)')
+    .option('--admin-auth <user:pass>', 'HTTP Basic credential of the admin listener')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  if (name === 'tap') {
+    program
+      .description('Print the samples a running server parses, sampled and rate-limited by the server, one line each.')
+      .option('--match <glob>', 'only metric names matching this glob (* and ?)')
+      .option('--type <list>', 'only these types, comma list of c,g,s,h,ms,d')
+      .option('--rate <n>', 'samples per second at most (default 100, the server allows 1000)');
+  } else {
+    program.description('A terminal view of a running server, refreshed every second: rates, drops, sinks, top metric names.').option('--once', 'print one view and exit');
+  }
+  return program;
+}
+
+async function runClient(name: 'tap' | 'top'): Promise<void> {
+  const program = buildClientProgram(name);
+  try {
+    program.parse(process.argv.slice(3), { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
+    throw err;
+  }
+  const opts = program.opts<Record<string, string | boolean | undefined>>();
+  const common = { ...(typeof opts['admin'] === 'string' ? { admin: opts['admin'] } : {}), ...(typeof opts['adminAuth'] === 'string' ? { adminAuth: opts['adminAuth'] } : {}) };
+  const code =
+    name === 'tap'
+      ? await runTap({ ...common, ...(typeof opts['match'] === 'string' ? { match: opts['match'] } : {}), ...(typeof opts['type'] === 'string' ? { type: opts['type'] } : {}), ...(typeof opts['rate'] === 'string' ? { rate: opts['rate'] } : {}) })
+      : await runTop({ ...common, once: opts['once'] === true });
+  process.exit(code);
+}
+
 async function main(): Promise<void> {
+  const sub = process.argv[2];
+  if (sub === 'tap' || sub === 'top') return runClient(sub);
   if (isUdpWorker()) {
     const cfg = JSON.parse(process.env['METRICS_DISTRIBUTOR_WORKER_CONFIG'] ?? '{}') as { logLevel?: string };
     const root = createRootLogger({ level: cfg.logLevel ?? 'info', destination: pino.destination({ fd: 2, sync: true }) });

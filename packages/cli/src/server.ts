@@ -1,6 +1,7 @@
 import { Aggregator, ComponentNames, MdError, SinkFanout, StatsRegistry, componentContext, type ComponentRoot, type Frontend, type Logger, type Sink } from '@metrics-distributor/core';
 import { UdpFrontend } from '@metrics-distributor/frontend-statsd-udp';
 import { availableParallelism } from 'node:os';
+import { startAdmin, trackSinks } from './admin.js';
 import type { ServerConfig } from './config.js';
 import { transformOptions } from './options/transform.js';
 import { ProcessMetrics } from './process-metrics.js';
@@ -24,6 +25,8 @@ export interface RunningServer {
   readonly aggregator: Aggregator;
   /** Started front-ends. */
   readonly frontends: readonly Frontend[];
+  /** The admin listener's address (`http://127.0.0.1:8126`); undefined when it is off or its default port was taken. */
+  readonly admin: string | undefined;
   /** Stops receiving, flushes the open window and waits for sinks until the shutdown timeout. Idempotent. */
   close(): Promise<void>;
 }
@@ -45,14 +48,18 @@ function hasLateWindowParts(f: Frontend): f is Frontend & LateWindowParts {
 /** Builds sinks, aggregator and front-ends from a validated config and starts them. */
 export async function startServer(config: ServerConfig, deps: ServerDeps): Promise<RunningServer> {
   const { logger } = deps;
+  const startedAtMs = Date.now();
   const stats = new StatsRegistry();
   // Every component's context (logger child, self-metrics, drop call) is built from this one root.
   const root: ComponentRoot = { logger, stats };
   for (const name of config.sinks) {
     if (SINK_FACTORIES[name] === undefined) throw new MdError('MD_ERR_CONFIG_INVALID', `invalid option --sink: unknown sink '${name}' (known: ${SINK_NAMES.join(', ')})`);
   }
-  const sinks: Sink[] = [];
-  for (const name of config.sinks) sinks.push(await SINK_FACTORIES[name]!(config, root, { stdout: deps.stdout }));
+  const built: Sink[] = [];
+  for (const name of config.sinks) built.push(await SINK_FACTORIES[name]!(config, root, { stdout: deps.stdout }));
+  // The admin listener shows each sink's last success and error, recorded by a wrapper of the same name.
+  const tracked = config.admin === undefined ? [] : await trackSinks(built);
+  const sinks: readonly Sink[] = config.admin === undefined ? built : tracked;
   if (config.sinks.includes('datadog') && config.flushIntervalMs % 1000 !== 0) {
     // Datadog timestamps and intervals are whole seconds: windows that are not would share a timestamp
     // (Datadog keeps one point per timestamp) and carry a rounded interval.
@@ -127,6 +134,15 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
     await Promise.allSettled(started.map((f) => f.close()));
     throw err;
   }
+  let shuttingDown = false;
+  let admin;
+  try {
+    admin = await startAdmin({ config, stats, aggregator, frontends, sinks: tracked, startedAtMs, shuttingDown: () => shuttingDown }, logger);
+  } catch (err) {
+    await Promise.allSettled(frontends.map((f) => f.close()));
+    throw err;
+  }
+  const adminAddress = admin?.addresses()[0];
   const processMetrics = config.selfMetrics ? new ProcessMetrics(componentContext(root, 'process', ComponentNames.process).stats) : undefined;
   const lateParts = frontends.filter(hasLateWindowParts);
   aggregator.start({
@@ -138,6 +154,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
   logger.info(
     {
       listeners: frontends.flatMap((f) => f.addresses()),
+      admin: adminAddress,
       workers: workerCount,
       sinks: sinks.map((s) => s.name),
       flushIntervalMs: config.flushIntervalMs,
@@ -150,8 +167,11 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
   return {
     aggregator,
     frontends,
+    admin: adminAddress,
     close() {
       closing ??= (async () => {
+        // First, so /readyz answers 503 while the server drains.
+        shuttingDown = true;
         const deadline = Date.now() + config.shutdownTimeoutMs;
         // Front-ends first so everything already received lands in the final window.
         await Promise.allSettled(frontends.map((f) => f.close()));
@@ -159,6 +179,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
         processMetrics?.close();
         await aggregator.close(deadline);
         await fanout.shutdown(deadline);
+        await admin?.close();
       })();
       return closing;
     },

@@ -18,6 +18,8 @@ import { drainState, mergeState, type WindowState } from './state-merge.js';
 import { StatsdReceiver } from './statsd-receiver.js';
 import { StatsRegistry } from './stats.js';
 import { TransformStage } from './transform/stage.js';
+import { TapHub } from './tap.js';
+import { scanTopContexts, type TopContextsQuery, type TopContextsReport } from './top-contexts.js';
 import { WindowBuilder } from './window-builder.js';
 import { alignWindow, StorePools, WindowClock } from './window-store.js';
 
@@ -27,6 +29,14 @@ import { alignWindow, StorePools, WindowClock } from './window-store.js';
  * stay under ~3 ms or the socket queue grows for as long as the build runs.
  */
 const FLUSH_SLICE_MS = 1;
+
+/** Scanning time a top-contexts question may take in all, in ms, spread over loop turns of ~1 ms. */
+const TOP_CONTEXTS_BUDGET_MS = 200;
+/**
+ * After a top-contexts question, window builds count samples per name for this long, so the next
+ * question sees the last closed window; with nobody asking, builds skip it.
+ */
+const TALLY_AFTER_QUESTION_MS = 5 * 60_000;
 
 /** Receives each closed window's batch; called synchronously at the close, so it must neither throw nor wait. */
 export type WindowListener = (batch: MetricBatch) => void;
@@ -43,6 +53,8 @@ export class Aggregator {
   readonly hostname: string;
   /** Self-metrics of every component in this process. */
   readonly stats: StatsRegistry;
+  /** Every front-end's parsed samples, offered to tap subscribers (`metrics-distributor tap`) while there are any. */
+  readonly tap: TapHub;
   private readonly opts: ResolvedOptions;
   private readonly now: () => number;
   /** Children for front-ends and sinks come from the root, so `component` is bound once. */
@@ -65,6 +77,8 @@ export class Aggregator {
   private beforeClose: ((windowStartMs: number) => Promise<void>) | undefined;
   private closed = false;
   private embedded: StatsdReceiver | undefined;
+  /** When topContexts was last asked (epoch ms); -∞ before. */
+  private askedAtMs = -Infinity;
 
   constructor(options: AggregatorOptions = {}) {
     const opts = (this.opts = resolveOptions(options));
@@ -82,6 +96,8 @@ export class Aggregator {
     const seriesPerKind = [1, 1, 1, histograms.count, histograms.count, 0];
     this.open = new OpenWindow(opts, this.table, this.pools, clock, seriesPerKind, this.component, this.now);
     this.builder = new WindowBuilder(opts, this.table, this.pools, clock, histograms);
+    this.builder.tallyWanted = () => this.now() - this.askedAtMs < TALLY_AFTER_QUESTION_MS;
+    this.tap = new TapHub(this.now);
     this.self = new SelfMetrics(this.stats, this.component.stats, this.table, this.open);
     this.parser = new StatsdParser({ gaugeDeltas: opts.gaugeDeltas, nameHashBasis: this.table.rawIndex.nameHashBasis });
   }
@@ -236,6 +252,23 @@ export class Aggregator {
     return this.open.start;
   }
 
+  /**
+   * The cardinality explorer: metric names with the most live contexts (or the most samples in the
+   * last closed window), with example tag sets and their busiest tag keys. Scans the context table
+   * on request only, ~1 ms at a time between loop turns, and stops at a time budget (`truncated`).
+   */
+  topContexts(q: TopContextsQuery): Promise<TopContextsReport> {
+    this.askedAtMs = this.now();
+    return scanTopContexts(q, {
+      table: this.table,
+      tally: this.builder.lastTally,
+      openStore: this.open.store,
+      openStartMs: this.open.start,
+      maxContexts: this.opts.maxContexts,
+      budgetMs: TOP_CONTEXTS_BUDGET_MS,
+    });
+  }
+
   // ---------------------------------------------------------------- ingestion
 
   /**
@@ -247,7 +280,7 @@ export class Aggregator {
   }
 
   private receiver(context: Pick<ComponentContext, 'stats' | 'logger'>): StatsdReceiver {
-    return new StatsdReceiver(this.open, this.parser, context.stats, context.logger);
+    return new StatsdReceiver(this.open, this.parser, context.stats, context.logger, this.tap);
   }
 
   /** Parses raw StatsD/DogStatsD bytes (one or more lines) and aggregates them, counted as `embedded`. */

@@ -7,6 +7,7 @@ import type { OpenWindow } from './open-window.js';
 import type { StatsdParser } from './parser/statsd.js';
 import type { SampleView, StatsdHandler } from './parser/types.js';
 import type { ComponentStats } from './stats.js';
+import type { TapHub } from './tap.js';
 
 /** Feeds raw StatsD bytes from one front-end into the aggregator, counting them in that front-end's stats. */
 export class StatsdReceiver implements StatsdHandler, IngestTarget {
@@ -19,6 +20,8 @@ export class StatsdReceiver implements StatsdHandler, IngestTarget {
     /** The front-end's self-metrics. */
     readonly stats: ComponentStats,
     private readonly logger: Logger,
+    /** Offered each sample while someone taps; otherwise one boolean read per line. */
+    private readonly tap: TapHub,
   ) {}
 
   /** Parses one packet (several lines) from `buf[start, end)`. */
@@ -45,6 +48,8 @@ export class StatsdReceiver implements StatsdHandler, IngestTarget {
 
   /** {@link IngestTarget.addSample}: adds a sample in object form to the aggregator. */
   addSample(sample: Sample, weight = 1): AddResult {
+    const tap = this.tap;
+    if (tap.active && --tap.countdown <= 0) tap.offerSample(sample, this.stats.component);
     return this.open.addSample(sample, weight);
   }
 
@@ -56,6 +61,9 @@ export class StatsdReceiver implements StatsdHandler, IngestTarget {
   /** @internal parser callback */
   sample(view: SampleView): void {
     this.stats.parsed++;
+    const tap = this.tap;
+    // Only the sampled lines cost a call (see TapHub.countdown).
+    if (tap.active && --tap.countdown <= 0) tap.offerView(view, this.stats.component);
     this.open.addView(view);
   }
 

@@ -10,6 +10,7 @@ import type { MetricBatch, SketchSeries } from './model.js';
 import type { TakenWindow } from './open-window.js';
 import type { ResolvedOptions } from './options.js';
 import { SeriesOut } from './series-out.js';
+import { tallySlots, type SampleTally } from './top-contexts.js';
 import type { StorePools, WindowClock, WindowStore } from './window-store.js';
 
 /** Contexts handled between two looks at the clock while a window's series are built. */
@@ -24,6 +25,13 @@ interface Pooled {
 /** Builds closed windows' batches from their stores, one after another. */
 export class WindowBuilder {
   private readonly intervalS: number;
+  /**
+   * Per-name sample counts of the last window built while {@link tallyWanted} said so; undefined
+   * otherwise, so nobody asking costs nothing but one check per window.
+   */
+  lastTally: SampleTally | undefined;
+  /** Whether the next builds should count samples per name (someone asked for top contexts lately). */
+  tallyWanted: () => boolean = () => false;
 
   constructor(
     private readonly opts: ResolvedOptions,
@@ -62,10 +70,15 @@ export class WindowBuilder {
     // The work is in plain methods called per chunk: V8 optimises those after a few calls, while a
     // generator's own loop would run unoptimised for the whole of the first (coldest) window.
     const pooled: Pooled = { hists: 0, sketches: 0 };
+    // Counted before emitSlots empties the slots into the pools.
+    const tally = this.tallyWanted() ? new Map<string, number>() : undefined;
     for (let i = 0; i < store.size; i += FLUSH_CHUNK) {
-      this.emitSlots(store, i, Math.min(store.size, i + FLUSH_CHUNK), start, series, sketches, pooled);
+      const end = Math.min(store.size, i + FLUSH_CHUNK);
+      if (tally !== undefined) tallySlots(store, i, end, tally);
+      this.emitSlots(store, i, end, start, series, sketches, pooled);
       yield;
     }
+    this.lastTally = tally === undefined ? undefined : { windowStartMs: start, byName: tally };
     this.pools.recycle(store, pooled.hists, pooled.sketches);
     this.histograms.windowDone();
 

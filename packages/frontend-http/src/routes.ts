@@ -7,8 +7,8 @@
  */
 import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
-import { type ComponentContext, type IngestTarget, type Logger } from '@metrics-distributor/core';
+import fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import { debugLogController, type ComponentContext, type IngestTarget, type Logger } from '@metrics-distributor/core';
 import { verifyVercelSignature, type CredentialStore } from './auth.js';
 import { BodyError, decodeBody, detectFormat } from './body.js';
 import type { RecentIds } from './dedupe.js';
@@ -178,42 +178,8 @@ export function readRaw(stream: Readable | undefined, limit: number): Promise<Bu
   });
 }
 
-/**
- * fastify's per-request lines, moved to `debug` (a drain posts several times a second, so `info` would
- * drown the log). Fields are the route pattern and status, never the raw URL or headers: some senders
- * put tokens in the query string, and `Authorization` must never be logged.
- */
-export class DebugLogController extends LogController {
-  constructor() {
-    super({ disableRequestLogging: false });
-  }
-
-  /** Request start, at debug. */
-  override incomingRequest(request: FastifyRequest): void {
-    request.log.debug({ method: request.method, route: request.routeOptions.url }, 'HTTP request received.');
-  }
-
-  /** Request end, at debug; an error here is one the error handler already counted and logged. */
-  override requestCompleted(_error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    reply.log.debug({ method: request.method, route: request.routeOptions.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'HTTP request completed.');
-  }
-
-  /** Unknown routes are a client's problem: debug only. */
-  override routeNotFound(request: FastifyRequest): void {
-    request.log.debug({ method: request.method }, 'HTTP route not found.');
-  }
-
-  /** 4xx at debug, 5xx at error (our error handler normally handles both first). */
-  override defaultErrorLog(error: Error, _request: FastifyRequest, reply: FastifyReply): void {
-    if (reply.statusCode >= 500) reply.log.error({ err: error }, 'HTTP request failed.');
-    else reply.log.debug({ statusCode: reply.statusCode }, error.message);
-  }
-
-  /** Requests refused while fastify closes: expected during shutdown, so debug. */
-  override serviceUnavailable(logger: FastifyBaseLogger): void {
-    logger.debug('HTTP request refused: the server is closing.');
-  }
-}
+/** fastify's per-request lines at `debug` (core's controller: a drain posts several times a second). */
+export const DebugLogController = debugLogController(LogController, 'HTTP');
 
 /**
  * Builds the application. Nothing listens until `listen()`; `inject()` works at once. fastify logs
