@@ -1,4 +1,4 @@
-// Scenario 10: what the admin listener costs. Scenario 1's load (UDP counters, 20 lines per packet,
+// Scenario 11: what the admin listener costs. Scenario 1's load (UDP counters, 20 lines per packet,
 // 1,000 names, blast) against our server with the admin listener off, on and polled every second
 // (/api/status and /metrics, as a status page and a Prometheus scrape would), and polled with one tap
 // (/api/tap) connected; the runs interleave so the machine's load drifts over all three alike.
