@@ -138,6 +138,12 @@ export class PrometheusSink implements Sink {
     return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
   }
 
+  /** The scrape URL (`http://host:port/metrics`) once listening, for the server's start-up line. */
+  addresses(): readonly string[] {
+    const a = this.address();
+    return a === undefined ? [] : [`http://${a}${this.path}`];
+  }
+
   /** The bound port, or undefined before {@link start}. */
   get boundPort(): number | undefined {
     const a = this.server?.address() as AddressInfo | null | undefined;

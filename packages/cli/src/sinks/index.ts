@@ -2,6 +2,7 @@
 import { consoleSink } from './console.js';
 import { datadogSink } from './datadog.js';
 import type { SinkFactory } from './factory.js';
+import { prometheusSink } from './prometheus.js';
 
 export type { SinkFactory, SinkFactoryDeps } from './factory.js';
 
@@ -9,6 +10,7 @@ export type { SinkFactory, SinkFactoryDeps } from './factory.js';
 export const SINK_FACTORIES: Readonly<Record<string, SinkFactory>> = {
   console: consoleSink,
   datadog: datadogSink,
+  prometheus: prometheusSink,
 };
 
 /** Names accepted by `--sink`. */

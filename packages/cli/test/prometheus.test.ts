@@ -1,0 +1,72 @@
+import t from 'tap';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { portOf, sendUdp, startCli } from './helpers.js';
+
+const COMMON = ['--statsd-udp', '127.0.0.1:0', '--flush-interval', '200ms', '--hostname', 'h1', '--self-metrics', 'false'];
+
+/** The scrape URL from the start-up line's listeners. */
+function scrapeUrl(listeners: string[]): string {
+  const u = listeners.find((l) => l.startsWith('http://') && l.endsWith('/metrics'));
+  if (u === undefined) throw new Error(`no /metrics listener in ${listeners.join(', ')}`);
+  return u;
+}
+
+/** Scrapes until `pred` holds on the body (windows close every 200 ms). */
+async function scrapeUntil(url: string, pred: (body: string) => boolean, timeoutMs = 10_000): Promise<string> {
+  const end = Date.now() + timeoutMs;
+  let body = '';
+  while (Date.now() < end) {
+    body = await (await fetch(url)).text();
+    if (pred(body)) return body;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`scrape never matched; last body:\n${body}`);
+}
+
+t.test('--sink prometheus: UDP counters and gauges show up on /metrics as cumulative counters and gauges', async (t) => {
+  const c = startCli([...COMMON, '--sink', 'prometheus', '--prometheus-listen', '127.0.0.1:0']);
+  t.teardown(() => c.proc.kill('SIGKILL'));
+  const listeners = await c.listening;
+  const port = portOf(listeners, 'udp');
+  const url = scrapeUrl(listeners);
+  await sendUdp(port, ['jobs.done:3|c|#env:prod\njobs.done:2|c|#env:prod', 'temp:21.5|g']);
+  await scrapeUntil(url, (b) => b.includes('jobs_done_total{host="h1",env="prod"} 5'));
+  // A later window adds to the total: cumulative, not per window.
+  await sendUdp(port, ['jobs.done:4|c|#env:prod']);
+  const body = await scrapeUntil(url, (b) => b.includes('jobs_done_total{host="h1",env="prod"} 9'));
+  t.match(body, /# TYPE jobs_done_total counter|# TYPE jobs_done counter/);
+  t.match(body, /^temp\{host="h1"\} 21\.5$/m);
+  c.proc.kill('SIGTERM');
+  t.equal((await c.exited).code, 0);
+});
+
+t.test('--sink prometheus,console runs both; a busy scrape port fails start-up', async (t) => {
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => busy.close());
+  const taken = (busy.address() as AddressInfo).port;
+  const c = startCli([...COMMON, '--sink', 'prometheus', '--prometheus-listen', `127.0.0.1:${taken}`]);
+  const { code } = await c.exited;
+  t.not(code, 0);
+  t.match(c.stderr(), /MD_ERR_SINK_LISTEN/);
+
+  const both = startCli([...COMMON, '--sink', 'prometheus,console', '--prometheus-listen', '127.0.0.1:0']);
+  t.teardown(() => both.proc.kill('SIGKILL'));
+  const listeners = await both.listening;
+  await sendUdp(portOf(listeners, 'udp'), ['hits:2|c']);
+  await both.waitFor((l) => l.metric === 'hits');
+  await scrapeUntil(scrapeUrl(listeners), (b) => /^hits_total\{host="h1"\} 2$/m.test(b));
+  t.pass('the same window reached the console and the scrape endpoint');
+  both.proc.kill('SIGTERM');
+  t.equal((await both.exited).code, 0);
+});
+
+t.test('--prometheus-listen off and bad buckets are usage errors', async (t) => {
+  const c = startCli([...COMMON, '--sink', 'prometheus', '--prometheus-listen', 'off']);
+  t.equal((await c.exited).code, 2);
+  t.match(c.stderr(), /--prometheus-listen/);
+  const c2 = startCli([...COMMON, '--sink', 'prometheus', '--prometheus-buckets', '1,0.5']);
+  t.equal((await c2.exited).code, 2);
+  t.match(c2.stderr(), /ascending/);
+});
