@@ -77,6 +77,8 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
     gaugeDeltas: config.gaugeDeltas,
     globalTags: config.tags,
     selfMetrics: config.selfMetrics,
+    // Prometheus buckets timers from their sketches; other sinks get the aggregates alone, unchanged.
+    histogramSketches: config.sinks.includes('prometheus'),
     logger,
   });
   // Each closed window goes to every sink's own bounded queue; the aggregator only emits it.

@@ -24,8 +24,8 @@ async function scrapeUntil(url: string, pred: (body: string) => boolean, timeout
   throw new Error(`scrape never matched; last body:\n${body}`);
 }
 
-t.test('--sink prometheus: UDP counters and gauges show up on /metrics as cumulative counters and gauges', async (t) => {
-  const c = startCli([...COMMON, '--sink', 'prometheus', '--prometheus-listen', '127.0.0.1:0']);
+t.test('--sink prometheus: UDP counters, gauges and timers show up on /metrics as cumulative counters and histograms', async (t) => {
+  const c = startCli([...COMMON, '--sink', 'prometheus', '--prometheus-listen', '127.0.0.1:0', '--prometheus-buckets', '0.01,0.1,1']);
   t.teardown(() => c.proc.kill('SIGKILL'));
   const listeners = await c.listening;
   const port = portOf(listeners, 'udp');
@@ -33,10 +33,18 @@ t.test('--sink prometheus: UDP counters and gauges show up on /metrics as cumula
   await sendUdp(port, ['jobs.done:3|c|#env:prod\njobs.done:2|c|#env:prod', 'temp:21.5|g']);
   await scrapeUntil(url, (b) => b.includes('jobs_done_total{host="h1",env="prod"} 5'));
   // A later window adds to the total: cumulative, not per window.
-  await sendUdp(port, ['jobs.done:4|c|#env:prod']);
-  const body = await scrapeUntil(url, (b) => b.includes('jobs_done_total{host="h1",env="prod"} 9'));
+  await sendUdp(port, ['jobs.done:4|c|#env:prod', 'lat:10|ms\nlat:100|ms\nlat:1000|ms']);
+  const body = await scrapeUntil(url, (b) => b.includes('jobs_done_total{host="h1",env="prod"} 9') && b.includes('lat_count'));
   t.match(body, /# TYPE jobs_done_total counter|# TYPE jobs_done counter/);
   t.match(body, /^temp\{host="h1"\} 21\.5$/m);
+  // ms timers in seconds, each value exactly on a bucket bound.
+  t.match(body, /^lat_bucket\{host="h1",le="0\.01"\} 1$/m);
+  t.match(body, /^lat_bucket\{host="h1",le="0\.1"\} 2$/m);
+  t.match(body, /^lat_bucket\{host="h1",le="1"\} 3$/m);
+  t.match(body, /^lat_bucket\{host="h1",le="\+Inf"\} 3$/m);
+  t.match(body, /^lat_sum\{host="h1"\} 1\.11$/m);
+  t.match(body, /^lat_count\{host="h1"\} 3$/m);
+  t.notMatch(body, /lat_max|lat_95percentile/, 'no aggregate gauges for contexts exposed as histograms');
   c.proc.kill('SIGTERM');
   t.equal((await c.exited).code, 0);
 });

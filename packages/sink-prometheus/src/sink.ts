@@ -56,6 +56,38 @@ function positive(name: string, v: number | undefined, def: number, allowZero = 
   return x;
 }
 
+/** Cuts an export into slices of about SLICE_MS, with an event-loop turn between, and keeps its clock. */
+class Slicer {
+  /** The sink's clock, read again after each pause. */
+  nowMs: number;
+  private sliceStart = performance.now();
+  private k = 0;
+
+  constructor(
+    private readonly every: number,
+    private readonly now: () => number,
+  ) {
+    this.nowMs = now();
+  }
+
+  /** Counts one item; true when the slice is used up. */
+  tick(): boolean {
+    return ++this.k % this.every === 0 && performance.now() - this.sliceStart >= SLICE_MS;
+  }
+
+  /** Gives the event loop a turn, then starts the next slice. */
+  async pause(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.sliceStart = performance.now();
+    this.nowMs = this.now();
+  }
+}
+
+/** Items of a batch this sink takes: series, distributions and timer/histogram sketches. */
+function itemsOf(batch: MetricBatch): number {
+  return batch.series.length + batch.sketches.length + (batch.histogramSketches?.length ?? 0);
+}
+
 /** Checks bucket bounds: finite, strictly ascending, at least one. */
 export function validateBuckets(b: readonly number[]): readonly number[] {
   if (b.length === 0) throw new MdError('MD_ERR_CONFIG_INVALID', 'prometheus buckets must not be empty');
@@ -159,7 +191,7 @@ export class PrometheusSink implements Sink {
   export(batch: MetricBatch): Promise<ExportResult> {
     const run = this.tail.then(() => this.apply(batch)).catch((err: unknown): ExportResult => {
       // A bug, not an expected failure: the window is lost for this sink, the chain must go on.
-      const items = batch.series.length + batch.sketches.length;
+      const items = itemsOf(batch);
       this.context.drop('internal_error', items, { code: 'MD_ERR_SINK_EXPORT', level: 'error', cause: err });
       return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', undefined, { cause: err }) };
     });
@@ -168,36 +200,33 @@ export class PrometheusSink implements Sink {
   }
 
   private async apply(batch: MetricBatch): Promise<ExportResult> {
-    const items = batch.series.length + batch.sketches.length;
+    const items = itemsOf(batch);
     if (this.closed) {
       this.context.drop('closed', items);
       return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', 'prometheus sink is shut down') };
     }
     this.context.stats.received += items;
-    let nowMs = this.now();
+    const clock = new Slicer(this.sliceCheckEvery, this.now);
     // Without scrapes nothing else removes expired series, so exports sweep now and then.
-    if (nowMs - this.lastSweepMs >= Math.min(this.ttlMs, 60_000)) {
-      this.lastSweepMs = nowMs;
-      this.state.sweep(nowMs);
+    if (clock.nowMs - this.lastSweepMs >= Math.min(this.ttlMs, 60_000)) {
+      this.lastSweepMs = clock.nowMs;
+      this.state.sweep(clock.nowMs);
     }
-    let sliceStart = performance.now();
-    const every = this.sliceCheckEvery;
-    let k = 0;
+    this.state.beginExport();
+    // With their sketches in the batch, h/ms contexts are histograms: their aggregate gauges are left out.
+    const skipAggregates = batch.histogramSketches !== undefined;
     for (const s of batch.series) {
-      this.state.applySeries(s, nowMs);
-      if (++k % every === 0 && performance.now() - sliceStart >= SLICE_MS) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        sliceStart = performance.now();
-        nowMs = this.now();
-      }
+      if (!skipAggregates || s.aggregateOf === undefined) this.state.applySeries(s, clock.nowMs);
+      if (clock.tick()) await clock.pause();
     }
     for (const s of batch.sketches) {
-      this.state.applySketch(s.metric, s.host, s.tags, s.sketch, nowMs);
-      if (++k % every === 0 && performance.now() - sliceStart >= SLICE_MS) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        sliceStart = performance.now();
-        nowMs = this.now();
-      }
+      this.state.applySketch(s.metric, s.host, s.tags, s.sketch, clock.nowMs);
+      if (clock.tick()) await clock.pause();
+    }
+    // Timers and histograms as histograms: ms in seconds, as statsd_exporter; h in the unit sent.
+    for (const s of batch.histogramSketches ?? []) {
+      this.state.applySketch(s.metric, s.host, s.tags, s.sketch, clock.nowMs, s.sourceType === 'ms' ? 0.001 : 1);
+      if (clock.tick()) await clock.pause();
     }
     this.context.stats.sent += items;
     this.context.stats.gauge('prometheus_series', this.state.size);
@@ -214,7 +243,7 @@ export class PrometheusSink implements Sink {
     const nowMs = this.now();
     this.state.sweep(nowMs);
     this.lastSweepMs = nowMs;
-    return { buckets: this.buckets, sketchScale: this.sketchScale, nowMs, yieldEvery: this.renderYieldEvery };
+    return { buckets: this.buckets, nowMs, yieldEvery: this.renderYieldEvery };
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
