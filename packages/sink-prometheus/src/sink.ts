@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import { MdError, SUCCESS, type ComponentContext, type ExportResult, type MetricBatch, type Sink } from '@metrics-distributor/core';
+import { MdError, SUCCESS, type ComponentContext, type ComponentStats, type ExportResult, type LossTally, type MetricBatch, type Sink } from '@metrics-distributor/core';
+import { RemoteWriter, type RemoteWriteOptions } from './remote-write.js';
 import { CONTENT_TYPES, negotiate, render, renderChunks, type ExpositionFormat, type RenderOptions } from './render.js';
 import { ExpositionState } from './state.js';
 
@@ -33,6 +34,10 @@ export interface PrometheusSinkOptions {
   buckets?: readonly number[];
   /** Factor applied to distribution values and sums before bucketing: 0.001 exposes milliseconds as seconds. Default 1. */
   sketchScale?: number;
+  /** Serve the scrape endpoint. Default true; false with `remoteWrite` for remote write alone. */
+  scrape?: boolean;
+  /** Also send every window to a remote-write receiver (see {@link RemoteWriteOptions}). */
+  remoteWrite?: RemoteWriteOptions;
   /** Items applied per look at the clock while exporting. Default 512. */
   sliceCheckEvery?: number;
   /** Series rendered between two event-loop turns during a scrape. Default 2000; 0 renders in one go. */
@@ -45,6 +50,8 @@ export interface PrometheusSinkDeps {
   context: ComponentContext<'sink'>;
   /** Clock for the TTL, injectable for tests. Default `Date.now`. */
   now?: () => number;
+  /** Where the remote-write retry path counts `received`/`sent`/`failed` (e.g. `sink-prometheus-retry`). */
+  retryStats?: ComponentStats;
 }
 
 /** Export gives the event loop a turn after this long (ms), so ingestion keeps up during a large window. */
@@ -114,6 +121,8 @@ export class PrometheusSink implements Sink {
   private readonly sliceCheckEvery: number;
   private readonly renderYieldEvery: number;
   private server: Server | undefined;
+  private readonly scrape: boolean;
+  private readonly remote: RemoteWriter | undefined;
   private closed = false;
   /** Exports run one after the other, so a batch is never interleaved with the next. */
   private tail: Promise<unknown> = Promise.resolve();
@@ -137,15 +146,19 @@ export class PrometheusSink implements Sink {
         maxSeries: Math.trunc(positive('maxSeries', opts.maxSeries, 200_000)),
         buckets: this.buckets,
         sketchScale: (this.sketchScale = positive('sketchScale', opts.sketchScale, 1)),
+        trackTouched: opts.remoteWrite !== undefined,
       },
       this.context,
     );
+    this.scrape = opts.scrape ?? true;
+    if (!this.scrape && opts.remoteWrite === undefined) throw new MdError('MD_ERR_CONFIG_INVALID', 'prometheus sink with neither a scrape endpoint nor remote write');
+    this.remote = opts.remoteWrite === undefined ? undefined : new RemoteWriter(opts.remoteWrite, this.buckets, this.context, deps.retryStats);
     this.lastSweepMs = this.now();
   }
 
   /** Starts listening; rejects with `MD_ERR_SINK_LISTEN` when the address cannot be bound. Idempotent. */
   async start(): Promise<void> {
-    if (this.server !== undefined) return;
+    if (this.server !== undefined || !this.scrape) return;
     const server = createServer((req, res) => this.handle(req, res));
     server.keepAliveTimeout = 65_000;
     this.server = server;
@@ -228,9 +241,17 @@ export class PrometheusSink implements Sink {
       this.state.applySketch(s.metric, s.host, s.tags, s.sketch, clock.nowMs, s.sourceType === 'ms' ? 0.001 : 1);
       if (clock.tick()) await clock.pause();
     }
-    this.context.stats.sent += items;
     this.context.stats.gauge('prometheus_series', this.state.size);
-    return SUCCESS;
+    if (this.remote === undefined) {
+      this.context.stats.sent += items;
+      return SUCCESS;
+    }
+    // The window's series go out with their cumulative values; what the receiver refuses is counted there.
+    const tally: LossTally = { lost: 0, reasons: new Set() };
+    await this.remote.write(this.state.takeTouched(), batch.windowStartMs, tally);
+    this.context.stats.sent += items;
+    if (tally.lost === 0) return SUCCESS;
+    return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', `prometheus remote write: ${tally.lost} sample(s) of the window dropped (${[...tally.reasons].join(', ')})`) };
   }
 
   /** Renders the exposition as a scrape would get it, without HTTP (tests, benchmarks, embedders). */
@@ -302,9 +323,13 @@ export class PrometheusSink implements Sink {
     out.end();
   }
 
-  /** Stops listening: in-flight scrapes may finish until `deadlineMs`, then their sockets are closed. Idempotent. */
+  /** Stops listening (in-flight scrapes may finish until `deadlineMs`) and retries buffered remote writes until then. Idempotent. */
   async shutdown(deadlineMs: number): Promise<void> {
     this.closed = true;
+    await Promise.all([this.remote?.shutdown(deadlineMs, this.tail), this.closeListener(deadlineMs)]);
+  }
+
+  private async closeListener(deadlineMs: number): Promise<void> {
     const server = this.server;
     if (server === undefined) return;
     this.server = undefined;
