@@ -83,5 +83,8 @@ export function buildConfig(
   if (sinks.includes('datadog') && out['datadogApiKey'] === undefined) {
     throw new MdError('MD_ERR_CONFIG_INVALID', 'invalid option --sink: the datadog sink needs --datadog-api-key or DD_API_KEY');
   }
+  if (sinks.includes('prometheus') && out['prometheusListen'] === undefined && out['prometheusRemoteWriteUrl'] === undefined) {
+    throw new MdError('MD_ERR_CONFIG_INVALID', 'invalid option --prometheus-listen: off needs --prometheus-remote-write-url, or the prometheus sink has nothing to do');
+  }
   return Object.freeze(out) as unknown as ServerConfig;
 }

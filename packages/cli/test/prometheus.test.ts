@@ -1,6 +1,10 @@
 import t from 'tap';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { portOf, sendUdp, startCli } from './helpers.js';
 
 const COMMON = ['--statsd-udp', '127.0.0.1:0', '--flush-interval', '200ms', '--hostname', 'h1', '--self-metrics', 'false'];
@@ -70,11 +74,64 @@ t.test('--sink prometheus,console runs both; a busy scrape port fails start-up',
   t.equal((await both.exited).code, 0);
 });
 
-t.test('--prometheus-listen off and bad buckets are usage errors', async (t) => {
+t.test('--prometheus-listen off without remote write, bad buckets and bad headers are usage errors', async (t) => {
   const c = startCli([...COMMON, '--sink', 'prometheus', '--prometheus-listen', 'off']);
   t.equal((await c.exited).code, 2);
-  t.match(c.stderr(), /--prometheus-listen/);
+  t.match(c.stderr(), /--prometheus-listen: off needs --prometheus-remote-write-url/);
+  const c3 = startCli([...COMMON, '--sink', 'prometheus', '--prometheus-remote-write-url', 'http://127.0.0.1:1/w', '--prometheus-remote-write-header', 'no-equals']);
+  t.equal((await c3.exited).code, 2);
+  t.match(c3.stderr(), /--prometheus-remote-write-header/);
   const c2 = startCli([...COMMON, '--sink', 'prometheus', '--prometheus-buckets', '1,0.5']);
   t.equal((await c2.exited).code, 2);
   t.match(c2.stderr(), /ascending/);
+});
+
+const NO_PROMETHEUS = spawnSync('sh', ['-c', 'command -v prometheus']).status === 0 ? false : 'prometheus not installed (Debian: apt-get install -y prometheus)';
+
+t.test('--prometheus-remote-write-url: a real Prometheus receives the windows (scrape endpoint off)', { skip: NO_PROMETHEUS, timeout: 60_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'md-cli-prom-'));
+  const free = createServer();
+  await new Promise<void>((r) => free.listen(0, '127.0.0.1', () => r()));
+  const promPort = (free.address() as AddressInfo).port;
+  await new Promise<void>((r) => free.close(() => r()));
+  writeFileSync(join(dir, 'prometheus.yml'), 'global:\n  scrape_interval: 1m\n');
+  const prom = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--web.enable-remote-write-receiver', '--log.level=warn'], { stdio: 'ignore' });
+  t.teardown(() => {
+    prom.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const base = `http://127.0.0.1:${promPort}`;
+  const query = async (q: string): Promise<string[]> => {
+    const body = (await (await fetch(`${base}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as { data: { result: { value: [number, string] }[] } };
+    return body.data.result.map((r) => r.value[1]);
+  };
+  const until = async (pred: () => Promise<boolean>) => {
+    const end = Date.now() + 20_000;
+    while (Date.now() < end) {
+      if (await pred().catch(() => false)) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error('timed out');
+  };
+  await until(async () => (await fetch(`${base}/-/ready`)).ok);
+  const c = startCli([
+    ...COMMON,
+    '--flush-interval', '1s',
+    '--sink', 'prometheus',
+    '--prometheus-listen', 'off',
+    // Prometheus ignores credentials and unknown headers; the URL's userinfo must still not break the request.
+    '--prometheus-remote-write-url', `http://user:pw@127.0.0.1:${promPort}/api/v1/write`,
+    '--prometheus-remote-write-header', 'X-Scope-OrgID=t1',
+  ]);
+  t.teardown(() => c.proc.kill('SIGKILL'));
+  const listeners = await c.listening;
+  t.notOk(listeners.some((l) => l.endsWith('/metrics')), 'no scrape endpoint');
+  const port = portOf(listeners, 'udp');
+  await sendUdp(port, ['orders:2|c|#env:prod', 'lat:100|ms']);
+  await until(async () => (await query('orders_total')).includes('2'));
+  await sendUdp(port, ['orders:5|c|#env:prod']);
+  await until(async () => (await query('orders_total')).includes('7'));
+  t.same(await query('lat_bucket{le="0.1"}'), ['1'], 'the timer as a histogram in seconds');
+  c.proc.kill('SIGTERM');
+  t.equal((await c.exited).code, 0);
 });
