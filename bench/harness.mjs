@@ -323,9 +323,11 @@ export function buildSender() {
   };
 }
 
-/** Runs the sender once and resolves with its JSON report plus `exitAt` (performance.now() at exit). */
-export async function runSender(sender, { port, payload, lpp, packets, rate = 0, maxSeconds = 120 }) {
-  const h = spawnTracked(sender.cmd, [...sender.args, '127.0.0.1', String(port), payload, String(lpp), String(Math.round(packets)), String(rate), String(maxSeconds)], { keepStdout: true });
+/** Runs the sender once (`gso: false` = plain sendmmsg) and resolves with its JSON report plus `exitAt` (performance.now() at exit). */
+export async function runSender(sender, { port, payload, lpp, packets, rate = 0, maxSeconds = 120, gso = true }) {
+  // gso: false is the plain sendmmsg sender (one datagram per message), the way real clients send.
+  const env = gso ? undefined : cleanEnv({ NO_GSO: '1' });
+  const h = spawnTracked(sender.cmd, [...sender.args, '127.0.0.1', String(port), payload, String(lpp), String(Math.round(packets)), String(rate), String(maxSeconds)], { keepStdout: true, env });
   // Niced, so that on a small shared machine the receiver under test, not the sender, wins the CPU
   // when other processes compete; the sender still offers far more than any receiver takes.
   try {

@@ -4,7 +4,7 @@
 //
 //   node run.mjs [--sustained-seconds N] [--sustained-rate LINES_PER_S] [--only 1,3,8]
 //   (or BENCH_SUSTAINED_SECONDS, BENCH_SUSTAINED_RATE, BENCH_ONLY)
-//   BENCH_QUICK=1 node run.mjs      shorter everything (under a minute)
+//   BENCH_QUICK=1 node run.mjs      shorter everything (about 4 minutes)
 //
 // Prints a table, writes results/latest.json and regenerates RESULTS.md. Each scenario is one file in
 // scenarios/, the helpers they share are in lib/; see README.md for what each scenario measures and
@@ -24,6 +24,11 @@ import { scenario6 } from './scenarios/6-http-logplex.mjs';
 import { scenario7 } from './scenarios/7-flush-under-load.mjs';
 import { scenario8 } from './scenarios/8-memory.mjs';
 import { scenarioWorkers } from './scenarios/9-workers.mjs';
+import { scenarioPlainCounters } from './scenarios/p1-udp-plain-counters.mjs';
+import { scenarioPlainMixed } from './scenarios/p2-udp-plain-mixed.mjs';
+import { scenarioLossOnset } from './scenarios/p3-loss-onset.mjs';
+import { scenarioGap } from './scenarios/p4-gap.mjs';
+import { scenarioTransform } from './scenarios/10-transform.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Main
@@ -38,6 +43,12 @@ const SCENARIOS = [
   ['7', 'flush under load', scenario7],
   ['8', 'memory', scenario8],
   ['9', 'UDP counters, --workers 2 vs 1', scenarioWorkers],
+  // Issue 16: the plain sendmmsg sender and collectd (ids P1–P4, so `--only P1,P3` selects them).
+  ['P1', 'UDP counters, plain sender, vs etsy statsd and collectd', scenarioPlainCounters],
+  ['P2', 'UDP mixed DogStatsD, plain sender', scenarioPlainMixed],
+  ['P3', 'UDP loss onset, paced plain sender', scenarioLossOnset],
+  ['P4', 'why scenario 1 and the plain sender differ', scenarioGap],
+  ['10', 'UDP counters with 50 mappings + 100 filters vs without', scenarioTransform],
 ];
 
 async function main() {

@@ -21,7 +21,7 @@ export const SUSTAINED_RATE = Number(flag('--sustained-rate', env.BENCH_SUSTAINE
 export const ONLY = flag('--only', env.BENCH_ONLY)?.split(',').map((s) => s.trim());
 if (!(SUSTAINED_SECONDS > 0) || !(SUSTAINED_RATE > 0)) throw new Error('--sustained-seconds and --sustained-rate must be positive numbers');
 
-/** Sizes per scenario: full run (about 4 minutes on 2 cores) and BENCH_QUICK=1 (under a minute). */
+/** Sizes per scenario: full run (about 10 minutes on 2 cores with P1–P4) and BENCH_QUICK=1 (about 4 minutes). */
 export const SIZE = QUICK
   ? { repeats: 2, s1Packets: 1_200_000, s2Packets: 500_000, s3Packets: 800_000, etsySustainedMax: 2, s5Lines: 20_000_000, s5MaxSeconds: 2, s6Requests: 30_000, s6MaxSeconds: 2, s7Interval: 2, s7Windows: 2, s8Contexts: 100_000, s8HeavySamples: 1_000_000, histInstances: 8 }
   : { repeats: 4, s1Packets: 4_000_000, s2Packets: 1_500_000, s3Packets: 1_500_000, etsySustainedMax: 15, s5Lines: 80_000_000, s5MaxSeconds: 8, s6Requests: 100_000, s6MaxSeconds: 8, s7Interval: 5, s7Windows: 3, s8Contexts: 100_000, s8HeavySamples: 1_000_000, histInstances: 16 };

@@ -8,7 +8,7 @@ import { startEtsy, startNull, startOurs } from './servers.mjs';
  * Sends a load to a receiver and waits until its socket's receive queue is empty (all that the kernel
  * accepted has been read). `seconds` = the sender's own run time + the drain after it exited.
  */
-export async function udpLoad(target, { payload, lpp, packets, rate = 0, maxSeconds = 120 }) {
+export async function udpLoad(target, { payload, lpp, packets, rate = 0, maxSeconds = 120, gso = true }) {
   const s0 = udpSnmp();
   const c0 = cpuSeconds(target.pid);
   const d0 = udpSockets().get(target.port)?.drops ?? 0;
@@ -19,7 +19,7 @@ export async function udpLoad(target, { payload, lpp, packets, rate = 0, maxSeco
   }, 50);
   let sent;
   try {
-    sent = await runSender(sender(), { port: target.port, payload, lpp, packets, rate, maxSeconds });
+    sent = await runSender(sender(), { port: target.port, payload, lpp, packets, rate, maxSeconds, gso });
   } finally {
     clearInterval(mon);
   }
@@ -48,7 +48,7 @@ export async function udpLoad(target, { payload, lpp, packets, rate = 0, maxSeco
  */
 export async function warmUp(target, load) {
   if (load.warm === undefined) return;
-  await runSender(sender(), { port: target.port, payload: load.warm, lpp: load.lpp, packets: Math.round(20_000 * (LPP / load.lpp) / 10), rate: Math.round(50_000 * (LPP / load.lpp) / 10), maxSeconds: 10 });
+  await runSender(sender(), { port: target.port, payload: load.warm, lpp: load.lpp, gso: load.gso, packets: Math.round(20_000 * (LPP / load.lpp) / 10), rate: Math.round(50_000 * (LPP / load.lpp) / 10), maxSeconds: 10 });
   await waitFor(() => (udpSockets().get(target.port)?.rxQueue ?? 0) === 0 || undefined, 10_000, 5);
   await sleep(100);
 }

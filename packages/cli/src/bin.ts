@@ -15,11 +15,12 @@ function usageError(msg: string): never {
 function buildProgram(): Command {
   const program = new Command('metrics-distributor')
     .description('Multi-protocol metrics ingest server: StatsD/DogStatsD in, windowed aggregates out.')
-    .option('--config <file>', 'JSON or YAML config file; keys are the camelCase option names')
+    .option('--config <file>', 'JSON or YAML config file; keys are the camelCase option names, or the Datadog agent\'s for the transform options')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .showHelpAfterError(false);
   for (const opt of OPTIONS) {
+    if (opt.flag === undefined) continue;
     const o = new Option(opt.arg !== undefined ? `${opt.flag} ${opt.arg}` : opt.flag, opt.description);
     if (opt.repeatable === true) o.argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
     program.addOption(o);
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
   const flags = program.opts<Record<string, unknown>>();
   const fromFlags: Partial<Record<keyof ServerConfig, unknown>> = {};
   for (const opt of OPTIONS) {
+    if (opt.flag === undefined) continue;
     const attr = program.options.find((o) => o.long === opt.flag)?.attributeName();
     if (attr !== undefined && flags[attr] !== undefined) fromFlags[opt.key] = flags[attr];
   }

@@ -1,22 +1,20 @@
-import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { MdError } from '@metrics-distributor/core';
+import { isMdError, MdError } from '@metrics-distributor/core';
 import { CORE_OPTIONS, type CoreConfig } from './options/core.js';
 import { DATADOG_OPTIONS, type DatadogConfig } from './options/datadog.js';
 import { HTTP_OPTIONS, type HttpConfig } from './options/http.js';
-import type { OptionsOf } from './options/parse.js';
+import { readDataFile, type OptionsOf } from './options/parse.js';
 import { PROMETHEUS_OPTIONS, type PrometheusConfig } from './options/prometheus.js';
 import { STATSD_OPTIONS, type StatsdConfig } from './options/statsd.js';
+import { TRANSFORM_OPTIONS, checkTransform, type TransformConfig } from './options/transform.js';
 
 export { parseDurationMs, parseListen } from './options/parse.js';
 export type { HttpCredential, ListenAddress, OptionSpec } from './options/parse.js';
 
 /** The validated, frozen server configuration: every part's settings. Durations are milliseconds. */
-export type ServerConfig = CoreConfig & StatsdConfig & HttpConfig & DatadogConfig & PrometheusConfig;
+export type ServerConfig = CoreConfig & StatsdConfig & HttpConfig & DatadogConfig & TransformConfig & PrometheusConfig;
 
 /** Every option, in help order. A new front-end or sink adds its part under `options/` and here. */
-export const OPTIONS: readonly OptionsOf<ServerConfig>[] = [...STATSD_OPTIONS, ...CORE_OPTIONS, ...HTTP_OPTIONS, ...DATADOG_OPTIONS, ...PROMETHEUS_OPTIONS];
+export const OPTIONS: readonly OptionsOf<ServerConfig>[] = [...STATSD_OPTIONS, ...CORE_OPTIONS, ...TRANSFORM_OPTIONS, ...HTTP_OPTIONS, ...DATADOG_OPTIONS, ...PROMETHEUS_OPTIONS];
 
 /** Finds the closest known key, for "did you mean" hints. */
 function closest(key: string): string | undefined {
@@ -26,21 +24,7 @@ function closest(key: string): string | undefined {
 
 /** Reads a JSON or YAML config file into a plain object, keys not yet validated. */
 export function readConfigFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (cause) {
-    throw new MdError('MD_ERR_CONFIG_INVALID', `cannot read config file ${path}`, { cause });
-  }
-  let data: unknown;
-  try {
-    data = extname(path) === '.json' ? JSON.parse(text) : parseYaml(text);
-  } catch (cause) {
-    throw new MdError('MD_ERR_CONFIG_INVALID', `config file ${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}`, { cause });
-  }
-  if (data === null || data === undefined) return {};
-  if (typeof data !== 'object' || Array.isArray(data)) throw new MdError('MD_ERR_CONFIG_INVALID', `config file ${path} must hold an object`);
-  return data as Record<string, unknown>;
+  return readDataFile(path, 'config file');
 }
 
 /**
@@ -53,7 +37,7 @@ export function buildConfig(
   source = 'config file',
   env: NodeJS.ProcessEnv = process.env,
 ): ServerConfig {
-  const byKey = new Map(OPTIONS.map((o) => [o.key as string, o]));
+  const byKey = new Map(OPTIONS.flatMap((o) => [o.key as string, ...(o.fileKeys ?? [])].map((k) => [k, o] as const)));
   for (const key of Object.keys(fromFile)) {
     if (!byKey.has(key)) {
       const hint = closest(key);
@@ -64,8 +48,12 @@ export function buildConfig(
   for (const opt of OPTIONS) {
     const fromFlag = fromFlags[opt.key];
     const fromEnv = opt.env !== undefined && env[opt.env] !== undefined && env[opt.env] !== '' ? env[opt.env] : undefined;
-    const raw = fromFlag ?? fromEnv ?? fromFile[opt.key];
-    const where = fromFlag !== undefined ? `option ${opt.flag}` : fromEnv !== undefined ? `environment variable ${opt.env}` : `key '${opt.key}' in ${source}`;
+    // The camelCase key or one of the agent's names for it: both at once is ambiguous, so refused.
+    const fileKeys = [opt.key as string, ...(opt.fileKeys ?? [])].filter((k) => fromFile[k] !== undefined);
+    if (fileKeys.length > 1) throw new MdError('MD_ERR_CONFIG_INVALID', `keys ${fileKeys.map((k) => `'${k}'`).join(' and ')} in ${source} set the same option; keep one`);
+    const fileKey = fileKeys[0] ?? opt.key;
+    const raw = fromFlag ?? fromEnv ?? fromFile[fileKey];
+    const where = fromFlag !== undefined ? `option ${opt.flag}` : fromEnv !== undefined ? `environment variable ${opt.env}` : `key '${fileKey}' in ${source}`;
     if (raw === undefined) {
       out[opt.key] = opt.default();
       continue;
@@ -74,8 +62,13 @@ export function buildConfig(
       out[opt.key] = opt.parse(raw);
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
-      throw new MdError('MD_ERR_CONFIG_INVALID', `invalid ${where}: ${msg}`, { cause: err });
+      throw new MdError(isMdError(err) ? err.code : 'MD_ERR_CONFIG_INVALID', `invalid ${where}: ${msg}`, { cause: err });
     }
+  }
+  try {
+    checkTransform(out as unknown as TransformConfig);
+  } catch (err) {
+    throw new MdError(isMdError(err) ? err.code : 'MD_ERR_CONFIG_INVALID', `invalid transform options: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
   // The Datadog agent's habit: an API key in the environment means "ship to Datadog".
   if (fromFlags.sinks === undefined && fromFile['sinks'] === undefined && out['datadogApiKey'] !== undefined) out['sinks'] = ['datadog'];

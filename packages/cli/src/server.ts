@@ -2,6 +2,7 @@ import { Aggregator, ComponentNames, MdError, SinkFanout, StatsRegistry, compone
 import { UdpFrontend } from '@metrics-distributor/frontend-statsd-udp';
 import { availableParallelism } from 'node:os';
 import type { ServerConfig } from './config.js';
+import { transformOptions } from './options/transform.js';
 import { ProcessMetrics } from './process-metrics.js';
 import { SINK_FACTORIES, SINK_NAMES } from './sinks/index.js';
 
@@ -77,6 +78,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
     gaugeDeltas: config.gaugeDeltas,
     globalTags: config.tags,
     selfMetrics: config.selfMetrics,
+    transform: transformOptions(config),
     // Prometheus buckets timers from their sketches; other sinks get the aggregates alone, unchanged.
     histogramSketches: config.sinks.includes('prometheus'),
     logger,
@@ -117,7 +119,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
           maxBodyBytes: config.httpMaxBodyBytes,
           vercelSecret: config.vercelSecret,
         },
-        { target: aggregator.target(httpContext), context: httpContext, statsd: { target: aggregator.target(httpStatsdContext), context: httpStatsdContext } },
+        { target: aggregator.target(httpContext), context: httpContext, statsdTarget: aggregator.target(httpStatsdContext) },
       ),
     );
   }

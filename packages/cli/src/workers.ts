@@ -13,6 +13,7 @@ import {
 } from '@metrics-distributor/core';
 import { KernelDropWatch, UdpFrontend, type UdpBoundAddress } from '@metrics-distributor/frontend-statsd-udp';
 import type { ServerConfig } from './config.js';
+import { transformOptions } from './options/transform.js';
 import { udpOptions } from './statsd-options.js';
 
 /**
@@ -90,6 +91,9 @@ export async function runUdpWorker(logger: Logger): Promise<void> {
     maxContexts: config.maxContexts,
     gaugeDeltas: config.gaugeDeltas,
     globalTags: config.tags,
+    // The same mapping and filters as the primary: a worker's contexts are already the mapped ones,
+    // and the primary's merge takes them as they are.
+    transform: transformOptions(config),
     // Self-metrics travel as counter deltas instead, so the primary's totals are exact sums.
     selfMetrics: false,
     logger,

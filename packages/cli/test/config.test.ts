@@ -86,3 +86,22 @@ t.test('Datadog retry backoff: --datadog-retry-base / --datadog-retry-max (defau
   t.equal(c.datadogRetryMaxMs, 1000);
   t.throws(() => buildConfig({}, { datadogRetryBaseMs: '0ms' }, 'f', {}), /--datadog-retry-base.*at least 1ms/);
 });
+
+t.test("transform keys: the agent's names are accepted as its datadog.yaml writes them, camelCase too, never both", async (t) => {
+  const agent = buildConfig({ statsd_metric_namespace: 'shop', metric_filterlist: ['a', 'b'], metric_filterlist_match_prefix: true, statsd_metric_namespace_blacklist: ['x.'] }, {}, 'f', {});
+  t.equal(agent.namespace, 'shop');
+  t.same(agent.metricFilterlist, ['a', 'b']);
+  t.equal(agent.metricFilterlistMatchPrefix, true);
+  t.same(agent.namespaceBlocklist, ['x.'], 'the older _blacklist spelling too');
+  t.equal(buildConfig({ namespace: 'ns' }, {}, 'f', {}).namespace, 'ns');
+  t.equal(buildConfig({ statsd_metric_namespace: 'file' }, { namespace: 'flag' }, 'f', {}).namespace, 'flag', 'a flag overrides either key');
+  t.throws(() => buildConfig({ metricFilterlist: ['a'], metric_filterlist: ['b'] }, {}, 'c.yaml', {}), { code: 'MD_ERR_CONFIG_INVALID', message: /keys 'metricFilterlist' and 'metric_filterlist' in c\.yaml set the same option/ });
+  t.throws(() => buildConfig({ dogstatsd_mapper_profiles: [{ name: 'p', prefix: 'a', mappings: [], extra: 1 }] }, {}, 'c.yaml', {}), {
+    code: 'MD_ERR_CONFIG_UNKNOWN_KEY',
+    message: /key 'dogstatsd_mapper_profiles' in c\.yaml: dogstatsd_mapper_profiles\[0\]\.extra: unknown key/,
+  });
+  t.throws(() => buildConfig({ metric_tag_filterlist: [{ metric_name: 'm', action: 'drop', tags: [] }] }, {}, 'c.yaml', {}), /metric_tag_filterlist\[0\]\.action/);
+  const json = buildConfig({ dogstatsd_mapper_profiles: '[{"name":"p","prefix":"a.","mappings":[{"match":"a.*","name":"b"}]}]' }, {}, 'f', {});
+  t.same(json.dogstatsdMapperProfiles, [{ name: 'p', prefix: 'a.', mappings: [{ match: 'a.*', name: 'b' }] }], 'the JSON string form of DD_DOGSTATSD_MAPPER_PROFILES');
+  t.throws(() => buildConfig({ statsd_metric_namespace_typo: 'x' }, {}, 'c.yaml', {}), { code: 'MD_ERR_CONFIG_UNKNOWN_KEY' });
+});

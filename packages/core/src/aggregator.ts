@@ -2,8 +2,8 @@
  * The Aggregator: wires the context table, the open window, the window builder, state merge and
  * self-metrics together and keeps the window clock. Each closed window goes to its listeners.
  */
-import { componentContext, type ComponentContext } from './component.js';
-import { ContextTable } from './context-table.js';
+import { componentContext, ComponentNames, type ComponentContext } from './component.js';
+import { ContextTable, type TableTransform } from './context-table.js';
 import type { AddResult, IngestTarget, Sink } from './contracts.js';
 import { HistogramSeries } from './histogram-series.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -17,6 +17,7 @@ import type { SinkQueueOptions } from './sink-queue.js';
 import { drainState, mergeState, type WindowState } from './state-merge.js';
 import { StatsdReceiver } from './statsd-receiver.js';
 import { StatsRegistry } from './stats.js';
+import { TransformStage } from './transform/stage.js';
 import { WindowBuilder } from './window-builder.js';
 import { alignWindow, StorePools, WindowClock } from './window-store.js';
 
@@ -76,13 +77,21 @@ export class Aggregator {
     this.sinkQueueOpts = options.sinkQueue ?? {};
     const clock = new WindowClock(alignWindow(this.now(), opts.flushIntervalMs), opts.flushIntervalMs);
     const histograms = new HistogramSeries(opts.histogramAggregates, opts.histogramPercentiles, opts.countersAs, opts.flushIntervalMs / 1000);
-    this.table = new ContextTable(opts);
+    this.table = new ContextTable(opts, this.transformOf(options));
     this.pools = new StorePools(opts.histogramExactSamples);
     const seriesPerKind = [1, 1, 1, histograms.count, histograms.count, 0];
     this.open = new OpenWindow(opts, this.table, this.pools, clock, seriesPerKind, this.component, this.now);
     this.builder = new WindowBuilder(opts, this.table, this.pools, clock, histograms);
     this.self = new SelfMetrics(this.stats, this.component.stats, this.table, this.open);
     this.parser = new StatsdParser({ gaugeDeltas: opts.gaugeDeltas, nameHashBasis: this.table.rawIndex.nameHashBasis });
+  }
+
+  /** The compiled transform (throws on a bad config), or none when nothing is configured. */
+  private transformOf(options: AggregatorOptions): TableTransform | undefined {
+    if (options.transform === undefined) return undefined;
+    const stage = new TransformStage(options.transform);
+    if (stage.empty) return undefined;
+    return { stage, component: componentContext({ logger: this.rootLogger, stats: this.stats }, 'transform', ComponentNames.transform) };
   }
 
   // ---------------------------------------------------------------- windows out

@@ -32,6 +32,7 @@ export const DROP_REASONS = {
     'bad_encoding',
   ],
   aggregator: ['non_finite', 'timestamped_type', 'max_events', 'max_contexts'],
+  transform: ['blocked'],
   sink: [
     'closed',
     'queue_full',
@@ -67,6 +68,7 @@ export const ComponentNames = {
   http: 'http',
   httpStatsd: 'http-statsd',
   aggregator: 'aggregator',
+  transform: 'transform',
   process: 'process',
   workers: 'workers',
   embedded: 'embedded',
@@ -86,6 +88,8 @@ export interface DropLog {
   level?: 'info' | 'warn' | 'error';
   /** The underlying error, kept as `cause`. */
   cause?: unknown;
+  /** At most one line per this long for this reason; default one a minute. Fixed per reason by its first drop. */
+  intervalMs?: number;
 }
 
 /** Logs about one drop reason are limited to one line per this interval. */
@@ -116,7 +120,7 @@ export class ComponentContext<K extends ComponentKind = ComponentKind> {
     if (log === undefined) return;
     let limiter = this.dropLogs.get(reason);
     if (limiter === undefined) {
-      limiter = new RateLimitedLog(DROP_LOG_INTERVAL_MS, this.now);
+      limiter = new RateLimitedLog(log.intervalMs ?? DROP_LOG_INTERVAL_MS, this.now);
       this.dropLogs.set(reason, limiter);
     }
     limiter.maybe((suppressed) => {
@@ -138,9 +142,27 @@ export interface ComponentRoot {
   stats: StatsRegistry;
 }
 
-/** Builds the context of component `name` (default: the kind itself) from the root logger and registry. */
+/** Contexts already built, by root logger, registry and name: one context (one set of log limiters) per component. */
+const built = new WeakMap<Logger, WeakMap<StatsRegistry, Map<string, ComponentContext>>>();
+
+/**
+ * The context of component `name` (default: the kind itself) from the root logger and registry. The
+ * same root and name always give the same object, so every part of the process that reports for a
+ * component (its package, the CLI, core's sink queue) shares its counters and its log rate limits.
+ */
 export function componentContext<K extends ComponentKind>(root: ComponentRoot, kind: K, name: string = kind): ComponentContext<K> {
-  return new ComponentContext(kind, name, root.logger.child({ component: name }), root.stats.component(name));
+  let byRegistry = built.get(root.logger);
+  if (byRegistry === undefined) built.set(root.logger, (byRegistry = new WeakMap()));
+  let byName = byRegistry.get(root.stats);
+  if (byName === undefined) byRegistry.set(root.stats, (byName = new Map<string, ComponentContext>()));
+  const known = byName.get(name);
+  if (known !== undefined) {
+    if (known.kind !== kind) throw new MdError('MD_ERR_CONFIG_INVALID', `component ${name} is already a ${known.kind}, not a ${kind}`);
+    return known as ComponentContext<K>;
+  }
+  const ctx = new ComponentContext(kind, name, root.logger.child({ component: name }), root.stats.component(name));
+  byName.set(name, ctx);
+  return ctx;
 }
 
 /** The context of sink `sinkName`: component `sink-<sinkName>`. */

@@ -1,13 +1,17 @@
 /**
  * The context table: every live context (name, host, tag set, type), found from a sample's raw bytes
  * (the raw-key index), from an object-form sample (string aliases) or from its normalised fields, with
- * tag sets interned so contexts of one host and tags share their tag array.
+ * tag sets interned so contexts of one host and tags share their tag array. With a transform, a key
+ * seen for the first time is mapped and filtered before its context is resolved, and the key then
+ * finds the mapped context (or the blocked mark) directly: the transform runs per key, never per line.
  */
+import type { ComponentContext } from './component.js';
 import { fnv1aStep, fnv1aString, seededBasis } from './hash.js';
 import type { MetricType, Sample } from './model.js';
 import type { SampleView } from './parser/types.js';
 import { RawKey, RawKeyIndex, sameBytes, type RawKeyed } from './raw-index.js';
 import { normalizeTags, TagSet } from './tags.js';
+import { TransformStage } from './transform/stage.js';
 
 /** Per-context kind, resolved once when the context is created; `h` and `ms` aggregate alike. */
 export const enum Kind {
@@ -122,6 +126,20 @@ export class Context implements RawKeyed<Context> {
 }
 
 /**
+ * What a key of a blocked metric resolves to: never a live context (not in the table, never given a
+ * slot), only compared by identity, so a blocked line costs one raw-index lookup.
+ */
+export const BLOCKED: Context = new Context(Kind.Counter, '', new TagSet(0, '', '', []));
+
+/** The transform a table applies to keys it has not seen, and the component its counts go to. */
+export interface TableTransform {
+  /** The compiled stage (not empty). */
+  stage: TransformStage;
+  /** The `transform` component: `dropped{reason:blocked}`, `tags_excluded`. */
+  component: ComponentContext<'transform'>;
+}
+
+/**
  * Removes `item` from the hash chain at `hash` of `map` (chained through `next`). The item keeps its
  * `next`, so a walk paused on it (a window build between chunks) still reaches the rest of the chain.
  */
@@ -144,6 +162,15 @@ function roomForKey(ctx: Context, alias: boolean): boolean {
   let same = 0;
   for (const k of keys) if ((typeof k === 'string') === alias) same++;
   return same < MAX_ALIASES;
+}
+
+/** Keys of `ctx` beyond MAX_ALIASES of their form: those taken from the table's shared budget. */
+function keysOverCap(ctx: Context): number {
+  const keys = ctx.keys;
+  if (!Array.isArray(keys)) return 0;
+  let aliases = 0;
+  for (const k of keys) if (typeof k === 'string') aliases++;
+  return Math.max(0, aliases - MAX_ALIASES) + Math.max(0, keys.length - aliases - MAX_ALIASES);
 }
 
 /** Records a key of the context; an array is made only for a second key (most contexts have one). */
@@ -188,15 +215,30 @@ export class ContextTable {
    * full of user contexts must not hide the very counters that report the drops.
    */
   exempt = false;
+  /**
+   * Keys past a context's MAX_ALIASES, at most maxContexts in all: a transform maps many keys to one
+   * context legitimately (a tag filter, a name template without `$1`), and each key found directly
+   * spares the transform on its lines, but the table's memory stays bounded.
+   */
+  private extraKeys = 0;
+  /** Raw keys of blocked metrics, oldest first once full: a ring of at most maxContexts entries. */
+  private readonly blockedKeys: RawKey<Context>[] = [];
+  private blockedNext = 0;
+  /** Set by {@link transform}: whether the last transformed key's context may have other keys too. */
+  private collapsed = false;
 
-  constructor(private readonly opts: ContextTableOptions) {}
+  constructor(
+    private readonly opts: ContextTableOptions,
+    /** Mapping, filters and namespace for every key not seen before; none by default. */
+    private readonly tf?: TableTransform,
+  ) {}
 
   /** Number of live contexts (idle counters included). */
   get size(): number {
     return this.live;
   }
 
-  /** The context of a parsed StatsD line, created if there is room; undefined when the table is full. */
+  /** The context of a parsed StatsD line, created if there is room; undefined when the table is full, {@link BLOCKED} when filtered out. */
   ofView(view: SampleView): Context | undefined {
     const { buf, nameStart, nameEnd, tagsStart, tagsEnd } = view;
     // 'ms' and 'h' differ in their first byte, so one byte identifies the type.
@@ -206,21 +248,82 @@ export class ContextTable {
     if (ctx === undefined) {
       const name = buf.toString('utf8', nameStart, nameEnd);
       const tags = tagsStart >= 0 ? buf.toString('utf8', tagsStart, tagsEnd).split(',') : [];
-      ctx = this.resolve(view.type, name, tags, undefined);
-      if (ctx !== undefined) this.addRawKey(ctx, hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd);
+      if (this.tf === undefined) {
+        ctx = this.resolve(view.type, name, tags, undefined);
+        if (ctx !== undefined) this.addRawKey(ctx, hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, false);
+        return ctx;
+      }
+      const t = this.transform(name, tags);
+      if (t === undefined) {
+        this.addBlockedKey(new RawKey(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, BLOCKED));
+        return BLOCKED;
+      }
+      ctx = this.resolve(view.type, t.name, t.tags, undefined);
+      if (ctx !== undefined) this.addRawKey(ctx, hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, this.collapsed);
     }
     return ctx;
   }
 
-  /** The context of an object-form sample, created if there is room; undefined when the table is full. */
+  /**
+   * A metric's name and tags after the transform (mapping, namespace, filters), or undefined when the
+   * metric is blocked; the name as given when there is no transform. Counts the tags a filter removes.
+   * The decision is the stage's, cached per name; the context table calls this once per new key.
+   */
+  transform(name: string, tags: readonly string[]): { name: string; tags: readonly string[] } | undefined {
+    const tf = this.tf;
+    this.collapsed = false;
+    if (tf === undefined) return { name, tags };
+    const d = tf.stage.decide(name);
+    if (d.blocked) return undefined;
+    const out = TransformStage.applyTags(d, tags);
+    if (out.removed > 0) tf.component.stats.count('tags_excluded', out.removed);
+    this.collapsed = d.name !== name || d.addTags.length > 0 || d.tagFilter !== undefined;
+    return { name: d.name, tags: out.tags };
+  }
+
+  /** Counts `n` samples of blocked metrics (see {@link BLOCKED}). */
+  dropBlocked(n: number): void {
+    this.tf?.component.drop('blocked', n);
+  }
+
+  /** Keys currently in the raw-bytes index (contexts' own, aliases and blocked), for bounds checks. */
+  get rawKeys(): number {
+    return this.rawIndex.size;
+  }
+
+  /** Caches a blocked metric's byte form; past maxContexts of them the oldest is forgotten. */
+  private addBlockedKey(key: RawKey<Context>): void {
+    const ring = this.blockedKeys;
+    if (ring.length < this.opts.maxContexts) ring.push(key);
+    else {
+      this.rawIndex.delete(ring[this.blockedNext]!);
+      ring[this.blockedNext] = key;
+      this.blockedNext = (this.blockedNext + 1) % ring.length;
+    }
+    this.rawIndex.add(key);
+  }
+
+  /** Whether `ctx` may take one more key of this form, from its own MAX_ALIASES or, if `shared`, the shared budget. */
+  private roomFor(ctx: Context, alias: boolean, shared: boolean): boolean {
+    if (roomForKey(ctx, alias)) return true;
+    if (!shared || this.extraKeys >= this.opts.maxContexts) return false;
+    this.extraKeys++;
+    return true;
+  }
+
+  /** The context of an object-form sample, created if there is room; undefined when the table is full, {@link BLOCKED} when filtered out. */
   ofSample(sample: Sample): Context | undefined {
     const tags = sample.tags ?? [];
     const rawKey = `\u0001${sample.type}\u0000${sample.name}\u0000${sample.host ?? ''}\u0000${tags.join(',')}`;
     let ctx = this.aliases.get(rawKey);
     if (ctx === undefined) {
-      ctx = this.resolve(sample.type, sample.name, tags, sample.host);
+      // Self-metrics (recorded while exempt) describe this process: no user mapping or filter applies.
+      const t = this.exempt ? { name: sample.name, tags } : this.transform(sample.name, tags);
+      // Blocked keys are not cached here: the stage's per-name cache answers them without a regex.
+      if (t === undefined) return BLOCKED;
+      ctx = this.resolve(sample.type, t.name, t.tags, sample.host);
       if (ctx === undefined) return undefined;
-      if (roomForKey(ctx, true)) {
+      if (this.roomFor(ctx, true, !this.exempt && this.collapsed)) {
         addKey(ctx, rawKey);
         this.aliases.set(rawKey, ctx);
       }
@@ -265,9 +368,10 @@ export class ContextTable {
 
   /**
    * Makes this byte form find the context: the context is its own entry for its first form if its
-   * name's chars are its bytes (ASCII); any other form gets a RawKey, up to MAX_ALIASES.
+   * name's chars are its bytes (ASCII); any other form gets a RawKey, up to MAX_ALIASES, or from the
+   * shared budget when `shared` (a transform maps several keys to it).
    */
-  private addRawKey(ctx: Context, hash: number, typeCode: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number): void {
+  private addRawKey(ctx: Context, hash: number, typeCode: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number, shared: boolean): void {
     const name = ctx.name;
     if (ctx.rawTags === undefined && name.length === nameEnd - nameStart && sameBytes(name, 0, buf, nameStart, name.length)) {
       const joined = ctx.tagSet.joined;
@@ -277,7 +381,7 @@ export class ContextTable {
       this.rawIndex.add(ctx);
       return;
     }
-    if (!roomForKey(ctx, false)) return;
+    if (!this.roomFor(ctx, false, shared)) return;
     const key = new RawKey(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, ctx);
     this.rawIndex.add(key);
     addKey(ctx, key);
@@ -307,6 +411,7 @@ export class ContextTable {
     if (--ts.refs === 0) unchain(this.tagSets, ts.hash, ts);
     if (ctx.rawTags !== undefined) this.rawIndex.delete(ctx);
     if (ctx.kind === Kind.Gauge) this.lastGauges.delete(ctx);
+    this.extraKeys -= keysOverCap(ctx);
     const keys = ctx.keys;
     if (keys === undefined) return;
     if (Array.isArray(keys)) for (const k of keys) this.forgetKey(k);

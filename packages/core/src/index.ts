@@ -5,6 +5,11 @@ export { DEFAULT_HISTOGRAM_AGGREGATES, DEFAULT_HISTOGRAM_PERCENTILES } from './o
 export type { AggregatorOptions, HistogramAggregate } from './options.js';
 export type { ContextState, WindowState } from './state-merge.js';
 export { SinkFanout } from './sink-fanout.js';
+export { TransformStage } from './transform/stage.js';
+export type { TransformDecision, TransformOptions } from './transform/stage.js';
+export { DEFAULT_NAMESPACE_BLOCKLIST } from './transform/filters.js';
+export type { NameFilterOptions, TagFilterRule } from './transform/filters.js';
+export type { MapperMappingConfig, MapperProfileConfig } from './transform/mapper.js';
 export { normalizeTags } from './tags.js';
 export { alignWindow } from './window-store.js';
 export { SUCCESS } from './contracts.js';

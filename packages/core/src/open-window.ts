@@ -5,7 +5,7 @@
 import { AgentSketch } from './aggregates/agent-sketch.js';
 import type { HistogramAgg } from './aggregates/histogram.js';
 import type { ComponentContext, DropReason } from './component.js';
-import { Kind, type Context, type ContextTable } from './context-table.js';
+import { BLOCKED, Kind, type Context, type ContextTable } from './context-table.js';
 import type { AddResult } from './contracts.js';
 import type { ErrorCode } from './errors.js';
 import type { MetricType, Sample, Series, ServiceCheck, StatsdEvent } from './model.js';
@@ -31,6 +31,13 @@ const DROP_CODES: Record<DropReason<'aggregator'>, ErrorCode> = {
   max_events: 'MD_ERR_AGG_MAX_EVENTS',
   max_contexts: 'MD_ERR_AGG_MAX_CONTEXTS',
 };
+
+/** How many of a line's values are finite: the others are already counted as `non_finite`. */
+function finiteValues(view: SampleView): number {
+  let n = 0;
+  for (let i = 0; i < view.valueCount; i++) if (Number.isFinite(view.values[i])) n++;
+  return n;
+}
 
 /** The window now open and everything that adds to it. */
 export class OpenWindow {
@@ -84,7 +91,9 @@ export class OpenWindow {
   /** Adds one sample in object form; `weight` received items it stands for, counted as drops if dropped. */
   addSample(sample: Sample, weight: number): AddResult {
     if (sample.timestampS !== undefined && sample.timestampS > 0) {
-      return this.addTimestamped(sample.name, sample.type, sample.value, sample.tags ?? [], sample.timestampS, sample.host, weight);
+      const t = this.table.transform(sample.name, sample.tags ?? []);
+      if (t === undefined) return this.blocked(weight);
+      return this.addTimestamped(t.name, sample.type, sample.value, t.tags, sample.timestampS, sample.host, weight);
     }
     if (sample.type !== 's' && !Number.isFinite(sample.value)) {
       this.drop('non_finite', sample.name, weight);
@@ -95,6 +104,7 @@ export class OpenWindow {
       this.drop('max_contexts', sample.name, weight);
       return 'dropped';
     }
+    if (ctx === BLOCKED) return this.blocked(weight);
     const slot = this.touch(ctx);
     if (ctx.kind === Kind.Set) {
       this.setOf(slot).add(sample.setMember ?? String(sample.value));
@@ -113,14 +123,22 @@ export class OpenWindow {
         return;
       }
       const name = buf.toString('utf8', view.nameStart, view.nameEnd);
-      const tags = view.tagsStart >= 0 ? buf.toString('utf8', view.tagsStart, view.tagsEnd).split(',') : [];
-      for (let i = 0; i < view.valueCount; i++) this.addTimestamped(name, view.type, view.values[i]!, tags, view.timestampS, undefined, 1);
+      const t = this.table.transform(name, view.tagsStart >= 0 ? buf.toString('utf8', view.tagsStart, view.tagsEnd).split(',') : []);
+      if (t === undefined) {
+        this.blocked(view.valueCount);
+        return;
+      }
+      for (let i = 0; i < view.valueCount; i++) this.addTimestamped(t.name, view.type, view.values[i]!, t.tags, view.timestampS, undefined, 1);
       return;
     }
     if (view.type !== 's' && !this.hasFiniteValue(view)) return;
     const ctx = this.table.ofView(view);
     if (ctx === undefined) {
       this.drop('max_contexts', buf.toString('utf8', view.nameStart, view.nameEnd), 1);
+      return;
+    }
+    if (ctx === BLOCKED) {
+      this.blocked(view.type === 's' ? 1 : finiteValues(view));
       return;
     }
     const slot = this.touch(ctx);
@@ -257,6 +275,15 @@ export class OpenWindow {
       host: hostOverride ?? host ?? this.opts.hostname,
     });
     return 'accepted';
+  }
+
+  /**
+   * Counts samples a filter list blocked, on the `transform` component. Not logged: the user asked for
+   * it, and the count says how much.
+   */
+  private blocked(n: number): 'dropped' {
+    this.table.dropBlocked(n);
+    return 'dropped';
   }
 
   /** Counts a drop on the aggregator; its log line, rate-limited per reason, names one such metric. */

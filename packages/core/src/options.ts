@@ -4,6 +4,7 @@ import { MdError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { SinkQueueOptions } from './sink-queue.js';
 import type { StatsRegistry } from './stats.js';
+import type { TransformOptions } from './transform/stage.js';
 
 /** Histogram aggregates the agent knows. */
 export type HistogramAggregate = 'max' | 'min' | 'median' | 'avg' | 'sum' | 'count';
@@ -44,6 +45,11 @@ export interface AggregatorOptions {
   globalTags?: readonly string[];
   /** Emit `metrics_distributor.*` self-metrics each window. Default true. */
   selfMetrics?: boolean;
+  /**
+   * Mapping, name filter list, tag filter and namespace, applied where a new context is resolved
+   * (once per new name-and-tags form, not per line). Checked here: a bad config throws naming the field.
+   */
+  transform?: TransformOptions;
   /** Per-sink queue settings. */
   sinkQueue?: SinkQueueOptions;
   /** Clock, injectable for tests. Default `Date.now`. */
@@ -55,7 +61,7 @@ export interface AggregatorOptions {
 }
 
 /** The options with every default filled in, as the aggregator's parts read them. */
-export type ResolvedOptions = Required<Omit<AggregatorOptions, 'logger' | 'stats' | 'now' | 'sinkQueue'>>;
+export type ResolvedOptions = Required<Omit<AggregatorOptions, 'logger' | 'stats' | 'now' | 'sinkQueue' | 'transform'>>;
 
 /** Fills in defaults; throws MD_ERR_CONFIG_INVALID for an interval or percentile out of range. */
 export function resolveOptions(options: AggregatorOptions): ResolvedOptions {

@@ -45,6 +45,9 @@ t.test('component names are built in one place', (t) => {
   t.equal(ComponentNames.sink('console'), 'sink-console');
   t.equal(componentContext(root, 'http', ComponentNames.httpStatsd).name, 'http-statsd');
   t.equal(root.stats.component('http-statsd'), componentContext(root, 'http', 'http-statsd').stats, 'same stats object per name');
+  t.equal(sinkContext(root, 'datadog'), sinkContext(root, 'datadog'), 'one context per root and name, so its log limits are shared');
+  t.not(sinkContext({ ...root, stats: new StatsRegistry() }, 'datadog'), sinkContext(root, 'datadog'), 'another registry, another context');
+  t.throws(() => componentContext(root, 'statsd-udp', 'sink-datadog'), /already a sink/);
   t.end();
 });
 

@@ -52,8 +52,11 @@ export interface HttpFrontendDeps {
    * `loggerInstance`.
    */
   context: ComponentContext<'http'>;
-  /** The `/statsd` route: its target counts bodies and lines under its own context (component `http-statsd`). */
-  statsd: { target: IngestTarget; context: ComponentContext<'http'> };
+  /**
+   * The `/statsd` route's target, built from component `http-statsd`'s context, which counts its bodies
+   * and lines; the route's request-level drops count on `http` with the other route's.
+   */
+  statsdTarget: IngestTarget;
 }
 
 /** Default body limit: Heroku batches are about 100 KiB, so 5 MiB is ample and still bounded. */
@@ -118,7 +121,7 @@ export class HttpFrontend implements Frontend {
         `http: refusing to listen on ${this.host} without credentials; configure credentials (--http-auth) or allow it explicitly (--http-allow-unauthenticated)`,
       );
     }
-    const { target, context, statsd } = deps;
+    const { target, context, statsdTarget } = deps;
     this.name = context.name;
     this.logger = context.logger;
     this.ingest = new LogIngest(target, context, maxFrameBytes);
@@ -127,7 +130,7 @@ export class HttpFrontend implements Frontend {
       credentials: new CredentialStore(credentials),
       recent: new RecentIds(dedupeWindowMs, dedupeMaxIds),
       ingest: this.ingest,
-      statsd: statsd.target,
+      statsd: statsdTarget,
       context,
       runtime: this.runtime,
     });

@@ -72,7 +72,7 @@ export function httpContext(agg: Aggregator, logger: Logger): ComponentContext<'
 export function httpDeps(agg: Aggregator, logger: Logger): HttpFrontendDeps {
   const context = httpContext(agg, logger);
   const statsd = componentContext({ logger, stats: agg.stats }, 'http', ComponentNames.httpStatsd);
-  return { target: agg.target(context), context, statsd: { target: agg.target(statsd), context: statsd } };
+  return { target: agg.target(context), context, statsdTarget: agg.target(statsd) };
 }
 
 /** A log ingest into `agg`, counting on its `http` component. */

@@ -116,7 +116,7 @@ export class KernelDropWatch {
       this.context.drop('kernel_rcvbuf', grown, {
         code: 'MD_ERR_FRONTEND_KERNEL_DROPS',
         // `code` at the top level as well: that is where operators' log queries have matched it.
-        fields: { code: 'MD_ERR_FRONTEND_KERNEL_DROPS', datagrams: grown },
+        fields: { code: 'MD_ERR_FRONTEND_KERNEL_DROPS', datagrams: grown, total: this.context.stats.dropped('kernel_rcvbuf') + grown },
         message: 'The kernel dropped StatsD datagrams: the socket receive buffer was full. Raise net.core.rmem_max and recvBufferBytes, or use --workers.',
       });
     };

@@ -75,6 +75,8 @@ export function classify(answer: Answer, ctx: AnswerContext): SendOutcome {
         log: {
           code: 'MD_ERR_SINK_REJECTED',
           level: 'error',
+          // Each 400 is a different malformed payload worth seeing, so more often than other drops.
+          intervalMs: 10_000,
           fields: { status, endpoint: ctx.endpoint, body: answer.body.slice(0, LOGGED_BODY_CHARS) },
           message: 'Datadog rejected a payload as malformed (400 Bad Request); dropped.',
         },

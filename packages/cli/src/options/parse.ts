@@ -1,4 +1,7 @@
 /** The value parsers every option module shares: each throws a config MdError saying what it expected. */
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { MdError, type HistogramAggregate } from '@metrics-distributor/core';
 
 /** A listener address, or `undefined` when the listener is off. */
@@ -19,7 +22,10 @@ type Raw = unknown;
 /** One option: its config-file key, its CLI flag and how a raw value becomes a typed one. */
 export interface OptionSpec<C, K extends keyof C = keyof C> {
   key: K;
-  flag: string;
+  /** Other config-file names of the key: the Datadog agent's, so a `datadog.yaml` block can be pasted. */
+  fileKeys?: readonly string[];
+  /** Absent for blocks only a config file can hold (mapper profiles, tag filter rules). */
+  flag?: string;
   arg?: string;
   description: string;
   repeatable?: boolean;
@@ -141,4 +147,23 @@ export function oneOf<T extends string>(values: readonly T[]) {
     if (typeof raw !== 'string' || !values.includes(raw as T)) fail(`expected one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
     return raw as T;
   };
+}
+
+/** Reads a JSON (`.json`) or YAML file that must hold an object (empty: `{}`); `what` names it in errors. */
+export function readDataFile(path: string, what: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new MdError('MD_ERR_CONFIG_INVALID', `cannot read ${what} ${path}`, { cause });
+  }
+  let data: unknown;
+  try {
+    data = extname(path) === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (cause) {
+    throw new MdError('MD_ERR_CONFIG_INVALID', `${what} ${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}`, { cause });
+  }
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) throw new MdError('MD_ERR_CONFIG_INVALID', `${what} ${path} must hold an object`);
+  return data as Record<string, unknown>;
 }

@@ -254,22 +254,34 @@ export class DeliveryPolicy<P> {
 
   private expire(p: P): void {
     if (this.opts.retryStats !== undefined) this.opts.retryStats.failed++;
-    const hint = this.opts.hints?.maxAge;
-    this.lose(p, this.target.items(p), 'expired', undefined, {
-      code: 'MD_ERR_SINK_EXPIRED',
-      level: 'error',
-      fields: { ...this.fields(p), maxAgeMs: this.maxAgeOf(p) },
-      message: `${this.opts.destination} payloads waited in the retry buffer longer than the destination accepts old data; dropped them${hint === undefined ? '' : ` (see ${hint})`}.`,
-    });
+    this.lose(p, this.target.items(p), 'expired', undefined, this.expiredLog({ ...this.fields(p), maxAgeMs: this.maxAgeOf(p) }));
   }
 
-  /** Drops buffered payloads the destination would refuse for their age. */
+  private expiredLog(fields: Record<string, unknown>): DropLog {
+    const hint = this.opts.hints?.maxAge;
+    return {
+      code: 'MD_ERR_SINK_EXPIRED',
+      level: 'error',
+      fields,
+      message: `${this.opts.destination} payloads waited in the retry buffer longer than the destination accepts old data; dropped them${hint === undefined ? '' : ` (see ${hint})`}.`,
+    };
+  }
+
+  /** Drops buffered payloads the destination would refuse for their age: one count and one log line per sweep. */
   private dropExpired(): void {
     const now = this.clock.now();
     const gone = this.buffer.removeWhere((p) => this.expired(p, now));
     if (gone.length === 0) return;
     this.updateGauges();
-    for (const p of gone) this.expire(p);
+    let items = 0;
+    for (const p of gone) {
+      const n = this.target.items(p);
+      if (this.opts.retryStats !== undefined) this.opts.retryStats.failed++;
+      if (n <= 0) continue;
+      items += n;
+      this.target.onLost?.(p, n, 'expired');
+    }
+    if (items > 0) this.context.drop('expired', items, this.expiredLog({ payloads: gone.length, items }));
   }
 
   private takeNewest(): P | undefined {

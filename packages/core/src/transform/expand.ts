@@ -19,6 +19,18 @@ export class Template {
     this.constant = this.pieces.every((p) => typeof p === 'string');
   }
 
+  /** The group numbers and names the template refers to, so a config can be checked against its pattern. */
+  references(): { groups: number[]; names: string[] } {
+    const groups: number[] = [];
+    const names: string[] = [];
+    for (const p of this.pieces) {
+      if (typeof p === 'string') continue;
+      if ('group' in p) groups.push(p.group);
+      else names.push(p.named);
+    }
+    return { groups, names };
+  }
+
   /** The text with each reference replaced by its group of `match` (empty when absent). */
   expand(match: RegExpExecArray): string {
     let out = '';

@@ -4,7 +4,7 @@
  * with its `prefix`, or its prefix is `*`), the first matching mapping wins, and a name matching
  * nothing passes unchanged. Matching runs once per new metric name: the stage caches the result.
  */
-import { MdError } from '../errors.js';
+import { isMdError, MdError } from '../errors.js';
 import { Template } from './expand.js';
 
 /** One mapping as the agent's config writes it. */
@@ -87,12 +87,45 @@ export function anchoredRegex(pattern: string, path: string): RegExp {
   }
 }
 
-function compileTags(raw: unknown, path: string): (readonly [string, Template])[] {
+/**
+ * Refuses a template referring to a group its pattern lacks: Go would expand it to nothing, which
+ * silently loses part of a name (a `$3` with two groups, or `$1_total` meaning the group `1_total`).
+ */
+function checkReferences(template: Template, regex: RegExp, match: string, path: string): Template {
+  // Matching the empty alternative gives an array as long as the groups, whatever the pattern.
+  const probe = new RegExp(`${regex.source}|`).exec('')!;
+  const count = probe.length - 1;
+  const named = new Set(Object.keys(probe.groups ?? {}));
+  const { groups, names } = template.references();
+  for (const g of groups) {
+    if (g > count) throw configError(path, `'$${g}' refers to group ${g}, but '${match}' has ${count} group(s)`);
+  }
+  for (const n of names) {
+    if (!named.has(n)) {
+      const digits = /^([0-9]+)(.*)$/.exec(n);
+      const hint = digits !== null ? ` (for group ${digits[1]} followed by '${digits[2]}', write \${${digits[1]}}${digits[2]})` : '';
+      throw configError(path, `'$${n}' refers to a group named '${n}', which '${match}' has not${hint}`);
+    }
+  }
+  return template;
+}
+
+/** Runs `compile`, adding which profile and mapping a config error is about to its message. */
+function within<T>(label: string, compile: () => T): T {
+  try {
+    return compile();
+  } catch (err) {
+    if (isMdError(err)) throw new MdError(err.code, `${err.message} (${label})`, { cause: err });
+    throw err;
+  }
+}
+
+function compileTags(raw: unknown, path: string, regex: RegExp, match: string): (readonly [string, Template])[] {
   if (raw === undefined) return [];
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw configError(path, 'must be a map of tag key to value');
   return Object.entries(raw as Record<string, unknown>).map(([k, v]) => {
     if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw configError(`${path}.${k}`, 'must be a string');
-    return [k, new Template(String(v))] as const;
+    return [k, checkReferences(new Template(String(v)), regex, match, `${path}.${k}`)] as const;
   });
 }
 
@@ -102,22 +135,27 @@ function compileProfiles(raw: unknown, path: string): CompiledProfile[] {
   return raw.map((p: unknown, i) => {
     const pp = `${path}[${i}]`;
     const obj = objectWithKeys(p, pp, ['name', 'prefix', 'mappings']);
-    stringField(obj, 'name', pp);
-    const prefix = stringField(obj, 'prefix', pp);
-    if (!Array.isArray(obj.mappings)) throw configError(`${pp}.mappings`, 'must be a list');
-    const mappings = obj.mappings.map((m: unknown, j) => {
-      const mp = `${pp}.mappings[${j}]`;
-      const mo = objectWithKeys(m, mp, ['match', 'match_type', 'name', 'tags']);
-      const match = stringField(mo, 'match', mp);
-      const type = mo.match_type ?? 'wildcard';
-      if (type !== 'wildcard' && type !== 'regex') throw configError(`${mp}.match_type`, "must be 'wildcard' or 'regex'");
-      return {
-        regex: type === 'wildcard' ? wildcardRegex(match, `${mp}.match`) : anchoredRegex(match, `${mp}.match`),
-        name: new Template(stringField(mo, 'name', mp)),
-        tags: compileTags(mo.tags, `${mp}.tags`),
-      };
+    const profile = stringField(obj, 'name', pp);
+    return within(`profile '${profile}'`, () => {
+      const prefix = stringField(obj, 'prefix', pp);
+      if (!Array.isArray(obj.mappings)) throw configError(`${pp}.mappings`, 'must be a list');
+      const mappings = obj.mappings.map((m: unknown, j) => {
+        const mp = `${pp}.mappings[${j}]`;
+        const mo = objectWithKeys(m, mp, ['match', 'match_type', 'name', 'tags']);
+        const match = stringField(mo, 'match', mp);
+        return within(`mapping '${match}'`, () => {
+          const type = mo.match_type ?? 'wildcard';
+          if (type !== 'wildcard' && type !== 'regex') throw configError(`${mp}.match_type`, "must be 'wildcard' or 'regex'");
+          const regex = type === 'wildcard' ? wildcardRegex(match, `${mp}.match`) : anchoredRegex(match, `${mp}.match`);
+          return {
+            regex,
+            name: checkReferences(new Template(stringField(mo, 'name', mp)), regex, match, `${mp}.name`),
+            tags: compileTags(mo.tags, `${mp}.tags`, regex, match),
+          };
+        });
+      });
+      return { prefix, mappings };
     });
-    return { prefix, mappings };
   });
 }
 
@@ -151,17 +189,18 @@ function compileExporter(raw: unknown, path: string): { profile: CompiledProfile
       if (mo[k] !== undefined) throw configError(`${mp}.${k}`, 'is not supported by metrics-distributor (see the core README)');
     }
     const match = stringField(mo, 'match', mp);
-    const type = mo.match_type ?? defaultType;
-    if (type !== 'glob' && type !== 'regex') throw configError(`${mp}.match_type`, "must be 'glob' or 'regex'");
-    const action = mo.action ?? 'map';
-    if (action !== 'map' && action !== 'drop') throw configError(`${mp}.action`, "must be 'map' or 'drop'");
-    const compiled: CompiledMapping = {
-      regex: type === 'glob' ? wildcardRegex(match, `${mp}.match`) : anchoredRegex(match, `${mp}.match`),
-      name: new Template(action === 'drop' ? (typeof mo.name === 'string' ? mo.name : 'dropped') : stringField(mo, 'name', mp)),
-      tags: compileTags(mo.labels, `${mp}.labels`),
-    };
-    if (action === 'drop') drops.add(compiled);
-    return compiled;
+    return within(`mapping '${match}'`, () => {
+      const type = mo.match_type ?? defaultType;
+      if (type !== 'glob' && type !== 'regex') throw configError(`${mp}.match_type`, "must be 'glob' or 'regex'");
+      const action = mo.action ?? 'map';
+      if (action !== 'map' && action !== 'drop') throw configError(`${mp}.action`, "must be 'map' or 'drop'");
+      const regex = type === 'glob' ? wildcardRegex(match, `${mp}.match`) : anchoredRegex(match, `${mp}.match`);
+      // A drop mapping's name is never used, so it is not checked against the pattern.
+      const name = action === 'drop' ? new Template('dropped') : checkReferences(new Template(stringField(mo, 'name', mp)), regex, match, `${mp}.name`);
+      const compiled: CompiledMapping = { regex, name, tags: compileTags(mo.labels, `${mp}.labels`, regex, match) };
+      if (action === 'drop') drops.add(compiled);
+      return compiled;
+    });
   });
   return { profile: { prefix: '*', mappings }, drops };
 }

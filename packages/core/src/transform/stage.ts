@@ -5,7 +5,7 @@
  * asks only when it creates a context, and decisions are cached, bounded, by name.
  */
 import { Namespace, NameFilter, compileTagFilters, type NameFilterOptions, type TagKeyFilter } from './filters.js';
-import { MetricMapper } from './mapper.js';
+import { configError, MetricMapper } from './mapper.js';
 
 /** What to do with every sample of one metric name. */
 export interface TransformDecision {
@@ -37,6 +37,23 @@ export interface TransformOptions {
   cacheSize?: number;
 }
 
+function isStringList(v: unknown): v is readonly string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
+}
+
+/** Checks the fields TypeScript checks for typed callers, for those that build options from a file. */
+function checkOptions(opts: TransformOptions): void {
+  const f = opts.filterlist as Partial<Record<keyof NameFilterOptions, unknown>> | undefined;
+  if (f !== undefined) {
+    if (!isStringList(f.names)) throw configError('transform.filterlist.names', 'must be a list of metric names');
+    if (f.matchPrefix !== undefined && typeof f.matchPrefix !== 'boolean') throw configError('transform.filterlist.matchPrefix', 'must be true or false');
+    if (f.mode !== undefined && f.mode !== 'block' && f.mode !== 'allow') throw configError('transform.filterlist.mode', "must be 'block' or 'allow'");
+  }
+  if (opts.namespace !== undefined && typeof opts.namespace !== 'string') throw configError('transform.namespace', 'must be a string');
+  if (opts.namespaceBlocklist !== undefined && !isStringList(opts.namespaceBlocklist)) throw configError('transform.namespaceBlocklist', 'must be a list of name prefixes');
+  if (opts.cacheSize !== undefined && !(Number.isInteger(opts.cacheSize) && opts.cacheSize >= 1)) throw configError('transform.cacheSize', 'must be an integer ≥ 1');
+}
+
 const UNCHANGED_TAGS: readonly string[] = Object.freeze([]);
 
 /** The compiled transform stage. Construction validates the whole config once; throws a config MdError naming the field. */
@@ -49,6 +66,7 @@ export class TransformStage {
   private readonly cacheSize: number;
 
   constructor(opts: TransformOptions) {
+    checkOptions(opts);
     const mappers: MetricMapper[] = [];
     if (opts.mapperProfiles !== undefined) mappers.push(MetricMapper.fromProfiles(opts.mapperProfiles));
     if (opts.statsdExporterMappings !== undefined) mappers.push(MetricMapper.fromStatsdExporter(opts.statsdExporterMappings));
@@ -57,7 +75,7 @@ export class TransformStage {
     this.namespace = opts.namespace !== undefined && opts.namespace !== '' ? new Namespace(opts.namespace, opts.namespaceBlocklist) : undefined;
     this.filter = opts.filterlist !== undefined && (opts.filterlist.names.length > 0 || opts.filterlist.mode === 'allow') ? new NameFilter(opts.filterlist) : undefined;
     this.tagFilters = opts.tagFilterlist !== undefined ? compileTagFilters(opts.tagFilterlist) : new Map();
-    this.cacheSize = Math.max(1, opts.cacheSize ?? 1000);
+    this.cacheSize = opts.cacheSize ?? 1000;
   }
 
   /** True when nothing is configured, so the aggregator can skip the stage entirely. */
@@ -101,13 +119,16 @@ export class TransformStage {
   }
 
   /**
-   * The tags a sample of `decision`'s metric keeps, with the mapping's tags added: `tags` itself when
-   * nothing changes. `removed` is how many of the sample's tags the filter took out.
+   * The tags a sample of `decision`'s metric gets: its own plus the mapping's (appended, as the agent's
+   * mapper does), less those the metric's tag filter drops; `tags` itself when nothing changes.
+   * `host:` tags always stay: they choose the host and are taken out of the tags later. `removed` is
+   * how many tags the filter took out.
    */
   static applyTags(decision: TransformDecision, tags: readonly string[]): { tags: readonly string[]; removed: number } {
     const f = decision.tagFilter;
-    if (f === undefined && decision.addTags.length === 0) return { tags, removed: 0 };
-    const kept = f === undefined ? tags : tags.filter((t) => f.keeps(t));
-    return { tags: decision.addTags.length === 0 ? kept : [...kept, ...decision.addTags], removed: tags.length - kept.length };
+    const all = decision.addTags.length === 0 ? tags : [...tags, ...decision.addTags];
+    if (f === undefined) return { tags: all, removed: 0 };
+    const kept = all.filter((t) => t.startsWith('host:') || f.keeps(t));
+    return { tags: kept, removed: all.length - kept.length };
   }
 }

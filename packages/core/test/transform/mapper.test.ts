@@ -21,7 +21,6 @@ const AGENT_PROFILES = [
     mappings: [
       { match: 'custom_metric.process.*.*', match_type: 'wildcard', name: 'custom_metric.process', tags: { tag_key_1: '$1', tag_key_2: '$2' } },
       { match: 'custom_metric.queue.*', name: 'custom_metric.queue.${1}_depth' },
-      { match: 'custom_metric.raw.*', name: 'custom_metric.raw.$1_depth' },
     ],
   },
 ];
@@ -35,7 +34,6 @@ t.test("the agent's documented examples give the documented names and tags", (t)
   t.same(sortedTags(m.map('airflow.dag.my.dag.my_task.duration')), { name: 'airflow.dag.duration', tags: ['dag_id:my.dag', 'task_id:my_task'] });
   t.same(sortedTags(m.map('custom_metric.process.value_1.value_2')), { name: 'custom_metric.process', tags: ['tag_key_1:value_1', 'tag_key_2:value_2'] });
   t.same(m.map('custom_metric.queue.jobs'), { name: 'custom_metric.queue.jobs_depth', tags: [] }, '${1} expands');
-  t.same(m.map('custom_metric.raw.jobs'), { name: 'custom_metric.raw.', tags: [] }, 'as in Go, $1_depth names the group "1_depth", which is empty');
   t.end();
 });
 
@@ -68,6 +66,10 @@ t.test('bad profiles are refused at start-up, naming the field', (t) => {
     [[{ name: 'p', mappings: [] }], /\[0\]\.prefix/],
     [[{ name: 'p', prefix: 'a', mappings: [{ match: 'a', name: 'b', tag: {} }] }], /mappings\[0\]\.tag: unknown key/],
     [{}, /must be a list/],
+    [[{ name: 'p', prefix: 'a.', mappings: [{ match: 'a.*.*', name: 'x.$3' }] }], /mappings\[0\]\.name: '\$3' refers to group 3, but 'a\.\*\.\*' has 2 group\(s\) \(mapping 'a\.\*\.\*'\) \(profile 'p'\)/],
+    [[{ name: 'p', prefix: 'a.', mappings: [{ match: 'a\\.(.*)', match_type: 'regex', name: 'x', tags: { k: '${2}' } }] }], /mappings\[0\]\.tags\.k: '\$2' refers to group 2/],
+    // Go would read $1_depth as the (missing) group "1_depth" and expand it to nothing: refused with the fix.
+    [[{ name: 'p', prefix: 'a.', mappings: [{ match: 'a.*', name: 'a.$1_depth' }] }], /group named '1_depth'.*write \$\{1\}_depth/],
   ];
   for (const [raw, re] of cases) {
     t.throws(() => MetricMapper.fromProfiles(raw), re);
@@ -113,6 +115,8 @@ t.test('statsd_exporter options with no equivalent are refused by name, not sile
   t.throws(() => MetricMapper.fromStatsdExporter({ mappings: [{ match: 'a.*', name: 'a', match_metric_type: 'counter' }] }), /match_metric_type: is not supported/);
   t.throws(() => MetricMapper.fromStatsdExporter({ defaults: { ttl: '1m' }, mappings: [] }), /defaults\.ttl: is not supported/);
   t.throws(() => MetricMapper.fromStatsdExporter({ mappings: [{ match: 'a.*', name: 'a', lables: {} }] }), /mappings\[0\]\.lables: unknown key/);
+  t.throws(() => MetricMapper.fromStatsdExporter({ mappings: [{ match: 'a.*', name: 'a_$2' }] }), /mapping-config\.mappings\[0\]\.name: '\$2' refers to group 2, but 'a\.\*' has 1 group/);
+  t.doesNotThrow(() => MetricMapper.fromStatsdExporter({ mappings: [{ match: '(?P<svc>[a-z]+)\\.hits', match_type: 'regex', name: '${svc}_hits_total' }] }), 'Go named groups are references too');
   t.doesNotThrow(() => MetricMapper.fromStatsdExporter({ defaults: { match_type: 'glob', glob_disable_ordering: false }, mappings: [] }));
   t.end();
 });

@@ -17,6 +17,20 @@ const PREFIXES = ['', 'Error L10 (output buffer overflow): ', 'Error R14 (', 'at
 /** Units repeated to fill a line: digit runs, separators, quotes, escapes, near-miss keywords. */
 const UNITS = ['1', ' ', '=', '#', '"', '\\', '1 ', 'a=', 'count#', 'count#a=1 ', 'sample#', 'dropped 1', '1 messages dropped', ' messages dropped since', '\\"', '1e', '.', '-', 'é', '\t'];
 
+/**
+ * The fastest of `runs` timings of `fn`, in ms. Preemption on a loaded machine only adds time, so the
+ * minimum is the cost of the work itself, while quadratic work stays slow in every run.
+ */
+function fastestOf(runs: number, fn: () => void): number {
+  let best = Infinity;
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    fn();
+    best = Math.min(best, performance.now() - started);
+  }
+  return best;
+}
+
 /** A logplex body of `n` lines, each a header + prefix + unit repeated to ~10 KiB, between two sentinels. */
 function body(header: string, prefix: string, unit: string, n: number): Buffer {
   const fill = unit.repeat(Math.ceil((LINE_BYTES - header.length - prefix.length) / unit.length)).slice(0, LINE_BYTES - header.length - prefix.length);
@@ -30,32 +44,35 @@ t.test('every adversarial ~10 KiB line pattern costs well under a millisecond pe
   for (const header of HEADERS) {
     for (const prefix of PREFIXES) {
       for (const unit of UNITS) {
-        const ing = newIngest();
         const b = body(header, prefix, unit, 50);
-        const started = performance.now();
-        ing.ingest(b, 'logplex');
-        const ms = performance.now() - started;
+        const ms = fastestOf(3, () => {
+          const ing = newIngest();
+          ing.ingest(b, 'logplex');
+          assert.equal(ing.close().sentinel, 2);
+        });
         if (ms > worst.ms) worst = { ms, what: JSON.stringify(header + prefix + unit) };
-        const r = ing.close();
-        assert.equal(r.sentinel, 2);
       }
     }
   }
   t.comment(`slowest pattern: ${worst.what}, ${worst.ms.toFixed(1)} ms for 50 lines`);
   // Generous for slow CI machines: linear parsing of 0.5 MiB takes a few ms.
-  t.ok(worst.ms < 250, `slowest 50 lines took ${worst.ms.toFixed(1)} ms (bound 250 ms)`);
+  t.ok(worst.ms < 250, `slowest 50 lines took ${worst.ms.toFixed(1)} ms, fastest of 3 runs (bound 250 ms)`);
 });
 
 t.test('random short patterns repeated to a full line: bounded cost under every extractor', async (t) => {
   let worst = 0;
   fc.assert(
     fc.property(fc.constantFrom(...HEADERS), fc.constantFrom(...PREFIXES), fc.string({ minLength: 1, maxLength: 12, unit: fc.constantFrom('1', '9', ' ', '=', '#', '"', '\\', 'a', 'e', '.', '-', '+', ':', 'd', 'L', '(', '%', '\t') }), (header, prefix, unit) => {
-      const ing = newIngest();
       const b = body(header, prefix, unit, 20);
-      const started = performance.now();
-      ing.ingest(b, 'logplex');
-      worst = Math.max(worst, performance.now() - started);
-      assert.equal(ing.close().sentinel, 2);
+      const once = () => {
+        const ing = newIngest();
+        ing.ingest(b, 'logplex');
+        assert.equal(ing.close().sentinel, 2);
+      };
+      let ms = fastestOf(1, once);
+      // Retimed only when slow: a loaded machine preempts a run; quadratic work is slow every time.
+      if (ms >= 250) ms = Math.min(ms, fastestOf(2, once));
+      worst = Math.max(worst, ms);
     }),
     { numRuns: RUNS },
   );

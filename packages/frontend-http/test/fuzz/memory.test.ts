@@ -85,7 +85,7 @@ t.test('the frame-id memory stops at dedupeMaxIds, whatever the number of distin
     credentials: new CredentialStore([]),
     recent,
     ingest: new LogIngest(deps.target, deps.context, 10 * 1024),
-    statsd: deps.statsd.target,
+    statsd: deps.statsdTarget,
     context: deps.context,
     runtime: { closing: false, inflight: 0, onIdle: undefined },
   });
