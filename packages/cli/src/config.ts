@@ -6,6 +6,7 @@ import { GRAPHITE_OPTIONS, type GraphiteConfig } from './options/graphite.js';
 import { HTTP_OPTIONS, type HttpConfig } from './options/http.js';
 import { readDataFile, type OptionsOf } from './options/parse.js';
 import { OTLP_OPTIONS, type OtlpConfig } from './options/otlp.js';
+import { PROMETHEUS_OPTIONS, type PrometheusConfig } from './options/prometheus.js';
 import { STATSD_OPTIONS, type StatsdConfig } from './options/statsd.js';
 import { TRANSFORM_OPTIONS, checkTransform, type TransformConfig } from './options/transform.js';
 
@@ -13,10 +14,10 @@ export { parseDurationMs, parseListen } from './options/parse.js';
 export type { HttpCredential, ListenAddress, OptionSpec } from './options/parse.js';
 
 /** The validated, frozen server configuration: every part's settings. Durations are milliseconds. */
-export type ServerConfig = CoreConfig & StatsdConfig & HttpConfig & DatadogConfig & TransformConfig & GraphiteConfig & OtlpConfig & AdminConfig;
+export type ServerConfig = CoreConfig & StatsdConfig & HttpConfig & DatadogConfig & TransformConfig & GraphiteConfig & OtlpConfig & AdminConfig & PrometheusConfig;
 
 /** Every option, in help order. A new front-end or sink adds its part under `options/` and here. */
-export const OPTIONS: readonly OptionsOf<ServerConfig>[] = [...STATSD_OPTIONS, ...CORE_OPTIONS, ...TRANSFORM_OPTIONS, ...HTTP_OPTIONS, ...DATADOG_OPTIONS, ...GRAPHITE_OPTIONS, ...OTLP_OPTIONS, ...ADMIN_OPTIONS];
+export const OPTIONS: readonly OptionsOf<ServerConfig>[] = [...STATSD_OPTIONS, ...CORE_OPTIONS, ...TRANSFORM_OPTIONS, ...HTTP_OPTIONS, ...DATADOG_OPTIONS, ...GRAPHITE_OPTIONS, ...OTLP_OPTIONS, ...ADMIN_OPTIONS, ...PROMETHEUS_OPTIONS];
 
 /** Finds the closest known key, for "did you mean" hints. */
 function closest(key: string): string | undefined {
@@ -77,6 +78,9 @@ export function buildConfig(
   const sinks = out['sinks'] as string[];
   if (sinks.includes('datadog') && out['datadogApiKey'] === undefined) {
     throw new MdError('MD_ERR_CONFIG_INVALID', 'invalid option --sink: the datadog sink needs --datadog-api-key or DD_API_KEY');
+  }
+  if (sinks.includes('prometheus') && out['prometheusListen'] === undefined && out['prometheusRemoteWriteUrl'] === undefined) {
+    throw new MdError('MD_ERR_CONFIG_INVALID', 'invalid option --prometheus-listen: off needs --prometheus-remote-write-url, or the prometheus sink has nothing to do');
   }
   return Object.freeze(out) as unknown as ServerConfig;
 }

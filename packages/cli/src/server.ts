@@ -40,6 +40,11 @@ interface LateWindowParts {
   waitForWindow(windowStart: number): Promise<void>;
 }
 
+/** A sink that listens itself (the Prometheus scrape endpoint): its addresses go in the start-up line. */
+function hasAddresses(s: Sink): s is Sink & { addresses(): readonly string[] } {
+  return typeof (s as Partial<{ addresses: unknown }>).addresses === 'function';
+}
+
 /** Whether `f` has parts of its windows arriving late (today: the UDP worker pool). */
 function hasLateWindowParts(f: Frontend): f is Frontend & LateWindowParts {
   return typeof (f as Partial<LateWindowParts>).waitForWindow === 'function';
@@ -81,6 +86,8 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
     globalTags: config.tags,
     selfMetrics: config.selfMetrics,
     transform: transformOptions(config),
+    // Prometheus buckets timers from their sketches; other sinks get the aggregates alone, unchanged.
+    histogramSketches: config.sinks.includes('prometheus'),
     logger,
   });
   // Each closed window goes to every sink's own bounded queue; the aggregator only emits it.
@@ -153,7 +160,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
   });
   logger.info(
     {
-      listeners: frontends.flatMap((f) => f.addresses()),
+      listeners: [...frontends.flatMap((f) => f.addresses()), ...sinks.flatMap((s) => (hasAddresses(s) ? s.addresses() : []))],
       admin: adminAddress,
       workers: workerCount,
       sinks: sinks.map((s) => s.name),

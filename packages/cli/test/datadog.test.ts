@@ -139,3 +139,23 @@ t.test('a flush interval that is not whole seconds is warned about with the data
   await d.exited;
   t.notMatch(d.stderr(), /not a whole number of seconds/);
 });
+
+t.test('--sink datadog,prometheus: Datadog gets exactly what it gets alone, timer aggregates included', async (t) => {
+  const lines = ['dd.lat:10|ms\ndd.lat:30|ms\ndd.lat:20|ms|#r:a', 'dd.size:3|h', 'dd.n:2|c', 'dd.d:5|d'];
+  const run = async (sinks: string) => {
+    const dd = await standIn();
+    t.teardown(() => dd.close());
+    const c = startCli(['--sink', sinks, '--datadog-url', dd.url, '--prometheus-listen', '127.0.0.1:0', '--self-metrics', 'false', ...COMMON], { DD_API_KEY: KEY });
+    await sendUdp(portOf(await c.listening, 'udp'), lines);
+    await new Promise((r) => setTimeout(r, 300));
+    c.proc.kill('SIGTERM');
+    t.equal((await c.exited).code, 0);
+    return dd
+      .series()
+      .map((s) => JSON.stringify([s.metric, s.type, s.interval, s.tags, s.resources, s.points.map((p) => p.value)]))
+      .sort();
+  };
+  const alone = await run('datadog');
+  t.ok(alone.some((s) => s.includes('"dd.lat.95percentile"')), 'timer aggregates sent');
+  t.same(await run('datadog,prometheus'), alone);
+});

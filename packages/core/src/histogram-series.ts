@@ -49,17 +49,17 @@ export class HistogramSeries {
   }
 
   /** Appends the series of one context's histogram for the window at `ts` (seconds). */
-  emit(ctx: Context, h: HistogramAgg, ts: number, out: SeriesOut): void {
+  emit(ctx: Context, h: HistogramAgg, ts: number, out: SeriesOut, of: 'h' | 'ms'): void {
     const names = (ctx.seriesNames ??= this.names(ctx.name));
     const aggs = this.aggregates;
     let i = 0;
     for (; i < aggs.length; i++) {
       const agg = aggs[i]!;
-      if (agg !== 'count') out.point(ctx, names[i]!, 'gauge', ts, gaugeOf(agg, h));
-      else if (this.countersAs === 'rate') out.point(ctx, names[i]!, 'rate', ts, h.count / this.intervalS);
-      else out.point(ctx, names[i]!, 'count', ts, h.count);
+      if (agg !== 'count') out.aggregate(ctx, names[i]!, 'gauge', ts, gaugeOf(agg, h), of);
+      else if (this.countersAs === 'rate') out.aggregate(ctx, names[i]!, 'rate', ts, h.count / this.intervalS, of);
+      else out.aggregate(ctx, names[i]!, 'count', ts, h.count, of);
     }
-    for (const q of this.percentiles) out.point(ctx, names[i++]!, 'gauge', ts, h.percentile(q));
+    for (const q of this.percentiles) out.aggregate(ctx, names[i++]!, 'gauge', ts, h.percentile(q), of);
   }
 
   /** Called once a window is built: names not used for a window longer are let go. */

@@ -22,6 +22,7 @@ export { RateLimitedLog, createRootLogger, silentLogger } from './logger.js';
 export type { Logger, RootLoggerOptions } from './logger.js';
 export type {
   AlertType,
+  HistogramSketchSeries,
   MetricBatch,
   MetricType,
   Sample,

@@ -91,6 +91,12 @@ export interface Series {
   tags: readonly string[];
   /** Host resource. Empty string when none is known. */
   host: string;
+  /**
+   * Set on the aggregate series (`.max`, `.95percentile`, `.count`…) of an `h`/`ms` context when the
+   * window carries {@link MetricBatch.histogramSketches}, absent otherwise: a sink exposing those
+   * contexts from their sketches leaves these aggregates out.
+   */
+  aggregateOf?: 'h' | 'ms';
 }
 
 /**
@@ -130,6 +136,12 @@ export interface SketchSeries {
   sketch: SketchData;
 }
 
+/** One `h`/`ms` context's samples of one window as a sketch (exact samples binned, or its own sketch). */
+export interface HistogramSketchSeries extends SketchSeries {
+  /** The wire type the samples came as: `ms` values are milliseconds. */
+  sourceType: 'h' | 'ms';
+}
+
 /** Everything one closed window produced, handed to every sink as the same read-only snapshot. */
 export interface MetricBatch {
   /** Window start, unix milliseconds. */
@@ -140,6 +152,11 @@ export interface MetricBatch {
   series: readonly Series[];
   /** Distributions. */
   sketches: readonly SketchSeries[];
+  /**
+   * Every `h`/`ms` context's window as a sketch, besides its aggregate series; present only with the
+   * aggregator's `histogramSketches` option (sinks that bucket timers, such as Prometheus').
+   */
+  histogramSketches?: readonly HistogramSketchSeries[];
   /** Events received during the window. */
   events: readonly StatsdEvent[];
   /** Service checks received during the window. */

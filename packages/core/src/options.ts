@@ -28,6 +28,11 @@ export interface AggregatorOptions {
   histogramPercentiles?: readonly number[];
   /** Histogram samples kept exactly per context per window before switching to a sketch. Default 1000. */
   histogramExactSamples?: number;
+  /**
+   * Also emit each `h`/`ms` context's window as a sketch in `MetricBatch.histogramSketches`, for sinks
+   * that expose timers as histograms. Default false: the aggregates alone, as the agent sends.
+   */
+  histogramSketches?: boolean;
   /** An idle counter reports 0 for this long after its last sample. Default 300000. */
   counterExpiryMs?: number;
   /** Live contexts at most; samples for new contexts beyond it are dropped and counted. Default 200000. */
@@ -76,6 +81,7 @@ export function resolveOptions(options: AggregatorOptions): ResolvedOptions {
     histogramAggregates: options.histogramAggregates ?? DEFAULT_HISTOGRAM_AGGREGATES,
     histogramPercentiles: percentiles,
     histogramExactSamples: options.histogramExactSamples ?? 1000,
+    histogramSketches: options.histogramSketches ?? false,
     counterExpiryMs: options.counterExpiryMs ?? 300_000,
     maxContexts: options.maxContexts ?? 200_000,
     maxEventsPerWindow: options.maxEventsPerWindow ?? 10_000,

@@ -15,6 +15,8 @@ export class SeriesOut {
     expected: number,
     /** Window length in seconds, the `interval` of every point. */
     private readonly intervalS: number,
+    /** Whether {@link aggregate} marks its points (the aggregator's `histogramSketches`). */
+    private readonly markAggregates = false,
   ) {
     // Capped: V8 makes a slow dictionary array of `new Array(n)` for n in the tens of millions.
     this.arr = new Array<Series>(Math.min(expected, 1 << 22));
@@ -28,6 +30,15 @@ export class SeriesOut {
   /** Appends one point of a context, under the context's tags and host. */
   point(ctx: Context, metric: string, type: Series['type'], timestamp: number, value: number): void {
     this.arr[this.n++] = { metric, type, timestamp, value, interval: this.intervalS, tags: ctx.tags, host: ctx.host };
+  }
+
+  /**
+   * Appends one aggregate point of a histogram context, marked with `aggregateOf` only when the window
+   * also carries histogram sketches: the default window keeps a single, smaller series shape.
+   */
+  aggregate(ctx: Context, metric: string, type: Series['type'], timestamp: number, value: number, aggregateOf: 'h' | 'ms'): void {
+    if (!this.markAggregates) return this.point(ctx, metric, type, timestamp, value);
+    this.arr[this.n++] = { metric, type, timestamp, value, interval: this.intervalS, tags: ctx.tags, host: ctx.host, aggregateOf };
   }
 
   /** Drops unfilled room, should the count have been high. */

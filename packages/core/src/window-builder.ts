@@ -6,7 +6,7 @@ import type { AgentSketch } from './aggregates/agent-sketch.js';
 import type { HistogramAgg } from './aggregates/histogram.js';
 import { Kind, type Context, type ContextTable } from './context-table.js';
 import type { HistogramSeries } from './histogram-series.js';
-import type { MetricBatch, SketchSeries } from './model.js';
+import type { HistogramSketchSeries, MetricBatch, SketchSeries } from './model.js';
 import type { TakenWindow } from './open-window.js';
 import type { ResolvedOptions } from './options.js';
 import { SeriesOut } from './series-out.js';
@@ -50,9 +50,10 @@ export class WindowBuilder {
    */
   build(taken: TakenWindow): { batch: MetricBatch; steps: Generator<void, void, undefined> } {
     // Counted at claim time: a pass over the slots here would hold the loop at the boundary.
-    const out = new SeriesOut(taken.timestamped.length + taken.store.series, this.intervalS);
+    const out = new SeriesOut(taken.timestamped.length + taken.store.series, this.intervalS, this.opts.histogramSketches);
     for (const s of taken.timestamped) out.add(s);
     const sketches: SketchSeries[] = [];
+    const histogramSketches: HistogramSketchSeries[] | undefined = this.opts.histogramSketches ? [] : undefined;
     const batch: MetricBatch = {
       windowStartMs: taken.start,
       intervalMs: this.opts.flushIntervalMs,
@@ -60,11 +61,12 @@ export class WindowBuilder {
       sketches,
       events: taken.events,
       serviceChecks: taken.serviceChecks,
+      ...(histogramSketches !== undefined ? { histogramSketches } : {}),
     };
-    return { batch, steps: this.steps(taken, out, sketches) };
+    return { batch, steps: this.steps(taken, out, sketches, histogramSketches) };
   }
 
-  private *steps(taken: TakenWindow, series: SeriesOut, sketches: SketchSeries[]): Generator<void, void, undefined> {
+  private *steps(taken: TakenWindow, series: SeriesOut, sketches: SketchSeries[], histogramSketches: HistogramSketchSeries[] | undefined): Generator<void, void, undefined> {
     const start = taken.start;
     const store = taken.store;
     // The work is in plain methods called per chunk: V8 optimises those after a few calls, while a
@@ -75,7 +77,7 @@ export class WindowBuilder {
     for (let i = 0; i < store.size; i += FLUSH_CHUNK) {
       const end = Math.min(store.size, i + FLUSH_CHUNK);
       if (tally !== undefined) tallySlots(store, i, end, tally);
-      this.emitSlots(store, i, end, start, series, sketches, pooled);
+      this.emitSlots(store, i, end, start, series, sketches, histogramSketches, pooled);
       yield;
     }
     this.lastTally = tally === undefined ? undefined : { windowStartMs: start, byName: tally };
@@ -91,7 +93,16 @@ export class WindowBuilder {
   }
 
   /** Turns slots [from, to) of a closed window's store into series, emptying them into the pools. */
-  private emitSlots(store: WindowStore, from: number, to: number, start: number, series: SeriesOut, sketches: SketchSeries[], pooled: Pooled): void {
+  private emitSlots(
+    store: WindowStore,
+    from: number,
+    to: number,
+    start: number,
+    series: SeriesOut,
+    sketches: SketchSeries[],
+    histogramSketches: HistogramSketchSeries[] | undefined,
+    pooled: Pooled,
+  ): void {
     const ts = Math.floor(start / 1000);
     const interval = this.intervalS;
     const countType = this.opts.countersAs;
@@ -113,7 +124,12 @@ export class WindowBuilder {
         case Kind.Histogram:
         case Kind.Timer:
           if (obj !== undefined) {
-            this.histograms.emit(ctx, obj as HistogramAgg, ts, series);
+            const h = obj as HistogramAgg;
+            const of = ctx.kind === Kind.Timer ? 'ms' : 'h';
+            this.histograms.emit(ctx, h, ts, series, of);
+            if (histogramSketches !== undefined && !h.isEmpty) {
+              histogramSketches.push({ metric: ctx.name, sourceType: of, timestamp: ts, interval, tags: ctx.tags, host: ctx.host, sketch: h.toSketchData() });
+            }
             pooled.hists++;
           }
           break;

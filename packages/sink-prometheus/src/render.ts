@@ -53,8 +53,6 @@ export function negotiate(accept: string | undefined): ExpositionFormat {
 export interface RenderOptions {
   /** Histogram bucket upper bounds (`+Inf` implied). */
   buckets: readonly number[];
-  /** Factor applied to histogram sums (the state keeps them unscaled). */
-  sketchScale: number;
   /** The clock, for skipping series past their TTL. */
   nowMs: number;
   /** Yield to the event loop after this many series; 0 renders in one go. */
@@ -76,7 +74,7 @@ function braces(labels: string): string {
 }
 
 /** The lines of one series. */
-function seriesLines(fam: Family, st: SeriesState, om: boolean, les: readonly string[], scale: number): string {
+function seriesLines(fam: Family, st: SeriesState, om: boolean, les: readonly string[]): string {
   switch (fam.type) {
     case 'counter':
       return fam.name + '_total' + braces(st.labels) + ' ' + formatValue(st.value) + '\n';
@@ -93,7 +91,7 @@ function seriesLines(fam: Family, st: SeriesState, om: boolean, les: readonly st
       }
       const l = braces(st.labels);
       const count = fam.name + '_count' + l + ' ' + formatValue(st.count) + '\n';
-      const sum = fam.name + '_sum' + l + ' ' + formatValue(scale === 1 ? st.value : st.value * scale) + '\n';
+      const sum = fam.name + '_sum' + l + ' ' + formatValue(st.scale === 1 ? st.value : st.value * st.scale) + '\n';
       // OpenMetrics orders a histogram's samples buckets, count, sum; 0.0.4 as client_golang: sum, count.
       return om ? body + count + sum : body + sum + count;
     }
@@ -135,7 +133,7 @@ export async function* renderChunks(state: ExpositionState, format: ExpositionFo
         pending += header(fam, om);
         headed = true;
       }
-      pending += seriesLines(fam, st, om, les, opts.sketchScale);
+      pending += seriesLines(fam, st, om, les);
       if (pending.length >= CHUNK_CHARS) {
         yield pending;
         pending = '';

@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import { MdError, SUCCESS, type ComponentContext, type ExportResult, type MetricBatch, type Sink } from '@metrics-distributor/core';
+import { MdError, SUCCESS, type ComponentContext, type ComponentStats, type ExportResult, type LossTally, type MetricBatch, type Sink } from '@metrics-distributor/core';
+import { RemoteWriter, type RemoteWriteOptions } from './remote-write.js';
 import { CONTENT_TYPES, negotiate, render, renderChunks, type ExpositionFormat, type RenderOptions } from './render.js';
 import { ExpositionState } from './state.js';
 
@@ -33,6 +34,10 @@ export interface PrometheusSinkOptions {
   buckets?: readonly number[];
   /** Factor applied to distribution values and sums before bucketing: 0.001 exposes milliseconds as seconds. Default 1. */
   sketchScale?: number;
+  /** Serve the scrape endpoint. Default true; false with `remoteWrite` for remote write alone. */
+  scrape?: boolean;
+  /** Also send every window to a remote-write receiver (see {@link RemoteWriteOptions}). */
+  remoteWrite?: RemoteWriteOptions;
   /** Items applied per look at the clock while exporting. Default 512. */
   sliceCheckEvery?: number;
   /** Series rendered between two event-loop turns during a scrape. Default 2000; 0 renders in one go. */
@@ -45,6 +50,8 @@ export interface PrometheusSinkDeps {
   context: ComponentContext<'sink'>;
   /** Clock for the TTL, injectable for tests. Default `Date.now`. */
   now?: () => number;
+  /** Where the remote-write retry path counts `received`/`sent`/`failed` (e.g. `sink-prometheus-retry`). */
+  retryStats?: ComponentStats;
 }
 
 /** Export gives the event loop a turn after this long (ms), so ingestion keeps up during a large window. */
@@ -54,6 +61,38 @@ function positive(name: string, v: number | undefined, def: number, allowZero = 
   const x = v ?? def;
   if (!Number.isFinite(x) || x < 0 || (!allowZero && x === 0)) throw new MdError('MD_ERR_CONFIG_INVALID', `prometheus ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(v)}`);
   return x;
+}
+
+/** Cuts an export into slices of about SLICE_MS, with an event-loop turn between, and keeps its clock. */
+class Slicer {
+  /** The sink's clock, read again after each pause. */
+  nowMs: number;
+  private sliceStart = performance.now();
+  private k = 0;
+
+  constructor(
+    private readonly every: number,
+    private readonly now: () => number,
+  ) {
+    this.nowMs = now();
+  }
+
+  /** Counts one item; true when the slice is used up. */
+  tick(): boolean {
+    return ++this.k % this.every === 0 && performance.now() - this.sliceStart >= SLICE_MS;
+  }
+
+  /** Gives the event loop a turn, then starts the next slice. */
+  async pause(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.sliceStart = performance.now();
+    this.nowMs = this.now();
+  }
+}
+
+/** Items of a batch this sink takes: series, distributions and timer/histogram sketches. */
+function itemsOf(batch: MetricBatch): number {
+  return batch.series.length + batch.sketches.length + (batch.histogramSketches?.length ?? 0);
 }
 
 /** Checks bucket bounds: finite, strictly ascending, at least one. */
@@ -82,6 +121,8 @@ export class PrometheusSink implements Sink {
   private readonly sliceCheckEvery: number;
   private readonly renderYieldEvery: number;
   private server: Server | undefined;
+  private readonly scrape: boolean;
+  private readonly remote: RemoteWriter | undefined;
   private closed = false;
   /** Exports run one after the other, so a batch is never interleaved with the next. */
   private tail: Promise<unknown> = Promise.resolve();
@@ -105,15 +146,19 @@ export class PrometheusSink implements Sink {
         maxSeries: Math.trunc(positive('maxSeries', opts.maxSeries, 200_000)),
         buckets: this.buckets,
         sketchScale: (this.sketchScale = positive('sketchScale', opts.sketchScale, 1)),
+        trackTouched: opts.remoteWrite !== undefined,
       },
       this.context,
     );
+    this.scrape = opts.scrape ?? true;
+    if (!this.scrape && opts.remoteWrite === undefined) throw new MdError('MD_ERR_CONFIG_INVALID', 'prometheus sink with neither a scrape endpoint nor remote write');
+    this.remote = opts.remoteWrite === undefined ? undefined : new RemoteWriter(opts.remoteWrite, this.buckets, this.context, deps.retryStats);
     this.lastSweepMs = this.now();
   }
 
   /** Starts listening; rejects with `MD_ERR_SINK_LISTEN` when the address cannot be bound. Idempotent. */
   async start(): Promise<void> {
-    if (this.server !== undefined) return;
+    if (this.server !== undefined || !this.scrape) return;
     const server = createServer((req, res) => this.handle(req, res));
     server.keepAliveTimeout = 65_000;
     this.server = server;
@@ -138,6 +183,12 @@ export class PrometheusSink implements Sink {
     return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
   }
 
+  /** The scrape URL (`http://host:port/metrics`) once listening, for the server's start-up line. */
+  addresses(): readonly string[] {
+    const a = this.address();
+    return a === undefined ? [] : [`http://${a}${this.path}`];
+  }
+
   /** The bound port, or undefined before {@link start}. */
   get boundPort(): number | undefined {
     const a = this.server?.address() as AddressInfo | null | undefined;
@@ -153,7 +204,7 @@ export class PrometheusSink implements Sink {
   export(batch: MetricBatch): Promise<ExportResult> {
     const run = this.tail.then(() => this.apply(batch)).catch((err: unknown): ExportResult => {
       // A bug, not an expected failure: the window is lost for this sink, the chain must go on.
-      const items = batch.series.length + batch.sketches.length;
+      const items = itemsOf(batch);
       this.context.drop('internal_error', items, { code: 'MD_ERR_SINK_EXPORT', level: 'error', cause: err });
       return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', undefined, { cause: err }) };
     });
@@ -162,40 +213,45 @@ export class PrometheusSink implements Sink {
   }
 
   private async apply(batch: MetricBatch): Promise<ExportResult> {
-    const items = batch.series.length + batch.sketches.length;
+    const items = itemsOf(batch);
     if (this.closed) {
       this.context.drop('closed', items);
       return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', 'prometheus sink is shut down') };
     }
     this.context.stats.received += items;
-    let nowMs = this.now();
+    const clock = new Slicer(this.sliceCheckEvery, this.now);
     // Without scrapes nothing else removes expired series, so exports sweep now and then.
-    if (nowMs - this.lastSweepMs >= Math.min(this.ttlMs, 60_000)) {
-      this.lastSweepMs = nowMs;
-      this.state.sweep(nowMs);
+    if (clock.nowMs - this.lastSweepMs >= Math.min(this.ttlMs, 60_000)) {
+      this.lastSweepMs = clock.nowMs;
+      this.state.sweep(clock.nowMs);
     }
-    let sliceStart = performance.now();
-    const every = this.sliceCheckEvery;
-    let k = 0;
+    this.state.beginExport();
+    // With their sketches in the batch, h/ms contexts are histograms: their aggregate gauges are left out.
+    const skipAggregates = batch.histogramSketches !== undefined;
     for (const s of batch.series) {
-      this.state.applySeries(s, nowMs);
-      if (++k % every === 0 && performance.now() - sliceStart >= SLICE_MS) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        sliceStart = performance.now();
-        nowMs = this.now();
-      }
+      if (!skipAggregates || s.aggregateOf === undefined) this.state.applySeries(s, clock.nowMs);
+      if (clock.tick()) await clock.pause();
     }
     for (const s of batch.sketches) {
-      this.state.applySketch(s.metric, s.host, s.tags, s.sketch, nowMs);
-      if (++k % every === 0 && performance.now() - sliceStart >= SLICE_MS) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        sliceStart = performance.now();
-        nowMs = this.now();
-      }
+      this.state.applySketch(s.metric, s.host, s.tags, s.sketch, clock.nowMs);
+      if (clock.tick()) await clock.pause();
     }
-    this.context.stats.sent += items;
+    // Timers and histograms as histograms: ms in seconds, as statsd_exporter; h in the unit sent.
+    for (const s of batch.histogramSketches ?? []) {
+      this.state.applySketch(s.metric, s.host, s.tags, s.sketch, clock.nowMs, s.sourceType === 'ms' ? 0.001 : 1);
+      if (clock.tick()) await clock.pause();
+    }
     this.context.stats.gauge('prometheus_series', this.state.size);
-    return SUCCESS;
+    if (this.remote === undefined) {
+      this.context.stats.sent += items;
+      return SUCCESS;
+    }
+    // The window's series go out with their cumulative values; what the receiver refuses is counted there.
+    const tally: LossTally = { lost: 0, reasons: new Set() };
+    await this.remote.write(this.state.takeTouched(), batch.windowStartMs, tally);
+    this.context.stats.sent += items;
+    if (tally.lost === 0) return SUCCESS;
+    return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', `prometheus remote write: ${tally.lost} sample(s) of the window dropped (${[...tally.reasons].join(', ')})`) };
   }
 
   /** Renders the exposition as a scrape would get it, without HTTP (tests, benchmarks, embedders). */
@@ -208,7 +264,7 @@ export class PrometheusSink implements Sink {
     const nowMs = this.now();
     this.state.sweep(nowMs);
     this.lastSweepMs = nowMs;
-    return { buckets: this.buckets, sketchScale: this.sketchScale, nowMs, yieldEvery: this.renderYieldEvery };
+    return { buckets: this.buckets, nowMs, yieldEvery: this.renderYieldEvery };
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -267,9 +323,13 @@ export class PrometheusSink implements Sink {
     out.end();
   }
 
-  /** Stops listening: in-flight scrapes may finish until `deadlineMs`, then their sockets are closed. Idempotent. */
+  /** Stops listening (in-flight scrapes may finish until `deadlineMs`) and retries buffered remote writes until then. Idempotent. */
   async shutdown(deadlineMs: number): Promise<void> {
     this.closed = true;
+    await Promise.all([this.remote?.shutdown(deadlineMs, this.tail), this.closeListener(deadlineMs)]);
+  }
+
+  private async closeListener(deadlineMs: number): Promise<void> {
     const server = this.server;
     if (server === undefined) return;
     this.server = undefined;

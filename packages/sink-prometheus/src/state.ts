@@ -20,6 +20,10 @@ export interface SeriesState {
   readonly buckets: Float64Array | undefined;
   /** When it was last updated (ms, the sink's clock): what the TTL counts from. */
   updatedMs: number;
+  /** The export that last listed it as touched, so it is listed once per window. */
+  touchedIn: number;
+  /** Factor on a histogram's values and sum (0.001 for `ms` timers); 1 for other types. */
+  readonly scale: number;
   /** Raw name of the first writer: a gauge written by another raw series is a clash. */
   readonly originName: string;
   /** Raw tags of the first writer, for the same check. */
@@ -50,8 +54,18 @@ export interface StateOptions {
   maxSeries: number;
   /** Histogram bucket upper bounds, ascending, finite (`+Inf` is implied). */
   buckets: readonly number[];
-  /** Factor applied to sketch values before bucketing and to their sum (e.g. 0.001: ms to seconds). */
+  /** Factor applied to distribution values before bucketing and to their sum (e.g. 0.001: ms to seconds). */
   sketchScale: number;
+  /** Keep the series each export updates (see {@link ExpositionState.takeTouched}), for remote write. */
+  trackTouched?: boolean;
+}
+
+/** A series an export updated, with its family: what remote write sends for the window. */
+export interface Touched {
+  /** The series' family. */
+  readonly family: Family;
+  /** The series, with its cumulative value after the update. */
+  readonly series: SeriesState;
 }
 
 /** Longest name cache before it is cleared: raw names are user input, so the cache must be bounded. */
@@ -116,13 +130,43 @@ export class ExpositionState {
    * key is ≥ its own: a value exactly on a bound is counted in that bucket, as Prometheus' `le` says,
    * and values within the bound's bin (< 0.78 % above it) are too; no other value is misplaced.
    */
-  private readonly boundKeys: Int32Array;
+  private readonly boundKeys = new Map<number, Int32Array>();
+  private touched: Touched[] = [];
+  /** The export running now, so a series touched twice in one window is listed once. */
+  private exportNo = 0;
 
   constructor(
     private readonly opts: StateOptions,
     private readonly context: ComponentContext<'sink'>,
-  ) {
-    this.boundKeys = Int32Array.from(opts.buckets, (b) => sketchKey(b / opts.sketchScale));
+  ) {}
+
+  /** The bucket bounds' sketch keys for values scaled by `scale`. */
+  private keysFor(scale: number): Int32Array {
+    let keys = this.boundKeys.get(scale);
+    if (keys === undefined) {
+      keys = Int32Array.from(this.opts.buckets, (b) => sketchKey(b / scale));
+      this.boundKeys.set(scale, keys);
+    }
+    return keys;
+  }
+
+  /** Starts a new export's list of touched series. */
+  beginExport(): void {
+    this.exportNo++;
+    this.touched = [];
+  }
+
+  /** The series updated since {@link beginExport}, each once (empty unless `trackTouched`). */
+  takeTouched(): Touched[] {
+    const t = this.touched;
+    this.touched = [];
+    return t;
+  }
+
+  private touch(family: Family, series: SeriesState): void {
+    if (this.opts.trackTouched !== true || series.touchedIn === this.exportNo) return;
+    series.touchedIn = this.exportNo;
+    this.touched.push({ family, series });
   }
 
   /** Live series (histograms count once each). */
@@ -149,6 +193,7 @@ export class ExpositionState {
       if (st.originName !== s.metric || !sameTags(st.originTags, s.tags)) return this.drop('name_clash', 'MD_ERR_SINK_NAME_CLASH', s.metric);
       st.value = s.value;
       st.updatedMs = nowMs;
+      this.touch(this.lastFamily!, st);
       return;
     }
     const delta = windowTotal(s);
@@ -160,15 +205,21 @@ export class ExpositionState {
     if (delta === 0) return;
     st.value += delta;
     st.updatedMs = nowMs;
+    this.touch(this.lastFamily!, st);
   }
 
-  /** Adds one window's sketch to a cumulative histogram: each bin's count goes to the bucket of its value. */
-  applySketch(metric: string, host: string, tags: readonly string[], sk: SketchData, nowMs: number): void {
+  /**
+   * Adds one window's sketch to a cumulative histogram: each bin's count goes to the bucket of its value.
+   * `scale` is the factor to the exposed unit (default the distributions' `sketchScale`; 0.001 for `ms`).
+   */
+  applySketch(metric: string, host: string, tags: readonly string[], sk: SketchData, nowMs: number, scale = this.opts.sketchScale): void {
     if (sk.count === 0) return;
     if (!Number.isFinite(sk.sum) || sk.keys.length !== sk.counts.length) return this.drop('invalid_value', 'MD_ERR_SINK_EXPORT', metric);
-    const st = this.series(metric, 'histogram', host, tags, nowMs);
+    const st = this.series(metric, 'histogram', host, tags, nowMs, scale);
     if (st === undefined) return;
-    const boundKeys = this.boundKeys;
+    // One histogram fed in two units (an `ms` timer and an `h` histogram of one name) would mix them.
+    if (st.scale !== scale) return this.drop('name_clash', 'MD_ERR_SINK_NAME_CLASH', metric, { scale, existingScale: st.scale });
+    const boundKeys = this.keysFor(scale);
     const buckets = st.buckets!;
     let b = 0;
     for (let i = 0; i < sk.keys.length; i++) {
@@ -181,6 +232,7 @@ export class ExpositionState {
     st.value += sk.sum;
     st.count += sk.count;
     st.updatedMs = nowMs;
+    this.touch(this.lastFamily!, st);
   }
 
   /** Removes every series not updated within the TTL, and families left empty. Returns how many went. */
@@ -247,11 +299,15 @@ export class ExpositionState {
     return created;
   }
 
-  private series(raw: string, type: FamilyType, host: string, tags: readonly string[], nowMs: number): SeriesState | undefined {
+  /** The family of the series {@link series} last returned. */
+  private lastFamily: Family | undefined;
+
+  private series(raw: string, type: FamilyType, host: string, tags: readonly string[], nowMs: number, scale = 1): SeriesState | undefined {
     const fam = this.family(raw, type);
     if (fam === undefined) return undefined;
     const labels = this.labelCache.labels(host, tags);
     const st = fam.series.get(labels);
+    this.lastFamily = fam;
     if (st !== undefined) return st;
     if (this.seriesCount >= this.opts.maxSeries) {
       if (nowMs - this.lastLimitSweepMs >= LIMIT_SWEEP_EVERY_MS) {
@@ -274,10 +330,13 @@ export class ExpositionState {
       count: 0,
       buckets: type === 'histogram' ? new Float64Array(this.opts.buckets.length + 1) : undefined,
       updatedMs: nowMs,
+      touchedIn: 0,
+      scale,
       originName: raw,
       originTags: tags,
     };
     home.series.set(labels, created);
+    this.lastFamily = home;
     this.seriesCount++;
     return created;
   }

@@ -4,21 +4,13 @@
  * Skipped only when the Debian `prometheus` package (which ships promtool) is not installed.
  */
 import t from 'tap';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Aggregator, silentLogger } from '@metrics-distributor/core';
 import { PrometheusSink } from '../src/index.js';
 import { batch, dist, makeSink, point, testContext } from './helpers.js';
+import { NO_PROMETHEUS, NO_PROMTOOL, query, startPrometheus, until } from './real-prometheus.js';
 
-function has(bin: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
-}
-const NO_PROMTOOL = has('promtool') ? false : 'promtool not installed (Debian: apt-get install -y prometheus; .ci/run does it)';
-const NO_PROMETHEUS = has('prometheus') ? false : 'prometheus not installed (Debian: apt-get install -y prometheus; .ci/run does it)';
 
 function promtool(text: string): { status: number | null; out: string } {
   const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 20_000 });
@@ -50,40 +42,6 @@ t.test('promtool check metrics passes on the text exposition', { skip: NO_PROMTO
   t.not(promtool(twice).status, 0);
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function query(promPort: number, q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
-  const res = await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${encodeURIComponent(q)}`);
-  const body = (await res.json()) as { status: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
-  if (body.status !== 'success') throw new Error(`query ${q}: ${JSON.stringify(body)}`);
-  return body.data.result;
-}
-
-/** Polls until `fn` returns a value other than undefined, or fails after `timeoutMs`. */
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last === undefined ? '' : `: ${last instanceof Error ? last.message : JSON.stringify(last)}`}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 t.test('a real Prometheus scrapes the sink and finds the numbers sent over UDP', { skip: NO_PROMETHEUS, timeout: 45_000 }, async (t) => {
   // The sink, fed by core's aggregator (windows closed by hand), fed by StatsD datagrams over UDP.
   const context = testContext();
@@ -97,35 +55,16 @@ t.test('a real Prometheus scrapes the sink and finds the numbers sent over UDP',
   const client = createSocket('udp4');
   const send = (lines: string[]) => new Promise<void>((resolve, reject) => client.send(lines.join('\n'), udp.address().port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
 
-  const dir = mkdtempSync(join(tmpdir(), 'md-prom-'));
-  const promPort = await freePort();
-  writeFileSync(
-    join(dir, 'prometheus.yml'),
+  const prom = await startPrometheus(
     `global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: md\n    static_configs:\n      - targets: ['127.0.0.1:${sink.boundPort}']\n`,
   );
-  let prom: ChildProcess | undefined = spawn(
-    'prometheus',
-    [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--log.level=warn'],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let promLog = '';
-  prom.stderr!.on('data', (c: Buffer) => void (promLog = (promLog + c.toString()).slice(-4000)));
+  const promPort = prom.port;
   t.teardown(async () => {
     client.close();
     udp.close();
     await aggregator.close(Date.now() + 1000);
     await sink.shutdown(Date.now() + 1000);
-    if (prom !== undefined && prom.exitCode === null) {
-      const p = prom;
-      const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGTERM');
-      // Prometheus stops in well under a second; a hung one must not hang the test run.
-      const kill = setTimeout(() => p.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(kill);
-    }
-    prom = undefined;
-    rmSync(dir, { recursive: true, force: true });
+    await prom.stop();
   });
 
   let datagrams = 0;
@@ -153,9 +92,6 @@ t.test('a real Prometheus scrapes the sink and finds the numbers sent over UDP',
       'req.time:300|ms',
     ],
   );
-  await until('Prometheus to be ready', async () => ((await fetch(`http://127.0.0.1:${promPort}/-/ready`)).ok ? true : undefined), 20_000).catch((err: unknown) => {
-    throw new Error(`${String(err)}\nprometheus log: ${promLog}`);
-  });
   const first = await until('the first scrape', async () => {
     const r = await query(promPort, 'page_views_total');
     return r.length === 1 ? r[0] : undefined;

@@ -236,3 +236,31 @@ t.test('a batch that breaks the sink fails alone, counted, and the next export w
   t.same(await sink.export(batch([point('y', 'gauge', 2)])), { code: 'success' });
   t.same(samples(await sink.renderText()), ['y 2']);
 });
+
+t.test('histogramSketches: ms timers in seconds, h as sent, values on bounds in their bucket; aggregates left out', async (t) => {
+  const { sink, context } = makeSink({ buckets: [0.5, 1, 2] });
+  const hs = (metric: string, sourceType: 'ms' | 'h', values: number[]) => ({ ...dist(metric, values), sourceType });
+  const b = {
+    ...batch([point('lat.max', 'gauge', 2000, { aggregateOf: 'ms' }), point('lat.count', 'rate', 0.4, { aggregateOf: 'ms' }), point('other', 'gauge', 1)]),
+    histogramSketches: [hs('lat', 'ms', [500, 1000, 1000, 2000]), hs('size', 'h', [0.5, 2, 3])],
+  };
+  await sink.export(b);
+  await sink.export({ ...b, series: [] });
+  const lines = samples(await sink.renderText('text'));
+  t.same(lines.filter((l) => l.startsWith('lat')), [
+    'lat_bucket{le="0.5"} 2',
+    'lat_bucket{le="1"} 6',
+    'lat_bucket{le="2"} 8',
+    'lat_bucket{le="+Inf"} 8',
+    'lat_sum 9',
+    'lat_count 8',
+  ]);
+  t.same(lines.filter((l) => l.startsWith('size')), ['size_bucket{le="0.5"} 2', 'size_bucket{le="1"} 2', 'size_bucket{le="2"} 4', 'size_bucket{le="+Inf"} 6', 'size_sum 11', 'size_count 6']);
+  t.ok(lines.includes('other 1'));
+  // A batch without sketches keeps its aggregates (the aggregator's option off).
+  await sink.export(batch([point('lat2.max', 'gauge', 3, { aggregateOf: 'ms' })]));
+  t.ok(samples(await sink.renderText('text')).includes('lat2_max 3'));
+  // One name as an ms timer and an h histogram: the second unit is a clash, not mixed in.
+  await sink.export({ ...batch([]), histogramSketches: [hs('lat', 'h', [1])] });
+  t.equal(context.stats.dropped('name_clash'), 1);
+});

@@ -4,6 +4,7 @@ import { datadogSink } from './datadog.js';
 import type { SinkFactory } from './factory.js';
 import { graphiteSink } from './graphite.js';
 import { otlpSink } from './otlp.js';
+import { prometheusSink } from './prometheus.js';
 
 export type { SinkFactory, SinkFactoryDeps } from './factory.js';
 
@@ -13,6 +14,7 @@ export const SINK_FACTORIES: Readonly<Record<string, SinkFactory>> = {
   datadog: datadogSink,
   graphite: graphiteSink,
   otlp: otlpSink,
+  prometheus: prometheusSink,
 };
 
 /** Names accepted by `--sink`. */

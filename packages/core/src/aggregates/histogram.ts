@@ -5,7 +5,7 @@
  * are tracked outside the samples and stay exact either way.
  */
 import type { SketchData } from '../model.js';
-import { AgentSketch } from './agent-sketch.js';
+import { AgentSketch, SKETCH_MAX_BIN_COUNT, sketchKey } from './agent-sketch.js';
 
 /** Samples kept exactly per histogram before switching to a sketch; 16 KiB at most with weights. */
 export const DEFAULT_HISTOGRAM_EXACT_LIMIT = 1000;
@@ -23,6 +23,9 @@ const KEEP_CAPACITY = 64;
 let sortValues = new Float64Array(64);
 let sortWeights = new Float64Array(64);
 let sortOrder = new Uint32Array(64);
+
+/** Scratch sketch binning exact samples for {@link HistogramAgg.toSketchData}: synchronous, so one serves all. */
+const binScratch = new AgentSketch();
 
 /** A plain array of `cap` numbers; only the first `n` entries are ever read. */
 function numberArray(cap: number): number[] {
@@ -93,6 +96,47 @@ export class HistogramAgg {
         ? { sketch: this.sketch.toData() }
         : { values: this.values?.slice(0, this.n) ?? [], ...(this.weights !== undefined ? { weights: this.weights.slice(0, this.n) } : {}) }),
     };
+  }
+
+  /**
+   * The window as agent-sketch bins: its own sketch past the exact limit, else its exact samples (with
+   * their weights) binned. Count, sum, min and max are the histogram's own, exact either way.
+   */
+  toSketchData(): SketchData {
+    let keys: readonly number[], counts: readonly number[];
+    if (this.sketch !== undefined) ({ keys, counts } = this.sketch.toData());
+    else ({ keys, counts } = this.binExact());
+    if (this.cnt === 0) return { count: 0, min: 0, max: 0, sum: 0, avg: 0, keys, counts };
+    return { count: this.cnt, min: this.lo, max: this.hi, sum: this.total, avg: this.total / this.cnt, keys, counts };
+  }
+
+  /**
+   * The exact samples' bins. Sorted samples have ascending keys, so equal keys are runs: a pass over
+   * them is some ten times cheaper than a sketch's insert-and-merge for the few samples most contexts
+   * hold. A run heavier than a wire bin (huge 1/rate weights) goes through a sketch, which splits it.
+   */
+  private binExact(): { keys: number[]; counts: number[] } {
+    this.sort();
+    const values = this.values, weights = this.weights;
+    const keys: number[] = [];
+    const counts: number[] = [];
+    for (let i = 0; i < this.n; i++) {
+      const k = sketchKey(values![i]!);
+      const w = weights === undefined ? 1 : weights[i]!;
+      const last = keys.length - 1;
+      if (last >= 0 && keys[last] === k) counts[last]! += w;
+      else {
+        keys.push(k);
+        counts.push(w);
+      }
+      if (counts[counts.length - 1]! > SKETCH_MAX_BIN_COUNT) {
+        for (let j = 0; j < this.n; j++) binScratch.insert(values![j]!, weights === undefined ? 1 : weights[j]!);
+        const d = binScratch.toData();
+        binScratch.reset();
+        return { keys: d.keys as number[], counts: d.counts as number[] };
+      }
+    }
+    return { keys, counts };
   }
 
   /** Rebuilds a histogram from {@link HistogramAgg.toState}. */
