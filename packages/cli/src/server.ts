@@ -160,7 +160,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
   });
   logger.info(
     {
-      listeners: [...frontends.flatMap((f) => f.addresses()), ...sinks.flatMap((s) => (hasAddresses(s) ? s.addresses() : []))],
+      listeners: [...frontends.flatMap((f) => f.addresses()), ...built.flatMap((s) => (hasAddresses(s) ? s.addresses() : []))],
       admin: adminAddress,
       workers: workerCount,
       sinks: sinks.map((s) => s.name),

@@ -288,6 +288,10 @@ export class OpenWindow {
 
   /** Counts a drop on the aggregator; its log line, rate-limited per reason, names one such metric. */
   private drop(reason: DropReason<'aggregator'>, name: string, n: number): void {
-    this.component.drop(reason, n, { code: DROP_CODES[reason], fields: { metric: name.slice(0, 200) } });
+    this.component.drop(reason, n, {
+      code: DROP_CODES[reason],
+      fields: { metric: name.slice(0, 200) },
+      message: `Dropped samples (${reason}); see metrics_distributor.dropped{component:aggregator,reason:${reason}}.`,
+    });
   }
 }
