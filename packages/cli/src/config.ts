@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { MdError } from '@metrics-distributor/core';
 import { CORE_OPTIONS, type CoreConfig } from './options/core.js';
 import { DATADOG_OPTIONS, type DatadogConfig } from './options/datadog.js';
+import { DISK_OPTIONS, type DiskConfig } from './options/disk.js';
 import { HTTP_OPTIONS, type HttpConfig } from './options/http.js';
 import type { OptionsOf } from './options/parse.js';
 import { STATSD_OPTIONS, type StatsdConfig } from './options/statsd.js';
@@ -12,10 +13,10 @@ export { parseDurationMs, parseListen } from './options/parse.js';
 export type { HttpCredential, ListenAddress, OptionSpec } from './options/parse.js';
 
 /** The validated, frozen server configuration: every part's settings. Durations are milliseconds. */
-export type ServerConfig = CoreConfig & StatsdConfig & HttpConfig & DatadogConfig;
+export type ServerConfig = CoreConfig & StatsdConfig & HttpConfig & DatadogConfig & DiskConfig;
 
 /** Every option, in help order. A new front-end or sink adds its part under `options/` and here. */
-export const OPTIONS: readonly OptionsOf<ServerConfig>[] = [...STATSD_OPTIONS, ...CORE_OPTIONS, ...HTTP_OPTIONS, ...DATADOG_OPTIONS];
+export const OPTIONS: readonly OptionsOf<ServerConfig>[] = [...STATSD_OPTIONS, ...CORE_OPTIONS, ...DISK_OPTIONS, ...HTTP_OPTIONS, ...DATADOG_OPTIONS];
 
 /** Finds the closest known key, for "did you mean" hints. */
 function closest(key: string): string | undefined {

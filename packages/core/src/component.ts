@@ -47,6 +47,8 @@ export const DROP_REASONS = {
     'name_clash',
     'type_clash',
     'max_series',
+    'disk_full',
+    'disk_corrupt',
   ],
   admin: ['unauthorized', 'forbidden_host', 'rate_limited', 'bad_request', 'busy', 'timeout', 'too_many_streams', 'internal_error'],
   process: [],

@@ -5,10 +5,12 @@ export { DEFAULT_HISTOGRAM_AGGREGATES, DEFAULT_HISTOGRAM_PERCENTILES } from './o
 export type { AggregatorOptions, HistogramAggregate } from './options.js';
 export type { ContextState, WindowState } from './state-merge.js';
 export { SinkFanout } from './sink-fanout.js';
+export type { FanoutDiskOptions } from './sink-fanout.js';
 export { normalizeTags } from './tags.js';
 export { alignWindow } from './window-store.js';
 export { SUCCESS } from './contracts.js';
-export type { AddResult, ExportResult, Frontend, IngestTarget, Sink } from './contracts.js';
+export type { AddResult, BatchDelivery, BatchItemKind, ExportResult, Frontend, IngestTarget, Sink } from './contracts.js';
+export type { DiskBufferOptions } from './disk/disk-buffer.js';
 export { ComponentContext, ComponentNames, DROP_REASONS, componentContext, sinkContext } from './component.js';
 export type { ComponentKind, ComponentRoot, DropLog, DropReason } from './component.js';
 export { ErrorCodes, MdError, isMdError } from './errors.js';
