@@ -135,7 +135,11 @@ export class SinkQueue {
     const e: Entry = { batch, written: undefined, disk: undefined, replay: false };
     if (this.diskReady !== undefined) {
       e.written = this.diskReady
-        .then((d) => d?.add(batch))
+        .then((d) => {
+          if (d !== undefined) return d.add(batch);
+          this.stats.count('disk_fallback'); // the directory could not be opened
+          return undefined;
+        })
         .then((w) => {
           e.disk = w;
           // On disk, only the next windows to export stay in memory too; the rest are read back in turn.
@@ -290,7 +294,7 @@ export class SinkQueue {
     clearTimeout(timer);
     if (timedOut && this.queue.length > 0) {
       // A write still going is about to make its window safe: give it a short grace.
-      const writes = Promise.allSettled(this.queue.map((e) => e.written));
+      const writes = Promise.allSettled(this.queue.map((e) => e.written ?? Promise.resolve()));
       await Promise.race([writes, new Promise((r) => setTimeout(r, WRITE_GRACE_MS).unref())]);
       // Windows on disk are not lost: the next start replays them.
       const lost = this.queue.filter((e) => e.disk?.onDisk !== true).length;

@@ -116,6 +116,7 @@ export class DiskBuffer {
   private readonly windows = new Map<string, DiskWindow>();
   private readonly errorLog = new RateLimitedLog(60_000);
   private diskOffUntil = 0;
+  private adding: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly log: RecordLog,
@@ -203,7 +204,14 @@ export class DiskBuffer {
    * Writes `batch` and resolves with its window once it is on disk (synced); undefined when it stays in
    * memory only (an I/O error now or in the last seconds, or a window larger than the bound), counted.
    */
-  async add(batch: MetricBatch): Promise<DiskWindow | undefined> {
+  add(batch: MetricBatch): Promise<DiskWindow | undefined> {
+    // One at a time: records keep the windows' order, and each sees the bytes of the one before.
+    const next = this.adding.then(() => this.addNow(batch));
+    this.adding = next.then(() => undefined);
+    return next;
+  }
+
+  private async addNow(batch: MetricBatch): Promise<DiskWindow | undefined> {
     if (Date.now() < this.diskOffUntil) return this.fallback();
     try {
       const rec = encodeRecord(T_WINDOW, await encodeBatch(batch));

@@ -195,7 +195,7 @@ export class RecordLog {
   append(buf: Buffer): Promise<RecordRef> {
     return new Promise((resolve, reject) => {
       this.queue.push({ buf, resolve, reject });
-      this.writing ??= this.writeLoop().finally(() => (this.writing = undefined));
+      this.writing ??= this.writeLoop();
     });
   }
 
@@ -228,6 +228,8 @@ export class RecordLog {
       }
       group.forEach((p, i) => p.resolve(refs[i]!));
     }
+    // Cleared in the same turn as the last look at the queue, so an append never finds a loop that is leaving.
+    this.writing = undefined;
   }
 
   private async openNext(): Promise<{ seg: Segment; fh: FileHandle }> {
