@@ -11,8 +11,8 @@ import type { BatchDelivery, BatchItemKind } from '../contracts.js';
 import { MdError, type ErrorCode } from '../errors.js';
 import { RateLimitedLog } from '../logger.js';
 import type { MetricBatch } from '../model.js';
-import { decodeBatch, decodeMeta, encodeBatch, type WindowMeta } from './codec.js';
-import { RecordLog, encodeRecord, type RecordRef } from './record-log.js';
+import { decodeBatch, decodeMeta, encodeBatch, metaOf, type WindowMeta } from './codec.js';
+import { RecordLog, encodeRecord, type EncodedRecord, type RecordRef } from './record-log.js';
 
 const T_WINDOW = 1;
 const T_DELIVERED = 2;
@@ -214,11 +214,11 @@ export class DiskBuffer {
   private async addNow(batch: MetricBatch): Promise<DiskWindow | undefined> {
     if (Date.now() < this.diskOffUntil) return this.fallback();
     try {
-      const rec = encodeRecord(T_WINDOW, await encodeBatch(batch));
-      if (rec.length > this.opts.maxBytes) return this.fallback();
-      await this.makeRoom(rec.length);
+      const rec = await encodeRecord(T_WINDOW, await encodeBatch(batch));
+      if (rec.bytes > this.opts.maxBytes) return this.fallback();
+      await this.makeRoom(rec.bytes);
       const ref = await this.log.append(rec);
-      const w = new DiskWindow(ref, decodeMeta(rec.subarray(13))!, false);
+      const w = new DiskWindow(ref, metaOf(batch), false);
       this.windows.set(w.id, w);
       this.gauges();
       return w;
@@ -332,9 +332,9 @@ export class DiskBuffer {
   }
 
   /** Appends a small bookkeeping record; a failure is logged and counted (a replay may then repeat items). */
-  private async record(rec: Buffer): Promise<void> {
+  private async record(rec: Promise<EncodedRecord>): Promise<void> {
     try {
-      await this.log.append(rec);
+      await this.log.append(await rec);
     } catch (err) {
       this.ioError('MD_ERR_DISK_WRITE', err, 'Data directory write failed; a replay after a crash may send some items twice.');
     }

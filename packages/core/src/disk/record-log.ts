@@ -70,18 +70,37 @@ export function segmentPath(dir: string, seq: number): string {
   return join(dir, segName(seq));
 }
 
-/** Encodes one record: header, type byte, then `parts` as its data. */
-export function encodeRecord(type: number, parts: readonly Buffer[]): Buffer {
+/** A record ready to append: its pieces, written one after the other (never joined into one big Buffer). */
+export interface EncodedRecord {
+  /** Header and type byte first, then the data. */
+  readonly parts: readonly Buffer[];
+  /** Bytes of all parts. */
+  readonly bytes: number;
+}
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/** Checksumming a big record yields to the event loop after this long. */
+const CRC_SLICE_MS = 2;
+
+/** Encodes one record of type `type` with `parts` as its data; the CRC is taken part by part, yielding between slices. */
+export async function encodeRecord(type: number, parts: readonly Buffer[]): Promise<EncodedRecord> {
+  const head = Buffer.allocUnsafe(HEADER_BYTES + 1);
+  head[HEADER_BYTES] = type;
   let len = 1;
-  for (const p of parts) len += p.length;
-  const out = Buffer.allocUnsafe(HEADER_BYTES + len);
-  out[HEADER_BYTES] = type;
-  let pos = HEADER_BYTES + 1;
-  for (const p of parts) pos += p.copy(out, pos);
-  out.writeUInt32LE(RECORD_MAGIC, 0);
-  out.writeUInt32LE(len, 4);
-  out.writeUInt32LE(crc32(out.subarray(HEADER_BYTES)), 8);
-  return out;
+  let crc = crc32(head.subarray(HEADER_BYTES));
+  let sliceStart = performance.now();
+  for (const p of parts) {
+    len += p.length;
+    crc = crc32(p, crc);
+    if (performance.now() - sliceStart > CRC_SLICE_MS) {
+      await yieldToLoop();
+      sliceStart = performance.now();
+    }
+  }
+  head.writeUInt32LE(RECORD_MAGIC, 0);
+  head.writeUInt32LE(len, 4);
+  head.writeUInt32LE(crc, 8);
+  return { parts: [head, ...parts], bytes: HEADER_BYTES + len };
 }
 
 /** Scans one segment's bytes: the good records, and the regions skipped for failing their checks. */
@@ -123,9 +142,32 @@ const MAGIC_BYTES = ((): Buffer => {
   return b;
 })();
 
+/** CRC32 of `buf`, 1 MiB at a time with a yield between, so a big window's check never holds the event loop long. */
+async function slicedCrc(buf: Buffer): Promise<number> {
+  let crc = 0;
+  for (let i = 0; i < buf.length; i += 1 << 20) {
+    crc = crc32(buf.subarray(i, i + (1 << 20)), crc);
+    if (i + (1 << 20) < buf.length) await yieldToLoop();
+  }
+  return crc;
+}
+
+/** Writes every part of `rec` at `offset`, a bounded number of parts per call (writev takes at most IOV_MAX). */
+async function writeAll(fh: FileHandle, rec: EncodedRecord, offset: number): Promise<void> {
+  let pos = offset;
+  for (let i = 0; i < rec.parts.length; i += 512) {
+    const group = rec.parts.slice(i, i + 512);
+    let want = 0;
+    for (const b of group) want += b.length;
+    const { bytesWritten } = await fh.writev(group, pos);
+    if (bytesWritten !== want) throw new Error(`short write: ${bytesWritten} of ${want} bytes`);
+    pos += want;
+  }
+}
+
 /** A queued append: its bytes and who waits for its place. */
 interface Pending {
-  readonly buf: Buffer;
+  readonly rec: EncodedRecord;
   readonly resolve: (ref: RecordRef) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -192,9 +234,9 @@ export class RecordLog {
   }
 
   /** Appends one record; resolves with its place once it is written (and synced, with `fsync`). */
-  append(buf: Buffer): Promise<RecordRef> {
+  append(rec: EncodedRecord): Promise<RecordRef> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ buf, resolve, reject });
+      this.queue.push({ rec, resolve, reject });
       this.writing ??= this.writeLoop();
     });
   }
@@ -214,9 +256,9 @@ export class RecordLog {
           if (this.active !== undefined && this.active.seg.bytes >= this.opts.segmentBytes) await this.closeActive();
           const a = this.active ?? (await this.openNext());
           const offset = a.seg.bytes;
-          await a.fh.write(p.buf, 0, p.buf.length, offset);
-          a.seg.bytes += p.buf.length;
-          refs.push({ seg: a.seg.seq, offset, bytes: p.buf.length });
+          await writeAll(a.fh, p.rec, offset);
+          a.seg.bytes += p.rec.bytes;
+          refs.push({ seg: a.seg.seq, offset, bytes: p.rec.bytes });
         }
         // One sync for the whole group: a burst of appends costs one disk flush, not one each.
         if (this.opts.fsync !== false && this.active !== undefined) await this.active.fh.datasync();
@@ -274,7 +316,7 @@ export class RecordLog {
       const { bytesRead } = await fh.read(buf, 0, ref.bytes, ref.offset);
       if (bytesRead !== ref.bytes || buf.readUInt32LE(0) !== RECORD_MAGIC || buf.readUInt32LE(4) !== ref.bytes - HEADER_BYTES) return undefined;
       const body = buf.subarray(HEADER_BYTES);
-      if (crc32(body) !== buf.readUInt32LE(8)) return undefined;
+      if ((await slicedCrc(body)) !== buf.readUInt32LE(8)) return undefined;
       return { type: body[0]!, data: body.subarray(1) };
     } finally {
       await fh.close();

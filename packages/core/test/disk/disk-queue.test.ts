@@ -91,7 +91,8 @@ t.test('a sink without per-item tracking: the window leaves the disk once export
     name: 'plain',
     export: (b) => {
       seen.push(b.windowStartMs);
-      return new Promise((r) => setTimeout(() => r(fail ? { code: 'retryable', error: new Error('down') as never } : SUCCESS), 5));
+      const down = fail; // decided when called: the test flips it right after the first call
+      return new Promise((r) => setTimeout(() => r(down ? { code: 'retryable', error: new Error('down') as never } : SUCCESS), 5));
     },
     shutdown: () => Promise.resolve(),
   };

@@ -2,20 +2,20 @@ import t from 'tap';
 import { mkdtemp, readFile, readdir, truncate, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RecordLog, encodeRecord, segmentPath } from '../../src/disk/record-log.js';
+import { RecordLog, encodeRecord, segmentPath, type EncodedRecord } from '../../src/disk/record-log.js';
 
 const tmp = (): Promise<string> => mkdtemp(join(tmpdir(), 'md-log-'));
-const rec = (n: number, bytes = 100): Buffer => encodeRecord(1, [Buffer.alloc(bytes, n % 256)]);
+const rec = (n: number, bytes = 100): Promise<EncodedRecord> => encodeRecord(1, [Buffer.alloc(bytes, n % 256)]);
 
 t.test('records come back in order, across reopenings, each run writing a new segment', async (t) => {
   const dir = await tmp();
   const a = await RecordLog.open(dir, { segmentBytes: 1 << 20 });
-  for (let i = 0; i < 5; i++) await a.log.append(rec(i));
+  for (let i = 0; i < 5; i++) await a.log.append(await rec(i));
   await a.log.close();
   const b = await RecordLog.open(dir, { segmentBytes: 1 << 20 });
   t.same(b.records.map((r) => r.data[0]), [0, 1, 2, 3, 4]);
   t.same(b.corrupt, []);
-  await b.log.append(rec(5));
+  await b.log.append(await rec(5));
   await b.log.close();
   t.equal((await readdir(dir)).length, 2, 'the second run did not append to the first segment');
   const c = await RecordLog.open(dir, { segmentBytes: 1 << 20 });
@@ -26,7 +26,7 @@ t.test('a torn tail is skipped and reported as such; the records before it are k
   const dir = await tmp();
   const a = await RecordLog.open(dir, { segmentBytes: 1 << 20 });
   const refs = [];
-  for (let i = 0; i < 3; i++) refs.push(await a.log.append(rec(i)));
+  for (let i = 0; i < 3; i++) refs.push(await a.log.append(await rec(i)));
   await a.log.close();
   const file = segmentPath(dir, refs[2]!.seg);
   await truncate(file, refs[2]!.offset + 40); // the last record cut in its middle, as a SIGKILL mid-write leaves it
@@ -40,7 +40,7 @@ t.test('a corrupt record in the middle is skipped (bad CRC), the next ones are f
   const dir = await tmp();
   const a = await RecordLog.open(dir, { segmentBytes: 1 << 20 });
   const refs = [];
-  for (let i = 0; i < 4; i++) refs.push(await a.log.append(rec(i)));
+  for (let i = 0; i < 4; i++) refs.push(await a.log.append(await rec(i)));
   await a.log.close();
   const file = segmentPath(dir, refs[1]!.seg);
   const buf = await readFile(file);
@@ -58,7 +58,7 @@ t.test('a corrupt record in the middle is skipped (bad CRC), the next ones are f
 t.test('garbage that is not a segment at all does not stop an open', async (t) => {
   const dir = await tmp();
   await writeFile(segmentPath(dir, 7), Buffer.from('not a log'));
-  await appendFile(segmentPath(dir, 7), rec(1));
+  await appendFile(segmentPath(dir, 7), Buffer.concat((await rec(1)).parts));
   const b = await RecordLog.open(dir, { segmentBytes: 1 << 20 });
   t.same(b.records.map((r) => r.data[0]), [1], 'the record after the garbage is still found');
   t.ok(b.corrupt.length >= 1);
@@ -68,7 +68,7 @@ t.test('segments rotate past segmentBytes and are removed whole, oldest first, n
   const dir = await tmp();
   const { log } = await RecordLog.open(dir, { segmentBytes: 200 });
   const refs = [];
-  for (let i = 0; i < 6; i++) refs.push(await log.append(rec(i)));
+  for (let i = 0; i < 6; i++) refs.push(await log.append(await rec(i)));
   const segs = log.segments();
   t.ok(segs.length >= 3, `rotated into ${segs.length} segments`);
   t.equal(log.bytes, segs.reduce((n, s) => n + log.segmentBytes(s), 0));
