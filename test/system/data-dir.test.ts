@@ -2,7 +2,8 @@
  * `--data-dir`: windows kept on disk until Datadog took them. With the stand-in down (503), windows pile
  * up on disk; the server is SIGKILLed and started again with the stand-in up: every window arrives once,
  * with the timestamps of its window, not of the replay. Kills at random points of a disk write never stop
- * the next start and never make anything arrive twice; torn records are logged. A tiny
+ * the next start and never make anything arrive twice (torn records themselves are covered by core's
+ * record-log unit tests: a kill rarely lands inside the few ms of a write). A tiny
  * `--data-dir-max-bytes` drops the oldest windows, counted; a directory that becomes unusable while running
  * (replaced by a file: tests run as root, where chmod does not stop writes, and no read-only mount is
  * available in CI) is logged and survived from memory.
@@ -129,7 +130,7 @@ async function killLane(t: Test, lane: number, runs: number): Promise<number> {
   return runs - missing.length;
 }
 
-t.test('kills at random points of disk writes: every start works, nothing arrives twice, torn writes are logged', async (t) => {
+t.test('kills at random points around disk writes: every start works, nothing arrives twice, what arrives is whole', async (t) => {
   // 20 runs as 4 lanes of 5, each lane its own directory and stand-in, so the runs overlap in time.
   const arrived = await Promise.all([0, 1, 2, 3].map((lane) => killLane(t, lane, 5)));
   t.ok(arrived.reduce((a, b) => a + b, 0) > 0, 'windows written before a kill do arrive');
