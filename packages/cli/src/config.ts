@@ -3,6 +3,7 @@ import { ADMIN_OPTIONS, type AdminConfig } from './options/admin.js';
 import { CORE_OPTIONS, type CoreConfig } from './options/core.js';
 import { DATADOG_OPTIONS, type DatadogConfig } from './options/datadog.js';
 import { GRAPHITE_OPTIONS, type GraphiteConfig } from './options/graphite.js';
+import { DISK_OPTIONS, type DiskConfig } from './options/disk.js';
 import { HTTP_OPTIONS, type HttpConfig } from './options/http.js';
 import { readDataFile, type OptionsOf } from './options/parse.js';
 import { OTLP_OPTIONS, type OtlpConfig } from './options/otlp.js';
@@ -14,10 +15,10 @@ export { parseDurationMs, parseListen } from './options/parse.js';
 export type { HttpCredential, ListenAddress, OptionSpec } from './options/parse.js';
 
 /** The validated, frozen server configuration: every part's settings. Durations are milliseconds. */
-export type ServerConfig = CoreConfig & StatsdConfig & HttpConfig & DatadogConfig & TransformConfig & GraphiteConfig & OtlpConfig & AdminConfig & PrometheusConfig;
+export type ServerConfig = CoreConfig & StatsdConfig & HttpConfig & DatadogConfig & TransformConfig & GraphiteConfig & OtlpConfig & AdminConfig & PrometheusConfig & DiskConfig;
 
 /** Every option, in help order. A new front-end or sink adds its part under `options/` and here. */
-export const OPTIONS: readonly OptionsOf<ServerConfig>[] = [...STATSD_OPTIONS, ...CORE_OPTIONS, ...TRANSFORM_OPTIONS, ...HTTP_OPTIONS, ...DATADOG_OPTIONS, ...GRAPHITE_OPTIONS, ...OTLP_OPTIONS, ...ADMIN_OPTIONS, ...PROMETHEUS_OPTIONS];
+export const OPTIONS: readonly OptionsOf<ServerConfig>[] = [...STATSD_OPTIONS, ...CORE_OPTIONS, ...DISK_OPTIONS, ...TRANSFORM_OPTIONS, ...HTTP_OPTIONS, ...DATADOG_OPTIONS, ...GRAPHITE_OPTIONS, ...OTLP_OPTIONS, ...ADMIN_OPTIONS, ...PROMETHEUS_OPTIONS];
 
 /** Finds the closest known key, for "did you mean" hints. */
 function closest(key: string): string | undefined {

@@ -91,8 +91,11 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
     logger,
   });
   // Each closed window goes to every sink's own bounded queue; the aggregator only emits it.
-  const fanout = new SinkFanout(root, { maxBatches: config.sinkQueueMaxBatches });
+  const disk = config.dataDir === undefined ? undefined : { dir: config.dataDir, maxBytesPerSink: config.dataDirMaxBytes };
+  const fanout = new SinkFanout(root, { maxBatches: config.sinkQueueMaxBatches }, disk);
   for (const sink of sinks) fanout.add(sink);
+  // Windows left on disk by the last run are queued before the first new one closes.
+  await fanout.opened();
   aggregator.onWindow((batch) => fanout.push(batch));
 
   const frontends: Frontend[] = [];
@@ -164,6 +167,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
       admin: adminAddress,
       workers: workerCount,
       sinks: sinks.map((s) => s.name),
+      dataDir: config.dataDir,
       flushIntervalMs: config.flushIntervalMs,
       hostname: config.hostname,
     },

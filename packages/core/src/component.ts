@@ -52,6 +52,8 @@ export const DROP_REASONS = {
     'bad_name',
     'rejected',
     'partial_success',
+    'disk_full',
+    'disk_corrupt',
   ],
   admin: ['unauthorized', 'forbidden_host', 'rate_limited', 'bad_request', 'busy', 'timeout', 'too_many_streams', 'internal_error'],
   process: [],

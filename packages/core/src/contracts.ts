@@ -19,12 +19,48 @@ export type ExportResult =
   | { readonly code: 'retryable'; readonly error: MdError; readonly retryAfterMs?: number }
   | { readonly code: 'failure'; readonly error: MdError };
 
+/** Which item array of a {@link MetricBatch} an index refers to. */
+export type BatchItemKind = 'series' | 'sketches' | 'events' | 'serviceChecks';
+
+/**
+ * Per-item delivery bookkeeping of one window, handed to `export()` when the window is kept on disk
+ * (`--data-dir`). A sink that sets {@link Sink.tracksDelivery} reports every item it was given as
+ * delivered, lost or kept; the window leaves the disk once each item is delivered or lost, and a window
+ * replayed after a crash skips the items {@link done} says were acknowledged, so nothing is counted twice.
+ */
+export interface BatchDelivery {
+  /** Stable id of the window in its sink's data directory, the same after a restart. */
+  readonly batchId: string;
+  /** True when the window comes from disk: replayed after a restart, or exported again after {@link kept}. */
+  readonly replay: boolean;
+  /** True when item `index` of `kind` was delivered by an earlier export of this window: skip it. */
+  done(kind: BatchItemKind, index: number): boolean;
+  /** The destination acknowledged these items; recorded on disk (synced) so a replay skips them. */
+  delivered(kind: BatchItemKind, indices: ArrayLike<number>): void;
+  /** `n` items were dropped for good (and counted by the sink). */
+  lost(kind: BatchItemKind, n: number): void;
+  /**
+   * `n` items are no longer held by the sink (evicted from its memory retry buffer, or unsent at
+   * shutdown) and were not counted as lost: the window stays on disk and is exported again later.
+   */
+  kept(kind: BatchItemKind, n: number): void;
+}
+
 /** A sink ships closed windows somewhere. It is fed from its own bounded queue, never on the ingest path. */
 export interface Sink {
   /** Stable component id used in logs and self-metrics, e.g. `console`. */
   readonly name: string;
-  /** Ships one batch. Must not throw; a thrown error is treated as `failure`. */
-  export(batch: MetricBatch): Promise<ExportResult>;
+  /**
+   * True when the sink reports per-item delivery on the {@link BatchDelivery} it is given: with a data
+   * directory, its windows then leave the disk only once every item is settled. Otherwise a window
+   * leaves the disk when `export()` resolves `success` or `failure`.
+   */
+  readonly tracksDelivery?: boolean;
+  /**
+   * Ships one batch. Must not throw; a thrown error is treated as `failure`. `delivery` is given when
+   * the window is on disk (see {@link BatchDelivery}).
+   */
+  export(batch: MetricBatch, delivery?: BatchDelivery): Promise<ExportResult>;
   /** Finishes in-flight work before `deadlineMs` (epoch ms), then releases resources. Idempotent. */
   shutdown(deadlineMs: number): Promise<void>;
 }

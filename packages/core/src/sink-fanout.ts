@@ -2,10 +2,21 @@
  * Sink fan-out: every closed window the aggregator emits goes to each sink's own bounded queue, so a
  * slow or failing sink delays neither the aggregator nor the other sinks.
  */
-import { sinkContext, type ComponentRoot } from './component.js';
+import { join } from 'node:path';
+import { ComponentNames, sinkContext, type ComponentRoot } from './component.js';
 import type { Sink } from './contracts.js';
 import type { MetricBatch } from './model.js';
 import { SinkQueue, type SinkQueueOptions } from './sink-queue.js';
+
+/** Where and how much the sinks' windows are kept on disk (`--data-dir`). */
+export interface FanoutDiskOptions {
+  /** The data directory; each sink gets its own `sink-<name>` folder under it. */
+  dir: string;
+  /** Bytes each sink's folder may take; beyond, its oldest windows are dropped (`disk_full`). */
+  maxBytesPerSink: number;
+  /** `fdatasync` each group of writes (default true). */
+  fsync?: boolean;
+}
 
 /** The sinks' queues, fed with each closed window (give {@link push} to `Aggregator.onWindow`). */
 export class SinkFanout {
@@ -16,6 +27,8 @@ export class SinkFanout {
     private readonly root: ComponentRoot,
     /** Queue settings of every sink, unless {@link add} overrides them. */
     private readonly defaults: SinkQueueOptions = {},
+    /** When given, every sink's windows are kept on disk until delivered. */
+    private readonly disk?: FanoutDiskOptions,
   ) {}
 
   /** Attaches a sink behind its own bounded queue. */
@@ -23,7 +36,16 @@ export class SinkFanout {
     const ctx = sinkContext(this.root, sink.name);
     // The queue keeps its depth current from its first push; until then the sink reports an empty queue.
     ctx.stats.gauge('queue_depth', 0);
-    this.queues.push(new SinkQueue(sink, ctx, { ...this.defaults, ...queueOptions }));
+    const disk =
+      this.disk === undefined
+        ? undefined
+        : { dir: join(this.disk.dir, ComponentNames.sink(sink.name)), maxBytes: this.disk.maxBytesPerSink, fsync: this.disk.fsync };
+    this.queues.push(new SinkQueue(sink, ctx, { ...this.defaults, ...(disk === undefined ? {} : { disk }), ...queueOptions }));
+  }
+
+  /** Resolves once every sink's data directory is scanned and its windows queued for replay. Never rejects. */
+  async opened(): Promise<void> {
+    await Promise.all(this.queues.map((q) => q.opened()));
   }
 
   /** Hands one closed window to every queue; never waits. */

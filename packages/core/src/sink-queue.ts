@@ -1,10 +1,14 @@
 import type { ComponentContext } from './component.js';
-import type { ExportResult, Sink } from './contracts.js';
+import type { BatchDelivery, ExportResult, Sink } from './contracts.js';
 import { CircuitBreaker } from './delivery/backoff.js';
+import { DiskBuffer, type DiskBufferOptions, type DiskWindow } from './disk/disk-buffer.js';
 import { MdError } from './errors.js';
 import { RateLimitedLog, type Logger } from './logger.js';
 import type { MetricBatch } from './model.js';
 import type { ComponentStats } from './stats.js';
+
+/** At a shutdown deadline, disk writes in progress get this long to finish before their windows count as lost. */
+const WRITE_GRACE_MS = 1000;
 
 /** Options of a {@link SinkQueue}. */
 export interface SinkQueueOptions {
@@ -14,6 +18,23 @@ export interface SinkQueueOptions {
   retryBaseMs?: number;
   /** Longest retry delay. Default 30000. */
   maxRetryDelayMs?: number;
+  /**
+   * Keeps every window on disk until the sink settled it (`--data-dir`), replaying what is left after a
+   * restart. Without it, windows live in memory only.
+   */
+  disk?: DiskBufferOptions;
+}
+
+/** A window in the queue: in memory, on disk, or both. */
+interface Entry {
+  /** The window, while held in memory; read back from disk otherwise. */
+  batch: MetricBatch | undefined;
+  /** Settles once the disk write is over (undefined result: memory only). */
+  written: Promise<unknown> | undefined;
+  /** Its place on disk, once written. */
+  disk: DiskWindow | undefined;
+  /** Found on disk at start: counted `replayed` when exported. */
+  replay: boolean;
 }
 
 /**
@@ -25,7 +46,11 @@ export interface SinkQueueOptions {
  * {@link CircuitBreaker}), with the whole window kept at the head of the queue.
  */
 export class SinkQueue {
-  private readonly queue: MetricBatch[] = [];
+  private readonly queue: Entry[] = [];
+  /** Windows whose items were all kept on disk (the sink let go of them): exported again once delivery works. */
+  private parked: Entry[] = [];
+  private disk: DiskBuffer | undefined;
+  private readonly diskReady: Promise<DiskBuffer | undefined> | undefined;
   private readonly maxBatches: number;
   private readonly breaker: CircuitBreaker;
   private running = false;
@@ -46,6 +71,42 @@ export class SinkQueue {
     this.maxBatches = opts.maxBatches ?? 16;
     const baseMs = opts.retryBaseMs ?? 1000;
     this.breaker = new CircuitBreaker({ baseMs, maxMs: Math.max(baseMs, opts.maxRetryDelayMs ?? 30_000) });
+    if (opts.disk !== undefined) this.diskReady = this.openDisk(opts.disk);
+  }
+
+  private async openDisk(opts: DiskBufferOptions): Promise<DiskBuffer | undefined> {
+    const opened = await DiskBuffer.open(opts, this.context, (w) => this.evict(w));
+    if (opened === undefined) return undefined;
+    this.disk = opened.buffer;
+    // Oldest first, ahead of anything pushed while the directory was being scanned.
+    const replay = opened.replay.map((w): Entry => ({ batch: undefined, written: undefined, disk: w, replay: true }));
+    this.queue.unshift(...replay);
+    this.stats.received += replay.length;
+    if (replay.length > 0) {
+      this.logger.info({ dir: opts.dir, windows: replay.length }, 'Data directory: replaying windows left from the last run.');
+      this.stats.gauge('queue_depth', this.queue.length);
+      if (!this.running) void this.run();
+    }
+    return this.disk;
+  }
+
+  /** Resolves once the data directory (if any) is scanned and its windows queued for replay. */
+  async opened(): Promise<void> {
+    await this.diskReady;
+  }
+
+  /** The disk bound dropped `w`'s segment: true (the window is lost) unless it is still held in memory. */
+  private evict(w: DiskWindow): boolean {
+    const inParked = this.parked.findIndex((e) => e.disk === w);
+    if (inParked >= 0) {
+      this.parked.splice(inParked, 1);
+      return true;
+    }
+    const i = this.queue.findIndex((e) => e.disk === w);
+    if (i < 0 || this.queue[i]!.batch !== undefined || (i === 0 && this.running)) return false;
+    this.queue.splice(i, 1);
+    this.stats.gauge('queue_depth', this.queue.length);
+    return true;
   }
 
   private get stats(): ComponentStats {
@@ -61,47 +122,92 @@ export class SinkQueue {
     return this.queue.length;
   }
 
-  /** Enqueues a closed window and returns at once; on overflow the oldest batch is dropped and counted. */
+  /**
+   * Enqueues a closed window and returns at once. With a data directory the window is written first
+   * (off the event loop) and only then handed to the sink; otherwise, or when the disk fails, on
+   * overflow of the in-memory windows the oldest is dropped and counted.
+   */
   push(batch: MetricBatch): void {
     if (this.closed) {
       this.context.drop('closed');
       return;
     }
-    this.queue.push(batch);
-    this.stats.received++;
-    if (this.queue.length > this.maxBatches) {
-      // The head may be mid-export; dropping index 0 would race it, so drop the oldest waiting one.
-      const victim = this.running && this.queue.length > 1 ? 1 : 0;
-      this.queue.splice(victim, 1);
-      this.context.drop('queue_full', 1, {
-        code: 'MD_ERR_SINK_QUEUE_FULL',
-        level: 'error',
-        fields: { sink: this.sink.name, maxBatches: this.maxBatches },
-        message: 'Sink queue full; dropped the oldest window.',
-      });
+    const e: Entry = { batch, written: undefined, disk: undefined, replay: false };
+    if (this.diskReady !== undefined) {
+      e.written = this.diskReady
+        .then((d) => {
+          if (d !== undefined) return d.add(batch);
+          this.stats.count('disk_fallback'); // the directory could not be opened
+          return undefined;
+        })
+        .then((w) => {
+          e.disk = w;
+          // On disk, only the next windows to export stay in memory too; the rest are read back in turn.
+          if (w !== undefined && this.queue.indexOf(e) >= this.maxBatches) e.batch = undefined;
+          if (w === undefined) this.boundMemory();
+        });
     }
+    this.queue.push(e);
+    this.stats.received++;
+    if (this.diskReady === undefined) this.boundMemory();
     this.stats.gauge('queue_depth', this.queue.length);
     if (!this.running) void this.run();
+  }
+
+  /** Drops the oldest window held only in memory while more than `maxBatches` are. */
+  private boundMemory(): void {
+    const memoryOnly = (e: Entry): boolean => e.disk === undefined && e.batch !== undefined;
+    let held = 0;
+    for (const e of this.queue) if (memoryOnly(e)) held++;
+    if (held <= this.maxBatches) return;
+    // The head may be mid-export; dropping it would race it, so drop the oldest waiting one.
+    const victim = this.queue.findIndex((e, i) => memoryOnly(e) && !(i === 0 && this.running) && e.written === undefined) ;
+    const fallback = victim >= 0 ? victim : this.queue.findIndex((e, i) => memoryOnly(e) && !(i === 0 && this.running));
+    if (fallback < 0) return;
+    this.queue.splice(fallback, 1);
+    this.context.drop('queue_full', 1, {
+      code: 'MD_ERR_SINK_QUEUE_FULL',
+      level: 'error',
+      fields: { sink: this.sink.name, maxBatches: this.maxBatches },
+      message: 'Sink queue full; dropped the oldest window.',
+    });
+    this.stats.gauge('queue_depth', this.queue.length);
   }
 
   private async run(): Promise<void> {
     this.running = true;
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue[0]!;
-        const result = await this.exportSafely(batch);
+        const e = this.queue[0]!;
+        // The window is on disk before the sink sees it (or known to stay in memory).
+        if (e.written !== undefined) await e.written;
+        if (this.queue[0] !== e) continue; // replayed windows went ahead, or the disk bound dropped it
+        const batch = e.batch ?? (e.disk !== undefined ? await this.disk?.load(e.disk) : undefined);
+        if (batch === undefined) {
+          // Unreadable from disk: counted by the disk buffer.
+          this.queue.shift();
+          if (e.disk !== undefined) await this.disk?.settle(e.disk);
+          continue;
+        }
+        if (e.replay) {
+          e.replay = false;
+          this.stats.count('replayed');
+        }
+        const delivery = e.disk?.onDisk === true && this.disk !== undefined ? this.disk.attempt(e.disk, this.listener()) : undefined;
+        const result = await this.exportSafely(batch, delivery);
         if (result.code === 'retryable' && !this.closed) {
           this.breaker.failure(result.retryAfterMs);
           this.logFailure(result);
           await this.sleep(this.breaker.remainingMs);
           continue; // the batch is still at the head unless overflow dropped it
         }
-        if (this.queue[0] === batch) this.queue.shift();
+        if (this.queue[0] === e) this.queue.shift();
+        e.batch = undefined;
+        if (e.disk !== undefined && (!this.sink.tracksDelivery || delivery === undefined)) await this.disk?.settle(e.disk);
         if (result.code === 'success') {
           this.breaker.success();
           this.stats.sent++;
-        }
-        else {
+        } else {
           this.stats.failed++;
           this.logFailure(result);
         }
@@ -115,9 +221,29 @@ export class SinkQueue {
     }
   }
 
-  private async exportSafely(batch: MetricBatch): Promise<ExportResult> {
+  /** What the per-item bookkeeping of `e`'s export tells the queue. */
+  private listener(): { settled: (w: DiskWindow, deliveredAny: boolean) => void; kept: (w: DiskWindow) => void } {
+    return {
+      settled: (w, deliveredAny) => {
+        void this.disk?.settle(w);
+        // Delivery works again: windows the sink had to let go of go next, oldest first.
+        if (deliveredAny && this.parked.length > 0 && !this.closed) {
+          const back = this.parked;
+          this.parked = [];
+          this.queue.splice(this.running ? 1 : 0, 0, ...back);
+          this.stats.gauge('queue_depth', this.queue.length);
+          if (!this.running) void this.run();
+        }
+      },
+      kept: (w) => {
+        if (!this.closed && w.onDisk) this.parked.push({ batch: undefined, written: undefined, disk: w, replay: false });
+      },
+    };
+  }
+
+  private async exportSafely(batch: MetricBatch, delivery: BatchDelivery | undefined): Promise<ExportResult> {
     try {
-      return await this.sink.export(batch);
+      return await this.sink.export(batch, delivery);
     } catch (err) {
       return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', `Sink ${this.sink.name} threw`, { cause: err }) };
     }
@@ -147,8 +273,9 @@ export class SinkQueue {
   }
 
   /**
-   * Stops accepting, exports what is queued until `deadlineMs`, then shuts the sink down.
-   * Whatever is still queued at the deadline is counted as dropped (`shutdown`) and logged.
+   * Stops accepting, exports what is queued until `deadlineMs`, then shuts the sink down. Whatever is
+   * still queued at the deadline is counted as dropped (`shutdown`) and logged, unless it is on disk:
+   * then the next start replays it.
    */
   async shutdown(deadlineMs: number): Promise<void> {
     if (this.closed) return;
@@ -166,12 +293,21 @@ export class SinkQueue {
     ]);
     clearTimeout(timer);
     if (timedOut && this.queue.length > 0) {
-      this.context.drop('shutdown', this.queue.length, {
-        code: 'MD_ERR_SINK_TIMEOUT',
-        level: 'error',
-        fields: { sink: this.sink.name, lostBatches: this.queue.length },
-        message: 'Shutdown deadline passed; windows not delivered are lost.',
-      });
+      // A write still going is about to make its window safe: give it a short grace.
+      const writes = Promise.allSettled(this.queue.map((e) => e.written ?? Promise.resolve()));
+      await Promise.race([writes, new Promise((r) => setTimeout(r, WRITE_GRACE_MS).unref())]);
+      // Windows on disk are not lost: the next start replays them.
+      const lost = this.queue.filter((e) => e.disk?.onDisk !== true).length;
+      const kept = this.queue.length - lost;
+      if (kept > 0) this.logger.info({ sink: this.sink.name, windows: kept }, 'Shutdown deadline passed; windows left in the data directory for the next start.');
+      if (lost > 0) {
+        this.context.drop('shutdown', lost, {
+          code: 'MD_ERR_SINK_TIMEOUT',
+          level: 'error',
+          fields: { sink: this.sink.name, lostBatches: lost },
+          message: 'Shutdown deadline passed; windows not delivered are lost.',
+        });
+      }
       this.queue.length = 0;
     }
     try {
@@ -179,5 +315,6 @@ export class SinkQueue {
     } catch (err) {
       this.logger.error({ err, sink: this.sink.name }, 'Sink shutdown failed.');
     }
+    await this.disk?.close();
   }
 }

@@ -4,9 +4,9 @@
  * the size that the learnt compression ratio says fits compressed. Runs in slices, yielding to the
  * event loop so ingestion keeps up during a big flush.
  */
-import type { DropLog, LossTally, MetricBatch, Series, ServiceCheck, SinkDropReason, SketchSeries, StatsdEvent } from '@metrics-distributor/core';
+import type { BatchDelivery, DropLog, LossTally, MetricBatch, Series, ServiceCheck, SinkDropReason, SketchSeries, StatsdEvent } from '@metrics-distributor/core';
 import { encodeCheck, encodeEvent } from './event-check-json.js';
-import { KIND_SPECS, type PayloadKind } from './kinds.js';
+import { BATCH_KIND, KIND_SPECS, type PayloadKind } from './kinds.js';
 import type { PayloadLimits } from './options.js';
 import { tooLargeLog, type Compressor, type PayloadQueue } from './payload.js';
 import { SketchEncoder, sketchIsValid } from './proto.js';
@@ -52,6 +52,8 @@ interface GroupJob<T> {
   readonly encoder: ItemEncoder<T>;
   /** The item's name, for logs about a dropped item. */
   readonly nameOf: (item: T) => string;
+  /** The window's delivery bookkeeping, when it is on disk: items it says are done are skipped. */
+  readonly ledger: BatchDelivery | undefined;
 }
 
 /** Where the batcher reports items it drops, and items it takes in. */
@@ -92,18 +94,21 @@ export class Batcher {
   }
 
   /** Encodes every item of `batch` into payloads put on `out`, kind by kind; drops (and counts) what cannot be encoded or fit. */
-  async batch(batch: MetricBatch, out: PayloadQueue, tally: LossTally): Promise<void> {
+  async batch(batch: MetricBatch, out: PayloadQueue, tally: LossTally, ledger?: BatchDelivery): Promise<void> {
     const dataMs = batch.windowStartMs;
     const e = this.encoders;
-    await this.group({ kind: 'series', dataMs, items: batch.series, encoder: e.series, nameOf: (s) => s.metric }, out, tally);
-    await this.group({ kind: 'sketches', dataMs, items: batch.sketches, encoder: e.sketches, nameOf: (s) => s.metric }, out, tally);
-    await this.group({ kind: 'events', dataMs, items: batch.events, encoder: e.events, nameOf: (ev) => ev.title }, out, tally);
-    await this.group({ kind: 'checks', dataMs, items: batch.serviceChecks, encoder: e.checks, nameOf: (c) => c.name }, out, tally);
+    await this.group({ kind: 'series', dataMs, items: batch.series, encoder: e.series, nameOf: (s) => s.metric, ledger }, out, tally);
+    await this.group({ kind: 'sketches', dataMs, items: batch.sketches, encoder: e.sketches, nameOf: (s) => s.metric, ledger }, out, tally);
+    await this.group({ kind: 'events', dataMs, items: batch.events, encoder: e.events, nameOf: (ev) => ev.title, ledger }, out, tally);
+    await this.group({ kind: 'checks', dataMs, items: batch.serviceChecks, encoder: e.checks, nameOf: (c) => c.name, ledger }, out, tally);
   }
 
   private async group<T>(job: GroupJob<T>, out: PayloadQueue, tally: LossTally): Promise<void> {
     if (job.items.length === 0) return;
-    this.accounting.received(job.kind, job.items.length);
+    let done = 0;
+    if (job.ledger !== undefined) for (let i = 0; i < job.items.length; i++) if (job.ledger.done(BATCH_KIND[job.kind], i)) done++;
+    if (done === job.items.length) return;
+    this.accounting.received(job.kind, job.items.length - done);
     const writer = new PayloadWriter(job.kind, this.scratchPool);
     try {
       await this.fill(job, out, tally, writer);
@@ -112,15 +117,20 @@ export class Batcher {
     }
   }
 
-  private async fill<T>({ kind, dataMs, items, encoder, nameOf }: GroupJob<T>, out: PayloadQueue, tally: LossTally, writer: PayloadWriter): Promise<void> {
+  private async fill<T>({ kind, dataMs, items, encoder, nameOf, ledger }: GroupJob<T>, out: PayloadQueue, tally: LossTally, writer: PayloadWriter): Promise<void> {
     const limits = this.limits[kind];
     const spec = KIND_SPECS[kind];
     const envelope = spec.prefix.length + spec.suffix.length;
     // Compression is only known afterwards: aim the raw size at what the learnt ratio says fits compressed.
     const rawTarget = Math.min(limits.maxUncompressedBytes, Math.floor((COMPRESSED_HEADROOM * limits.maxCompressedBytes) / this.compressor.ratio[kind]));
+    const batchKind = BATCH_KIND[kind];
+    // Index in `items` of each item written to the open body, so a delivered body can say which items it held.
+    let idx: number[] = [];
     const push = async (): Promise<void> => {
       const raw = writer.close();
-      if (raw !== undefined) await out.put({ kind, dataMs, raw: raw.raw, starts: raw.starts, scratch: raw.scratch, body: undefined });
+      const held = Uint32Array.from(idx);
+      idx = [];
+      if (raw !== undefined) await out.put({ kind, dataMs, raw: raw.raw, starts: raw.starts, scratch: raw.scratch, body: undefined, idx: held, ledger });
     };
     let sliceStart = performance.now();
     for (let i = 0; i < items.length; i++) {
@@ -128,6 +138,7 @@ export class Batcher {
         await yieldToLoop();
         sliceStart = performance.now();
       }
+      if (ledger?.done(batchKind, i) === true) continue; // delivered before a restart
       const item = items[i]!;
       let bytes: number;
       try {
@@ -154,6 +165,7 @@ export class Batcher {
         encoder.encode(item);
       }
       encoder.write(writer);
+      idx.push(i);
     }
     await push();
   }

@@ -3,6 +3,7 @@
  * envelope (prefix, separator, suffix) that joins encoded items into one body. Items are encoded on
  * their own, so a body can be split at item boundaries without encoding anything again.
  */
+import type { BatchItemKind } from '@metrics-distributor/core';
 import { SKETCH_PAYLOAD_FOOTER } from './proto.js';
 
 /** The four kinds of payload, one per intake route. */
@@ -10,6 +11,9 @@ export type PayloadKind = 'series' | 'sketches' | 'events' | 'checks';
 
 /** Every kind, in the order a window's items are sent. */
 export const KINDS: readonly PayloadKind[] = ['series', 'sketches', 'events', 'checks'];
+
+/** The window's item array each kind comes from, for core's per-item delivery records. */
+export const BATCH_KIND: Readonly<Record<PayloadKind, BatchItemKind>> = { series: 'series', sketches: 'sketches', events: 'events', checks: 'serviceChecks' };
 
 /** Route, content type and envelope of one payload kind. */
 export interface KindSpec {

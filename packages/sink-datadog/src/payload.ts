@@ -6,7 +6,7 @@
  */
 import { deflate, gunzip, gzip, inflate } from 'node:zlib';
 import { promisify } from 'node:util';
-import type { DropLog } from '@metrics-distributor/core';
+import type { BatchDelivery, DropLog } from '@metrics-distributor/core';
 import { KIND_SPECS, type PayloadKind } from './kinds.js';
 import { itemBytes, splitPayload } from './writer.js';
 
@@ -31,6 +31,10 @@ export interface Payload {
   scratch: Buffer | undefined;
   /** The compressed body, once built. */
   body: Buffer | undefined;
+  /** Index in its window's item array of each item, parallel to `starts`: what {@link BatchDelivery} records as delivered. */
+  readonly idx: Uint32Array;
+  /** The window's delivery bookkeeping when it is on disk (`--data-dir`). */
+  readonly ledger: BatchDelivery | undefined;
 }
 
 /** Items in a payload. */
@@ -44,9 +48,12 @@ export function cost(p: Payload): number {
 /** `p` split in two at an item boundary (about half the items each), not compressed yet. */
 export function halves(p: Payload, raw: Buffer): [Payload, Payload] {
   const [a, b] = splitPayload(p.kind, { raw, starts: p.starts });
+  // splitPayload cuts after the first ceil(n/2) items; the indices follow the same cut.
+  const mid = a.starts.length;
+  const { kind, dataMs, ledger } = p;
   return [
-    { kind: p.kind, dataMs: p.dataMs, raw: a.raw, starts: a.starts, scratch: undefined, body: undefined },
-    { kind: p.kind, dataMs: p.dataMs, raw: b.raw, starts: b.starts, scratch: undefined, body: undefined },
+    { kind, dataMs, raw: a.raw, starts: a.starts, scratch: undefined, body: undefined, idx: p.idx.subarray(0, mid), ledger },
+    { kind, dataMs, raw: b.raw, starts: b.starts, scratch: undefined, body: undefined, idx: p.idx.subarray(mid), ledger },
   ];
 }
 

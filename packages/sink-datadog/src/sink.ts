@@ -10,6 +10,7 @@ import {
   MdError,
   SUCCESS,
   addLoss,
+  type BatchDelivery,
   type ComponentContext,
   type DropLog,
   type ExportResult,
@@ -20,7 +21,7 @@ import {
   type SinkDropReason,
 } from '@metrics-distributor/core';
 import { Batcher } from './batcher.js';
-import type { PayloadKind } from './kinds.js';
+import { BATCH_KIND, type PayloadKind } from './kinds.js';
 import { maxAgeOf, resolveOptions, type DatadogSinkOptions, type ResolvedOptions } from './options.js';
 import { Compressor, PayloadQueue, cost, count, halves, snippet, tooLargeLog, type Payload } from './payload.js';
 import { DatadogTransport, type KeyStatus } from './transport.js';
@@ -30,6 +31,14 @@ import { BufferPool } from './writer.js';
 const MAX_POOLED_PAYLOADS = 3;
 /** Scratch Buffers kept for reuse: those payloads, the one being written, and one spare. */
 const POOLED_BUFFERS = MAX_POOLED_PAYLOADS + 2;
+
+/** The losses of one export, and the window's delivery bookkeeping when it is on disk. */
+interface ExportTally extends LossTally {
+  readonly ledger: BatchDelivery | undefined;
+}
+
+/** Why a payload may leave the memory retry buffer without being lost when its window is on disk. */
+const KEPT_ON_DISK: ReadonlySet<SinkDropReason> = new Set(['retry_buffer_full', 'shutdown_unsent']);
 
 /** What the sink takes besides its options and its component context. */
 export interface DatadogSinkExtras {
@@ -50,6 +59,8 @@ export class DatadogSink implements Sink {
   readonly name = 'datadog';
   /** Base URL requests go to, for the start-up log line (holds no secret). */
   readonly baseUrl: string;
+  /** Reports per-item delivery, so a window on disk is replayed without what Datadog already accepted. */
+  readonly tracksDelivery = true;
 
   private readonly opts: ResolvedOptions;
   private readonly kindStats: Record<PayloadKind, ComponentStats>;
@@ -98,7 +109,17 @@ export class DatadogSink implements Sink {
         items: count,
         dataMs: (p) => p.dataMs,
         maxAgeMs: (p) => maxAgeOf(p.kind, this.opts.retryMaxAgeMs),
-        onLost: (p, n) => (this.kindStats[p.kind].failed += n),
+        onLost: (p, n) => {
+          this.kindStats[p.kind].failed += n;
+          p.ledger?.lost(BATCH_KIND[p.kind], n);
+        },
+        keep: (p, reason) => {
+          if (p.ledger === undefined || !KEPT_ON_DISK.has(reason)) return false;
+          // Its window is on disk and will be exported again: not received yet, as far as the counters go.
+          this.kindStats[p.kind].received -= count(p);
+          p.ledger.kept(BATCH_KIND[p.kind], count(p));
+          return true;
+        },
         logFields: (p) => ({ kind: p.kind }),
         summarize: (unsent) => {
           const lost = { series: 0, sketches: 0, events: 0, checks: 0 };
@@ -138,8 +159,8 @@ export class DatadogSink implements Sink {
    * Splits the window into payloads and sends them. Resolves `success` once every payload was accepted or
    * parked for retry, `failure` when some items were dropped for good (each counted by reason). Never throws.
    */
-  async export(batch: MetricBatch): Promise<ExportResult> {
-    const job = this.runExport(batch);
+  async export(batch: MetricBatch, delivery?: BatchDelivery): Promise<ExportResult> {
+    const job = this.runExport(batch, delivery);
     this.exports.add(job);
     try {
       return await job;
@@ -148,8 +169,8 @@ export class DatadogSink implements Sink {
     }
   }
 
-  private async runExport(batch: MetricBatch): Promise<ExportResult> {
-    const tally: LossTally = { lost: 0, reasons: new Set() };
+  private async runExport(batch: MetricBatch, ledger: BatchDelivery | undefined): Promise<ExportResult> {
+    const tally: ExportTally = { lost: 0, reasons: new Set(), ledger };
     if (this.delivery.final) {
       const counts: [PayloadKind, number][] = [
         ['series', batch.series.length],
@@ -158,6 +179,13 @@ export class DatadogSink implements Sink {
         ['checks', batch.serviceChecks.length],
       ];
       for (const [kind, n] of counts) {
+        if (ledger !== undefined) {
+          // On disk: the next start sends it; nothing is lost.
+          let left = 0;
+          for (let i = 0; i < n; i++) if (!ledger.done(BATCH_KIND[kind], i)) left++;
+          ledger.kept(BATCH_KIND[kind], left);
+          continue;
+        }
         this.kindStats[kind].received += n;
         this.lose(kind, n, 'shutdown_unsent', tally);
       }
@@ -172,7 +200,7 @@ export class DatadogSink implements Sink {
         };
         const workers = Array.from({ length: this.opts.maxConcurrent }, worker);
         try {
-          await this.batcher.batch(batch, queue, tally);
+          await this.batcher.batch(batch, queue, tally, ledger);
         } finally {
           queue.end();
           await Promise.all(workers);
@@ -194,7 +222,7 @@ export class DatadogSink implements Sink {
    * Compresses (re-splitting what still exceeds the compressed limit) and hands one payload to the
    * delivery policy. `prepared` runs once the payload's scratch Buffer, if any, is back in the pool.
    */
-  private async process(p: Payload, tally: LossTally, prepared?: () => void): Promise<void> {
+  private async process(p: Payload, tally: ExportTally, prepared?: () => void): Promise<void> {
     let ready: Payload[];
     try {
       try {
@@ -204,13 +232,20 @@ export class DatadogSink implements Sink {
         prepared?.();
       }
     } catch (err) {
-      this.lose(p.kind, count(p), 'internal_error', tally, {
-        code: 'MD_ERR_SINK_EXPORT',
-        level: 'error',
-        cause: err,
-        fields: { kind: p.kind },
-        message: 'Datadog sink: unexpected error while preparing a payload; dropped.',
-      });
+      this.lose(
+        p.kind,
+        count(p),
+        'internal_error',
+        tally,
+        {
+          code: 'MD_ERR_SINK_EXPORT',
+          level: 'error',
+          cause: err,
+          fields: { kind: p.kind },
+          message: 'Datadog sink: unexpected error while preparing a payload; dropped.',
+        },
+        p.ledger,
+      );
       return;
     }
     for (const r of ready) await this.delivery.deliver(r, tally);
@@ -235,7 +270,7 @@ export class DatadogSink implements Sink {
       return [p];
     }
     if (count(p) === 1) {
-      this.lose(p.kind, 1, 'payload_too_large', tally, tooLargeLog(p.kind, snippet(p.kind, raw), 'compressed', body.length, limit));
+      this.lose(p.kind, 1, 'payload_too_large', tally, tooLargeLog(p.kind, snippet(p.kind, raw), 'compressed', body.length, limit), p.ledger);
       return [];
     }
     const [a, b] = halves(p, raw);
@@ -251,7 +286,10 @@ export class DatadogSink implements Sink {
   /** The policy's send: one POST, its outcome counted; a refused single item gets a log line naming it. */
   private async send(p: Payload): Promise<SendOutcome> {
     const out = await this.transport.post(p.kind, p.body);
-    if (out.kind === 'ok') this.delivered(p);
+    if (out.kind === 'ok') {
+      this.delivered(p);
+      p.ledger?.delivered(BATCH_KIND[p.kind], p.idx);
+    }
     if (out.kind === 'too_large' && count(p) === 1) {
       const what = snippet(p.kind, await this.compressor.rawOf(p));
       return { kind: 'too_large', log: tooLargeLog(p.kind, what, '413 from Datadog', p.body?.length ?? 0, this.opts.limits[p.kind].maxCompressedBytes) };
@@ -270,11 +308,19 @@ export class DatadogSink implements Sink {
   }
 
   /** Losses outside the policy go through here: `dropped{reason}` on sink-datadog and `failed` on the kind's component. */
-  private lose(kind: PayloadKind, items: number, reason: SinkDropReason, tally: LossTally | undefined, log?: DropLog): void {
+  private lose(
+    kind: PayloadKind,
+    items: number,
+    reason: SinkDropReason,
+    tally: LossTally | undefined,
+    log?: DropLog,
+    ledger: BatchDelivery | undefined = (tally as ExportTally | undefined)?.ledger,
+  ): void {
     if (items <= 0) return;
     this.context.drop(reason, items, log);
     this.kindStats[kind].failed += items;
     addLoss(tally, items, reason);
+    ledger?.lost(BATCH_KIND[kind], items);
   }
 
   /**

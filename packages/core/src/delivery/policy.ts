@@ -57,6 +57,11 @@ export interface DeliveryTarget<P> {
   dataMs(p: P): number;
   /** How old `p`'s data may get before the destination refuses it; default {@link DeliveryOptions.maxAgeMs}. */
   maxAgeMs?(p: P): number;
+  /**
+   * Asked before `p` is counted as lost for `reason`: true when the sink keeps it elsewhere (its window is
+   * on disk, `--data-dir`), so an eviction from this buffer or a shutdown is not a loss. Default: never.
+   */
+  keep?(p: P, reason: SinkDropReason): boolean;
   /** Called for every item lost, after it was counted on the context: for the sink's own per-kind counters. */
   onLost?(p: P, items: number, reason: SinkDropReason): void;
   /** Extra fields for log lines about `p` (kept small). */
@@ -154,7 +159,11 @@ export class DeliveryPolicy<P> {
 
   /** Counts `items` of `p` as lost for `reason`: on the context (with `log`, rate-limited), the target and `tally`. */
   private lose(p: P, items: number, reason: SinkDropReason, tally: LossTally | undefined, log?: DropLog): void {
-    if (items <= 0) return;
+    if (items <= 0 || this.target.keep?.(p, reason) === true) return;
+    this.counted(p, items, reason, tally, log);
+  }
+
+  private counted(p: P, items: number, reason: SinkDropReason, tally: LossTally | undefined, log?: DropLog): void {
     this.context.drop(reason, items, log);
     this.target.onLost?.(p, items, reason);
     addLoss(tally, items, reason);
@@ -384,8 +393,9 @@ export class DeliveryPolicy<P> {
       const unsent = this.buffer.clear();
       let total = 0;
       for (const p of unsent) {
+        if (this.target.keep?.(p, 'shutdown_unsent') === true) continue;
         total += this.target.items(p);
-        this.lose(p, this.target.items(p), 'shutdown_unsent', undefined);
+        this.counted(p, this.target.items(p), 'shutdown_unsent', undefined);
       }
       this.updateGauges();
       if (total > 0) {

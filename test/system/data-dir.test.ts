@@ -1,0 +1,178 @@
+/**
+ * `--data-dir`: windows kept on disk until Datadog took them. With the stand-in down (503), windows pile
+ * up on disk; the server is SIGKILLed and started again with the stand-in up: every window arrives once,
+ * with the timestamps of its window, not of the replay. Kills at random points of a disk write never stop
+ * the next start and never make anything arrive twice (torn records themselves are covered by core's
+ * record-log unit tests: a kill rarely lands inside the few ms of a write). A tiny
+ * `--data-dir-max-bytes` drops the oldest windows, counted; a directory that becomes unusable while running
+ * (replaced by a file: tests run as root, where chmod does not stop writes, and no read-only mount is
+ * available in CI) is logged and survived from memory.
+ *
+ * Windows are 200 ms (`--flush-interval 200ms`): the CLI warns that windows sharing a second overwrite
+ * each other at Datadog, so every window here sends its own metric names (`dd.w<n>`), never shared.
+ */
+import { mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { killOnTeardown, rng, sleep, startCli, UdpSender, waitForPhase, windowOf, type Child } from './helpers.js';
+import { datadogArgs, duplicates, startStandIn, type StandIn } from './stand-in-datadog.js';
+
+const INTERVAL_MS = 200;
+// Four servers and stand-ins of their own, mostly waiting: run them side by side to keep the wall time short.
+t.jobs = 4;
+const FAST_RETRY = ['--datadog-retry-base', '100ms', '--datadog-retry-max', '400ms', '--datadog-timeout', '1s'];
+
+const start = async (t: Test, dd: StandIn, dir: string, extra: string[] = []): Promise<Child> => {
+  const cli = startCli(['--flush-interval', `${INTERVAL_MS}ms`, '--self-metrics', 'false', '--counter-expiry', '0ms', ...datadogArgs(dd), ...FAST_RETRY, '--data-dir', dir, ...extra]);
+  killOnTeardown(t, cli);
+  await cli.listening;
+  return cli;
+};
+
+/** Sends `n` windows, each its own metric `<prefix><k>` (3 × `:1|c`, `width` contexts), one per window; returns when each was sent. */
+async function sendWindows(cli: Child, prefix: string, n: number, width = 1): Promise<{ name: string; at: number }[]> {
+  const sender = new UdpSender(cli.ports.udp);
+  const sent: { name: string; at: number }[] = [];
+  for (let k = 0; k < n; k++) {
+    await waitForPhase(INTERVAL_MS, 60);
+    const name = `${prefix}${k}`;
+    const at = Date.now();
+    for (let r = 0; r < 3; r++) {
+      const lines = Array.from({ length: width }, (_, i) => `${name}:1|c|#i:${i}`);
+      for (let i = 0; i < lines.length; i += 100) await sender.send(lines.slice(i, i + 100).join('\n'));
+    }
+    sent.push({ name, at });
+    await sleep(INTERVAL_MS - 60);
+  }
+  sender.close();
+  return sent;
+}
+
+const down = (dd: StandIn): void => {
+  dd.script = (r) => (r.method === 'POST' ? { status: 503 } : undefined);
+};
+const up = (dd: StandIn): void => {
+  dd.script = () => undefined;
+};
+const points = (dd: StandIn, name: string) => dd.series().filter((s) => s.metric === name);
+
+t.test('Datadog down, 30 windows, SIGKILL, restart with Datadog up: each window arrives once, with its own timestamp', async (t) => {
+  const dd = await startStandIn();
+  t.teardown(() => dd.close());
+  down(dd);
+  const dir = await mkdtemp(join(tmpdir(), 'md-dd-'));
+  const first = await start(t, dd, dir);
+  const sent = await sendWindows(first, 'dd.w', 30);
+  await sleep(INTERVAL_MS + 300); // the last window closed and written
+  t.equal(dd.series().length, 0, 'nothing accepted while down');
+  first.proc.kill('SIGKILL');
+  await first.exited;
+  await sleep(1200); // a replay stamped with the time of the restart would show
+  up(dd);
+  const second = await start(t, dd, dir);
+  await dd.waitFor(() => sent.every((w) => points(dd, w.name).length > 0), 15_000, 'every window');
+  await sleep(300);
+  for (const w of sent) {
+    const p = points(dd, w.name);
+    t.equal(p.length, 1, `${w.name}: one point (${JSON.stringify(p.map((x) => x.points))})`);
+    // A rate per second over a 200 ms window: value × 0.2 s is the count sent.
+    t.equal(Math.round((p[0]?.points[0]?.value ?? 0) * INTERVAL_MS) / 1000, 3, `${w.name}: its count`);
+    const ts = (p[0]?.points[0]?.timestamp ?? 0) * 1000;
+    t.ok(ts <= w.at && ts > w.at - 1000 - INTERVAL_MS, `${w.name}: timestamp of its window (${ts} for a send at ${w.at})`);
+  }
+  t.same(duplicates(dd.series()), []);
+  const replay = second.logs().find((l) => l['msg'] === 'Data directory: replaying windows left from the last run.');
+  // On a busy machine two sends may share a window: count the windows the metrics went into.
+  const windows = new Set(sent.map((w) => windowOf(w.at, INTERVAL_MS))).size;
+  t.ok(replay !== undefined && (replay['windows'] as number) >= windows, `replayed ${String(replay?.['windows'])} windows for ${windows}`);
+  await second.stop();
+});
+
+/** One lane of the kill test: `runs` starts on one data directory, each SIGKILLed while its window is written, then one start with Datadog up. */
+async function killLane(t: Test, lane: number, runs: number): Promise<number> {
+  const dd = await startStandIn();
+  t.teardown(() => dd.close());
+  down(dd);
+  const dir = await mkdtemp(join(tmpdir(), 'md-kill-'));
+  const random = rng(15 + lane);
+  const all: string[] = [];
+  let torn = 0;
+  const tornIn = (c: Child): number => c.logs().filter((l) => (l['err'] as { code?: string } | undefined)?.code === 'MD_ERR_DISK_CORRUPT').length;
+  for (let run = 0; run < runs; run++) {
+    const cli = await start(t, dd, dir);
+    torn += tornIn(cli);
+    // One window of 1000 contexts (a record of ~100 kB); the kill lands while it is being written.
+    const sent = await sendWindows(cli, `rk.l${lane}.r${run}.w`, 1, 1000);
+    all.push(sent[0]!.name);
+    // The window closes about now; its record is encoded and written over the next ~100 ms (more on a busy machine).
+    await sleep(Math.floor(random() * 400));
+    cli.proc.kill('SIGKILL');
+    await cli.exited;
+  }
+  up(dd);
+  const final = await start(t, dd, dir);
+  torn += tornIn(final);
+  const arrived = (): string[] => all.filter((n) => points(dd, n).length > 0);
+  // Wait until nothing new arrives for 2 s.
+  let last = -1;
+  for (const until = Date.now() + 20_000; arrived().length !== last && Date.now() < until; ) {
+    last = arrived().length;
+    await sleep(2000);
+  }
+  const dups = duplicates(dd.series());
+  t.same(dups.slice(0, 3), [], `lane ${lane}: nothing delivered twice (${dups.length})`);
+  t.same(arrived().filter((n) => points(dd, n).length !== 1000), [], `lane ${lane}: every window that arrived is whole`);
+  const missing = all.filter((n) => points(dd, n).length === 0);
+  // Each run's only window was being written around its kill: missing ones are those the kill caught before their write ended.
+  t.comment(`lane ${lane}: ${runs - missing.length} of ${runs} windows written before the kill arrived once; ${torn} torn records logged`);
+  await final.stop();
+  return runs - missing.length;
+}
+
+t.test('kills at random points around disk writes: every start works, nothing arrives twice, what arrives is whole', async (t) => {
+  // 20 runs as 4 lanes of 5, each lane its own directory and stand-in, so the runs overlap in time.
+  const arrived = await Promise.all([0, 1, 2, 3].map((lane) => killLane(t, lane, 5)));
+  t.ok(arrived.reduce((a, b) => a + b, 0) > 0, 'windows written before a kill do arrive');
+});
+
+t.test('a tiny --data-dir-max-bytes drops the oldest windows, counted, and stays within its bound', async (t) => {
+  const dd = await startStandIn();
+  t.teardown(() => dd.close());
+  down(dd);
+  const dir = await mkdtemp(join(tmpdir(), 'md-full-'));
+  const max = 64 * 1024;
+  const cli = await start(t, dd, dir, ['--data-dir-max-bytes', String(max), '--datadog-retry-buffer-bytes', '20000']);
+  const sent = await sendWindows(cli, 'full.w', 12, 100);
+  await sleep(300);
+  let bytes = 0;
+  for (const f of await readdir(join(dir, 'sink-datadog'))) bytes += (await stat(join(dir, 'sink-datadog', f))).size;
+  t.ok(bytes <= max, `the directory holds ${bytes} bytes ≤ ${max}`);
+  const full = cli.logs().find((l) => (l['err'] as { code?: string } | undefined)?.code === 'MD_ERR_DISK_FULL');
+  t.ok(full !== undefined, 'the drop is logged');
+  t.ok((full?.['count'] as number) > 0, 'and counted');
+  up(dd);
+  await dd.waitFor(() => points(dd, sent.at(-1)!.name).length === 100, 10_000, 'the newest window');
+  await sleep(500);
+  t.same(duplicates(dd.series()), []);
+  t.equal(cli.proc.exitCode, null, 'still running');
+  await cli.stop();
+});
+
+t.test('a data directory that becomes unusable while running is logged and survived from memory', async (t) => {
+  const dd = await startStandIn();
+  t.teardown(() => dd.close());
+  const dir = await mkdtemp(join(tmpdir(), 'md-ro-'));
+  const cli = await start(t, dd, dir, ['--data-dir-max-bytes', String(64 * 1024)]);
+  await sendWindows(cli, 'ro.a', 2, 50);
+  const sinkDir = join(dir, 'sink-datadog');
+  await rename(sinkDir, `${sinkDir}.gone`);
+  await writeFile(sinkDir, 'not a directory');
+  const sent = await sendWindows(cli, 'ro.b', 6, 50);
+  await dd.waitFor(() => sent.every((w) => points(dd, w.name).length === 50), 10_000, 'the windows after the directory broke');
+  t.ok(cli.logs().some((l) => (l['err'] as { code?: string } | undefined)?.code === 'MD_ERR_DISK_WRITE'), 'the failed write is logged');
+  t.equal(cli.proc.exitCode, null, 'still running');
+  t.same(duplicates(dd.series()), []);
+  await cli.stop();
+  await rm(sinkDir, { force: true });
+});
