@@ -46,6 +46,7 @@ export type { SinkQueueOptions } from './sink-queue.js';
 export { ComponentStats, StatsRegistry } from './stats.js';
 export { InMemorySink } from './testing.js';
 export { DeliveryPolicy, addLoss } from './delivery/policy.js';
+export { InFlightExports, readBodyHead, retryAfterMs, unexpectedExportError, windowResult } from './delivery/exports.js';
 export type { DeliveryOptions, DeliveryTarget, LossTally, SendOutcome, SinkDropReason } from './delivery/policy.js';
 export { CircuitBreaker, backoffDelay } from './delivery/backoff.js';
 export type { BackoffOptions } from './delivery/backoff.js';

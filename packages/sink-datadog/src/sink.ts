@@ -7,8 +7,9 @@
 import {
   ComponentStats,
   DeliveryPolicy,
-  MdError,
-  SUCCESS,
+  InFlightExports,
+  unexpectedExportError,
+  windowResult,
   addLoss,
   type BatchDelivery,
   type ComponentContext,
@@ -70,7 +71,7 @@ export class DatadogSink implements Sink {
   private readonly scratchPool = new BufferPool(POOLED_BUFFERS);
   private readonly batcher: Batcher;
   private readonly delivery: DeliveryPolicy<Payload>;
-  private readonly exports = new Set<Promise<ExportResult>>();
+  private readonly inflight = new InFlightExports();
   private shutdownPromise: Promise<void> | undefined;
 
   /** Throws `MD_ERR_CONFIG_INVALID` for invalid options; `context` is the `sink-datadog` component's. */
@@ -160,13 +161,7 @@ export class DatadogSink implements Sink {
    * parked for retry, `failure` when some items were dropped for good (each counted by reason). Never throws.
    */
   async export(batch: MetricBatch, delivery?: BatchDelivery): Promise<ExportResult> {
-    const job = this.runExport(batch, delivery);
-    this.exports.add(job);
-    try {
-      return await job;
-    } finally {
-      this.exports.delete(job);
-    }
+    return this.inflight.track(this.runExport(batch, delivery));
   }
 
   private async runExport(batch: MetricBatch, ledger: BatchDelivery | undefined): Promise<ExportResult> {
@@ -207,15 +202,10 @@ export class DatadogSink implements Sink {
         }
       } catch (err) {
         // Only a bug gets here (process() catches per payload); the window is then partly unaccounted for.
-        this.context.logger.error({ err }, 'Datadog sink: unexpected error while exporting a window.');
-        return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', 'datadog sink: unexpected error', { cause: err }) };
+        return unexpectedExportError(this.context.logger, 'Datadog', err);
       }
     }
-    if (tally.lost === 0) return SUCCESS;
-    return {
-      code: 'failure',
-      error: new MdError('MD_ERR_SINK_EXPORT', `datadog sink: ${tally.lost} item(s) of the window dropped (${[...tally.reasons].join(', ')})`),
-    };
+    return windowResult(tally, 'datadog', 'item(s)');
   }
 
   /**
@@ -336,7 +326,7 @@ export class DatadogSink implements Sink {
     this.transport.deadlineMs = deadlineMs;
     const deadlineTimer = setTimeout(() => this.transport.abortAll(), Math.max(0, deadlineMs - Date.now()));
     try {
-      await this.delivery.shutdown(deadlineMs, Promise.allSettled([...this.exports]));
+      await this.delivery.shutdown(deadlineMs, this.inflight.settled());
     } finally {
       clearTimeout(deadlineTimer);
       this.transport.abortAll();

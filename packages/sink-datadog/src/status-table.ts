@@ -11,7 +11,7 @@
  * | 408, 429, 5xx, any other status, timeout, connection error | `retryable` | kept in the retry buffer, retried with backoff; `Retry-After` / `X-RateLimit-Reset` honoured |
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { MdError, type SendOutcome } from '@metrics-distributor/core';
+import { MdError, retryAfterMs, type SendOutcome } from '@metrics-distributor/core';
 
 /** Retry-After / X-RateLimit-Reset longer than this is treated as this: a misbehaving proxy must not park data for days. */
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
@@ -29,29 +29,6 @@ export interface AnswerContext {
   readonly endpoint: string;
   /** The API key as it may be logged. */
   readonly maskedKey: string;
-}
-
-function header(h: IncomingHttpHeaders, name: string): string | undefined {
-  const v = h[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-/** Wait asked for by `Retry-After` (seconds or HTTP date) or Datadog's `X-RateLimit-Reset` (seconds). */
-export function retryAfterMs(h: IncomingHttpHeaders, now = Date.now()): number | undefined {
-  const clamp = (ms: number) => Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
-  const ra = header(h, 'retry-after')?.trim();
-  if (ra !== undefined && ra !== '') {
-    const s = Number(ra);
-    if (Number.isFinite(s)) return clamp(s * 1000);
-    const at = Date.parse(ra);
-    if (!Number.isNaN(at)) return clamp(at - now);
-  }
-  const reset = header(h, 'x-ratelimit-reset')?.trim();
-  if (reset !== undefined && reset !== '') {
-    const s = Number(reset);
-    if (Number.isFinite(s)) return clamp(s * 1000);
-  }
-  return undefined;
 }
 
 /** An error as one short line (name, code, message), for logs of failed requests. */
@@ -106,7 +83,7 @@ export function classify(answer: Answer, ctx: AnswerContext): SendOutcome {
       return {
         kind: 'retryable',
         error: new MdError('MD_ERR_SINK_EXPORT', 'Datadog request failed'),
-        retryAfterMs: retryAfterMs(answer.headers),
+        retryAfterMs: retryAfterMs(answer.headers, MAX_RETRY_AFTER_MS, Date.now(), ['x-ratelimit-reset']),
         fields: { status, endpoint: ctx.endpoint },
       };
   }

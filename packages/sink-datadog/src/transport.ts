@@ -4,7 +4,7 @@
  * status table (`status-table.ts`, where a 413 is explained) into core's `SendOutcome`.
  */
 import { Pool } from 'undici';
-import { MdError, type ComponentStats, type Logger, type SendOutcome } from '@metrics-distributor/core';
+import { MdError, readBodyHead, type ComponentStats, type Logger, type SendOutcome } from '@metrics-distributor/core';
 import { KIND_SPECS, type PayloadKind } from './kinds.js';
 import { maskKey, type ResolvedOptions } from './options.js';
 import { LOGGED_BODY_CHARS, classify, describe, type Answer } from './status-table.js';
@@ -14,17 +14,10 @@ const USER_AGENT = 'metrics-distributor-sink-datadog';
 /** Outcome of the start-up key check: `unknown` when Datadog could not be asked. */
 export type KeyStatus = 'valid' | 'invalid' | 'unknown';
 
+/** The first `limit` characters of an answer's body; the rest is read unkept, so the connection can be reused. */
 async function readLimited(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  // Read to the end so the connection can be reused, but keep only the head.
-  for await (const chunk of body) {
-    if (n < limit) {
-      chunks.push(chunk);
-      n += chunk.length;
-    }
-  }
-  return Buffer.concat(chunks).toString('utf8').slice(0, limit);
+  // Four bytes a character at most in UTF-8, so this many bytes always hold `limit` characters.
+  return (await readBodyHead(body, limit * 4)).toString('utf8').slice(0, limit);
 }
 
 /** Posts compressed bodies to the intake; at most `maxConcurrent` at once. */

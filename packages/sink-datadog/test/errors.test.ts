@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { retryAfterMs } from '../src/status-table.js';
+import { classify } from '../src/status-table.js';
 import { API_KEY, TS, batch, eventually, gauge, makeSink, sleep, startFakeDatadog, type Received } from './fake-datadog.js';
 
 const seriesPosts = (reqs: Received[]) => reqs.filter((r) => r.path === '/api/v2/series');
@@ -116,13 +116,15 @@ for (const [name, headers] of [
   });
 }
 
-t.test('Retry-After parsing', async (t) => {
-  t.equal(retryAfterMs({ 'retry-after': '3' }), 3000);
-  t.equal(retryAfterMs({ 'retry-after': new Date(10_000).toUTCString() }, 4_000), 6000, 'HTTP date');
-  t.equal(retryAfterMs({ 'x-ratelimit-reset': '2' }), 2000);
-  t.equal(retryAfterMs({ 'retry-after': '999999' }), 600_000, 'capped at 10 minutes');
-  t.equal(retryAfterMs({}), undefined);
-  t.equal(retryAfterMs({ 'retry-after': 'soon' }), undefined);
+t.test("a 429's Retry-After or X-RateLimit-Reset is the wait, capped at 10 minutes", async (t) => {
+  const wait = (headers: Record<string, string>) => {
+    const out = classify({ status: 429, headers, body: '' }, { endpoint: '/api/v2/series', maskedKey: '***' });
+    return out.kind === 'retryable' ? out.retryAfterMs : -1;
+  };
+  t.equal(wait({ 'retry-after': '3' }), 3000);
+  t.equal(wait({ 'x-ratelimit-reset': '2' }), 2000, "Datadog's own header");
+  t.equal(wait({ 'retry-after': '999999' }), 600_000, 'capped at 10 minutes');
+  t.equal(wait({}), undefined);
 });
 
 t.test('a request timeout is retried', async (t) => {

@@ -6,8 +6,9 @@
 import {
   ComponentStats,
   DeliveryPolicy,
-  MdError,
-  SUCCESS,
+  InFlightExports,
+  unexpectedExportError,
+  windowResult,
   addLoss,
   type Clock,
   type ComponentContext,
@@ -71,7 +72,7 @@ export class GraphiteSink implements Sink {
   private readonly encoder: LineEncoder;
   private readonly connection: CarbonConnection;
   private readonly delivery: DeliveryPolicy<Payload>;
-  private readonly exports = new Set<Promise<ExportResult>>();
+  private readonly inflight = new InFlightExports();
   private shutdownPromise: Promise<void> | undefined;
 
   /** Throws `MD_ERR_CONFIG_INVALID` for invalid options; `context` is the `sink-graphite` component's. */
@@ -125,13 +126,7 @@ export class GraphiteSink implements Sink {
    * `failure` when some lines were dropped for good (each counted by reason). Never throws.
    */
   async export(batch: MetricBatch): Promise<ExportResult> {
-    const job = this.runExport(batch);
-    this.exports.add(job);
-    try {
-      return await job;
-    } finally {
-      this.exports.delete(job);
-    }
+    return this.inflight.track(this.runExport(batch));
   }
 
   private async runExport(batch: MetricBatch): Promise<ExportResult> {
@@ -164,14 +159,9 @@ export class GraphiteSink implements Sink {
       }
     } catch (err) {
       // Only a bug gets here; the window is then partly unaccounted for.
-      this.context.logger.error({ err }, 'Graphite sink: unexpected error while exporting a window.');
-      return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', 'graphite sink: unexpected error', { cause: err }) };
+      return unexpectedExportError(this.context.logger, 'Graphite', err);
     }
-    if (tally.lost === 0) return SUCCESS;
-    return {
-      code: 'failure',
-      error: new MdError('MD_ERR_SINK_EXPORT', `graphite sink: ${tally.lost} line(s) or item(s) of the window dropped (${[...tally.reasons].join(', ')})`),
-    };
+    return windowResult(tally, 'graphite', 'line(s) or item(s)');
   }
 
   /** The policy's send: one write; lines count as sent only once written to the kernel. */
@@ -196,7 +186,7 @@ export class GraphiteSink implements Sink {
 
   private async shutdownOnce(deadlineMs: number): Promise<void> {
     try {
-      await this.delivery.shutdown(deadlineMs, Promise.allSettled([...this.exports]));
+      await this.delivery.shutdown(deadlineMs, this.inflight.settled());
     } finally {
       await this.connection.close(deadlineMs);
     }

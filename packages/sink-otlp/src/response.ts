@@ -11,7 +11,7 @@
  * | any other status | `rejected` `rejected`: the spec says not to retry it |
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { MdError, type SendOutcome } from '@metrics-distributor/core';
+import { MdError, retryAfterMs, type SendOutcome } from '@metrics-distributor/core';
 
 /** A `Retry-After` longer than this is cut to it: a misbehaving proxy must not park data for hours. */
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
@@ -27,15 +27,6 @@ export type Answer =
 export interface PartialSuccess {
   readonly rejected: number;
   readonly message: string;
-}
-
-/** The wait a `Retry-After` value asks for, in ms; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | string[] | undefined, nowMs: number): number | undefined {
-  const raw = (Array.isArray(value) ? value[0] : value)?.trim();
-  if (raw === undefined || raw === '') return undefined;
-  const ms = /^\d+$/.test(raw) ? Number(raw) * 1000 : Date.parse(raw) - nowMs;
-  if (Number.isNaN(ms)) return undefined;
-  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
 }
 
 /** Reads a varint at `pos` of `b`: [value, next position], or undefined past the end. */
@@ -140,7 +131,7 @@ export function classify(answer: Answer, url: string, nowMs = Date.now()): SendO
     case 502:
     case 503:
     case 504:
-      return { kind: 'retryable', error: new MdError('MD_ERR_SINK_EXPORT', `OTLP receiver answered ${status}`), retryAfterMs: parseRetryAfter(answer.headers['retry-after'], nowMs), fields };
+      return { kind: 'retryable', error: new MdError('MD_ERR_SINK_EXPORT', `OTLP receiver answered ${status}`), retryAfterMs: retryAfterMs(answer.headers, MAX_RETRY_AFTER_MS, nowMs), fields };
     case 413:
       return { kind: 'too_large' };
     case 400:

@@ -8,9 +8,10 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import {
   DeliveryPolicy,
-  MdError,
   RateLimitedLog,
-  SUCCESS,
+  InFlightExports,
+  unexpectedExportError,
+  windowResult,
   addLoss,
   type ComponentContext,
   type ExportResult,
@@ -57,7 +58,7 @@ export class OtlpSink implements Sink {
   private readonly mapper: PointMapper;
   private readonly transport: OtlpTransport;
   private readonly delivery: DeliveryPolicy<Payload>;
-  private readonly exports = new Set<Promise<ExportResult>>();
+  private readonly inflight = new InFlightExports();
   private readonly warnLog = new RateLimitedLog(NOTICE_INTERVAL_MS);
   private readonly ignoredLog = new RateLimitedLog(NOTICE_INTERVAL_MS);
   private shutdownPromise: Promise<void> | undefined;
@@ -100,13 +101,7 @@ export class OtlpSink implements Sink {
    * counted by reason in `dropped`). Never throws.
    */
   async export(batch: MetricBatch): Promise<ExportResult> {
-    const job = this.runExport(batch);
-    this.exports.add(job);
-    try {
-      return await job;
-    } finally {
-      this.exports.delete(job);
-    }
+    return this.inflight.track(this.runExport(batch));
   }
 
   private async runExport(batch: MetricBatch): Promise<ExportResult> {
@@ -138,14 +133,9 @@ export class OtlpSink implements Sink {
       }
     } catch (err) {
       // Only a bug gets here (deliver() never rejects); the window is then partly unaccounted for.
-      this.context.logger.error({ err }, 'OTLP sink: unexpected error while exporting a window.');
-      return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', 'otlp sink: unexpected error', { cause: err }) };
+      return unexpectedExportError(this.context.logger, 'OTLP', err);
     }
-    if (tally.lost === 0) return SUCCESS;
-    return {
-      code: 'failure',
-      error: new MdError('MD_ERR_SINK_EXPORT', `otlp sink: ${tally.lost} data point(s) of the window dropped (${[...tally.reasons].join(', ')})`),
-    };
+    return windowResult(tally, 'otlp', 'data point(s)');
   }
 
   /** Events and service checks have no OTLP metrics form: counted (`ignored_events`), noted once a minute. */
@@ -230,7 +220,7 @@ export class OtlpSink implements Sink {
    * `deadlineMs`; what is still undelivered is counted as `shutdown_unsent` and logged. Idempotent.
    */
   shutdown(deadlineMs: number): Promise<void> {
-    this.shutdownPromise ??= this.transport.closeAfter(deadlineMs, this.delivery.shutdown(deadlineMs, Promise.allSettled([...this.exports])));
+    this.shutdownPromise ??= this.transport.closeAfter(deadlineMs, this.delivery.shutdown(deadlineMs, this.inflight.settled()));
     return this.shutdownPromise;
   }
 }

@@ -3,25 +3,13 @@
  * deadlines, and the head of every answer's body (a partial success or an error status to log).
  */
 import { Pool } from 'undici';
-import { MdError } from '@metrics-distributor/core';
+import { MdError, readBodyHead } from '@metrics-distributor/core';
 import type { ResolvedOptions } from './options.js';
 import type { Answer } from './response.js';
 
 const USER_AGENT = 'metrics-distributor-sink-otlp/0.1.0';
 /** Bytes of an answer's body read; the rest is drained unread so the connection can be reused. */
 const MAX_ANSWER_BYTES = 64 * 1024;
-
-async function readHead(body: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of body) {
-    if (n < MAX_ANSWER_BYTES) {
-      chunks.push(chunk);
-      n += chunk.length;
-    }
-  }
-  return Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES);
-}
 
 /** Posts encoded bodies to `<endpoint>/v1/metrics`. */
 export class OtlpTransport {
@@ -58,7 +46,7 @@ export class OtlpTransport {
     try {
       const signal = AbortSignal.any([AbortSignal.timeout(this.opts.timeoutMs), this.stop.signal]);
       const res = await this.pool.request({ path: this.path, method: 'POST', headers: this.headers, body, signal });
-      const head = await readHead(res.body).catch(() => Buffer.alloc(0));
+      const head = await readBodyHead(res.body, MAX_ANSWER_BYTES).catch(() => Buffer.alloc(0));
       return { status: res.statusCode, headers: res.headers, body: head };
     } catch (err) {
       // AbortSignal.timeout's reason is a DOMException; say what it means.

@@ -5,7 +5,7 @@ export { escapeHelp, escapeLabelValue, formatValue, renderTagLabels, sanitizeLab
 export { CONTENT_TYPES, negotiate } from './render.js';
 export type { ExpositionFormat } from './render.js';
 export { sketchKey, windowTotal } from './state.js';
-export { RemoteWriter, parseLabels, parseRetryAfter } from './remote-write.js';
+export { RemoteWriter, parseLabels } from './remote-write.js';
 export type { RemoteWriteOptions } from './remote-write.js';
 export { snappyCompress } from './snappy.js';
 export { encodeTimeSeries } from './write-request.js';

@@ -7,6 +7,7 @@
 import {
   DeliveryPolicy,
   MdError,
+  retryAfterMs,
   type ComponentContext,
   type ComponentStats,
   type DeliveryTarget,
@@ -52,14 +53,6 @@ const LOGGED_BODY_CHARS = 300;
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
 /** What the User-Agent says. */
 const USER_AGENT = 'metrics-distributor-sink-prometheus/0.1.0';
-
-/** Milliseconds a `Retry-After` (delay-seconds or HTTP-date) asks for, capped; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | null, nowMs = Date.now()): number | undefined {
-  const v = value?.trim() ?? '';
-  if (v === '') return undefined;
-  const ms = /^\d+(\.\d+)?$/.test(v) ? Number(v) * 1000 : Date.parse(v) - nowMs;
-  return Number.isNaN(ms) ? undefined : Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
-}
 
 /** Label pairs of a rendered label string (`host="a",env="p\"q"`), unescaped. */
 export function parseLabels(rendered: string): LabelPair[] {
@@ -245,8 +238,8 @@ export class RemoteWriter {
     const fields = { status, body, samples: p.entries.length };
     if (status === 413) return { kind: 'too_large', log: { code: 'MD_ERR_SINK_PAYLOAD_TOO_LARGE', level: 'error', fields } };
     if (status === 429 || status >= 500) {
-      const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
-      return { kind: 'retryable', error: new MdError('MD_ERR_SINK_EXPORT', `remote write answered ${status}`), fields, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+      const retryAfter = retryAfterMs(res.headers, MAX_RETRY_AFTER_MS);
+      return { kind: 'retryable', error: new MdError('MD_ERR_SINK_EXPORT', `remote write answered ${status}`), fields, ...(retryAfter !== undefined ? { retryAfterMs: retryAfter } : {}) };
     }
     const auth = status === 401 || status === 403;
     return {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { parseLabels, parseRetryAfter, snappyCompress } from '../src/index.js';
+import { parseLabels, snappyCompress } from '../src/index.js';
 import { batch, dist, makeSink, point } from './helpers.js';
 import { snappyDecode, standIn } from './rw-helpers.js';
 
@@ -27,13 +27,9 @@ t.test('snappy block format round-trips: empty, short, repetitive, random, long 
   t.ok(rep.length < 5000, `repetitive input compresses (${rep.length} bytes)`);
 });
 
-t.test('parseLabels undoes the exposition escaping; parseRetryAfter reads seconds and dates', async (t) => {
+t.test('parseLabels undoes the exposition escaping', async (t) => {
   t.same(parseLabels(''), []);
   t.same(parseLabels('host="a",path="/a\\"b\\\\c\\nd"'), [['host', 'a'], ['path', '/a"b\\c\nd']]);
-  t.equal(parseRetryAfter('3'), 3000);
-  t.equal(parseRetryAfter(null), undefined);
-  t.equal(parseRetryAfter(new Date(Date.UTC(2030, 0, 1, 0, 0, 10)).toUTCString(), Date.UTC(2030, 0, 1)), 10_000);
-  t.equal(parseRetryAfter('99999'), 600_000, 'capped at 10 min');
 });
 
 const rw = (url: string, extra = {}) => ({ scrape: false, remoteWrite: { url, retryBaseMs: 20, retryMaxMs: 40, ...extra } });
