@@ -111,7 +111,7 @@ export class Context implements RawKeyed<Context> {
     if (type !== TYPE_CODE_OF_KIND[this.kind] || name.length !== nameEnd - nameStart) return false;
     const tags = this.rawTags ?? this.tagSet.joined;
     const tagsLen = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
-    return tags.length === tagsLen && sameBytes(name, 0, buf, nameStart, name.length) && sameBytes(tags, 0, buf, tagsStart, tagsLen);
+    return tags.length === tagsLen && sameBytes(name, 0, buf, nameStart, name.length) && (tagsLen === 0 || sameBytes(tags, 0, buf, tagsStart, tagsLen));
   }
 
   /** Wire type. */
