@@ -111,7 +111,7 @@ export class Context implements RawKeyed<Context> {
     if (type !== TYPE_CODE_OF_KIND[this.kind] || name.length !== nameEnd - nameStart) return false;
     const tags = this.rawTags ?? this.tagSet.joined;
     const tagsLen = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
-    return tags.length === tagsLen && sameBytes(name, 0, buf, nameStart, name.length) && sameBytes(tags, 0, buf, tagsStart, tagsLen);
+    return tags.length === tagsLen && sameBytes(name, 0, buf, nameStart, name.length) && (tagsLen === 0 || sameBytes(tags, 0, buf, tagsStart, tagsLen));
   }
 
   /** Wire type. */
@@ -244,23 +244,28 @@ export class ContextTable {
     // 'ms' and 'h' differ in their first byte, so one byte identifies the type.
     const typeCode = view.type.charCodeAt(0);
     const hash = this.rawIndex.hashAfterName(view.nameHash, typeCode, buf, tagsStart, tagsEnd);
-    let ctx = this.rawIndex.get(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd);
-    if (ctx === undefined) {
-      const name = buf.toString('utf8', nameStart, nameEnd);
-      const tags = tagsStart >= 0 ? buf.toString('utf8', tagsStart, tagsEnd).split(',') : [];
-      if (this.tf === undefined) {
-        ctx = this.resolve(view.type, name, tags, undefined);
-        if (ctx !== undefined) this.addRawKey(ctx, hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, false);
-        return ctx;
-      }
-      const t = this.transform(name, tags);
-      if (t === undefined) {
-        this.addBlockedKey(new RawKey(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, BLOCKED));
-        return BLOCKED;
-      }
-      ctx = this.resolve(view.type, t.name, t.tags, undefined);
-      if (ctx !== undefined) this.addRawKey(ctx, hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, this.collapsed);
+    const ctx = this.rawIndex.get(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd);
+    // The miss path apart: small enough, this lookup is inlined into the caller's per-line code.
+    return ctx !== undefined ? ctx : this.ofNewView(view, hash, typeCode);
+  }
+
+  /** {@link ofView} for a byte form not in the raw index yet: resolves, creates and indexes its context. */
+  private ofNewView(view: SampleView, hash: number, typeCode: number): Context | undefined {
+    const { buf, nameStart, nameEnd, tagsStart, tagsEnd } = view;
+    const name = buf.toString('utf8', nameStart, nameEnd);
+    const tags = tagsStart >= 0 ? buf.toString('utf8', tagsStart, tagsEnd).split(',') : [];
+    if (this.tf === undefined) {
+      const ctx = this.resolve(view.type, name, tags, undefined);
+      if (ctx !== undefined) this.addRawKey(ctx, hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, false);
+      return ctx;
     }
+    const t = this.transform(name, tags);
+    if (t === undefined) {
+      this.addBlockedKey(new RawKey(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, BLOCKED));
+      return BLOCKED;
+    }
+    const ctx = this.resolve(view.type, t.name, t.tags, undefined);
+    if (ctx !== undefined) this.addRawKey(ctx, hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, this.collapsed);
     return ctx;
   }
 

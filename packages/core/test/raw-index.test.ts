@@ -1,5 +1,5 @@
 import t from 'tap';
-import { RawKey, RawKeyIndex, type RawKeyed } from '../src/raw-index.js';
+import { RawKey, RawKeyIndex, sameBytes, type RawKeyed } from '../src/raw-index.js';
 import { StatsdParser } from '../src/parser/statsd.js';
 import type { SampleView } from '../src/parser/types.js';
 
@@ -124,4 +124,20 @@ t.test("a parser's nameHash, given the index's basis, continues into the same ha
   const other = new RawKeyIndex<string>();
   const buf = b('same.name:1|c');
   t.not(other.hash(99, buf, 0, 9, -1, -1), idx.hash(99, buf, 0, 9, -1, -1), 'seeds differ, hashes differ');
+});
+
+t.test('sameBytes, four chars per step: one differing byte at any position of block or tail is found', async (t) => {
+  for (let len = 0; len <= 13; len++) {
+    const s = 'abcdefghijklmnopq'.slice(0, len);
+    // At an offset in both, as the index compares a key inside a packet.
+    const buf = Buffer.from(`xy${s}z`, 'latin1');
+    t.ok(sameBytes(`_${s}`, 1, buf, 2, len), `equal, length ${len}`);
+    for (let i = 0; i < len; i++) {
+      const other = Buffer.from(buf);
+      other[2 + i] = other[2 + i]! ^ 0x01;
+      t.notOk(sameBytes(`_${s}`, 1, other, 2, len), `length ${len}, byte ${i} differs`);
+    }
+  }
+  // A char beyond latin1 never equals a byte, even one with the same low bits.
+  t.notOk(sameBytes('abc\u0161', 0, Buffer.from([0x61, 0x62, 0x63, 0x61]), 0, 4));
 });
