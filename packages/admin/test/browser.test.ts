@@ -165,7 +165,8 @@ if (!existsSync(CHROMIUM)) {
 
     // Ranking by samples asks the server again.
     await page.selectOption('#ctx-by', 'samples');
-    await page.waitForFunction(() => document.querySelector('#ctx-body tr')?.getAttribute('data-name') !== null);
+    // The table already has rows from the first question, so wait for the new question itself.
+    for (const until = Date.now() + 5000; Date.now() < until && !src.questions.some((q) => q.by === 'samples'); ) await page.waitForTimeout(50);
     t.ok(src.questions.some((q) => q.by === 'samples'), 'the select sends by=samples');
     await page.selectOption('#ctx-by', 'contexts');
     await page.waitForTimeout(300);
