@@ -3,7 +3,7 @@
  * wrapped sink, so {@link AdminSources.sinks} can report both without core's queue exposing them.
  * One clock read per export, nothing on the ingest path.
  */
-import type { ExportResult, MetricBatch, Sink } from '@metrics-distributor/core';
+import type { BatchDelivery, ExportResult, MetricBatch, Sink } from '@metrics-distributor/core';
 import type { SinkError } from './sources.js';
 
 /** Longest error message kept: it is shown on the page and in `/api/status`. */
@@ -18,19 +18,23 @@ export class TrackedSink implements Sink {
   /** Last `retryable` or `failure` result, or thrown error; undefined before the first. */
   lastError: SinkError | undefined;
 
+  /** As the wrapped sink: a data directory then records its per-item delivery. */
+  readonly tracksDelivery: boolean | undefined;
+
   constructor(
     /** The sink doing the work. */
     readonly inner: Sink,
     private readonly now: () => number = Date.now,
   ) {
     this.name = inner.name;
+    this.tracksDelivery = inner.tracksDelivery;
   }
 
   /** Exports through the wrapped sink and records the outcome; a throw is recorded and passed on as the queue expects. */
-  async export(batch: MetricBatch): Promise<ExportResult> {
+  async export(batch: MetricBatch, delivery?: BatchDelivery): Promise<ExportResult> {
     let result: ExportResult;
     try {
-      result = await this.inner.export(batch);
+      result = await this.inner.export(batch, delivery);
     } catch (err) {
       this.lastError = { code: 'MD_ERR_SINK_EXPORT', message: clip(`threw: ${(err as Error)?.message ?? String(err)}`), atMs: this.now() };
       throw err;

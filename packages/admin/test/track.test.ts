@@ -1,5 +1,5 @@
 import t from 'tap';
-import { MdError, SUCCESS, type ExportResult, type MetricBatch, type Sink } from '@metrics-distributor/core';
+import { MdError, SUCCESS, type BatchDelivery, type ExportResult, type MetricBatch, type Sink } from '@metrics-distributor/core';
 import { TrackedSink } from '../src/index.js';
 
 const BATCH = {} as MetricBatch;
@@ -34,4 +34,22 @@ t.test('TrackedSink records last success and last error, and passes results thro
   t.equal(s.lastError!.atMs, 3000);
   await s.shutdown(42);
   t.equal(shutdownAt, 42);
+});
+
+t.test('the wrapper passes the data directory ledger through and says whether the sink tracks delivery', async (t) => {
+  const seen: unknown[] = [];
+  const inner: Sink = {
+    name: 'ledgered',
+    tracksDelivery: true,
+    export: (_batch, delivery) => {
+      seen.push(delivery);
+      return Promise.resolve({ code: 'success' });
+    },
+    shutdown: () => Promise.resolve(),
+  };
+  const tracked = new TrackedSink(inner);
+  t.equal(tracked.tracksDelivery, true);
+  const ledger = { batchId: 'b1' } as unknown as BatchDelivery;
+  await tracked.export({ windowStartMs: 0, intervalMs: 10_000, series: [], sketches: [], events: [], serviceChecks: [] }, ledger);
+  t.equal(seen[0], ledger, 'the same ledger object reaches the sink');
 });
