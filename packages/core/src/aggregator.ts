@@ -285,7 +285,7 @@ export class Aggregator {
 
   /** Parses raw StatsD/DogStatsD bytes (one or more lines) and aggregates them, counted as `embedded`. */
   ingestStatsd(buf: Buffer): void {
-    (this.embedded ??= this.receiver(componentContext({ logger: this.rootLogger, stats: this.stats }, 'embedded'))).packet(buf);
+    (this.embedded ??= this.receiver(componentContext({ logger: this.rootLogger, stats: this.stats }, 'embedded'))).statsd(buf);
   }
 
   /** Adds a counter increment (`value` defaults to 1). */

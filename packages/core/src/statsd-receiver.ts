@@ -24,26 +24,16 @@ export class StatsdReceiver implements StatsdHandler, IngestTarget {
     private readonly tap: TapHub,
   ) {}
 
-  /** Parses one packet (several lines) from `buf[start, end)`. */
-  packet(buf: Buffer, start = 0, end = buf.length): void {
+  /** {@link IngestTarget.statsd}: parses one packet (several lines) from `buf[start, end)`. */
+  statsd(buf: Buffer, start = 0, end = buf.length): void {
     this.stats.packets++;
     this.stats.bytes += end - start;
     this.stats.received += this.parser.parse(buf, this, start, end);
   }
 
-  /** Parses one line `buf[start, end)` (no newline inside); bytes are counted by the caller. */
-  line(buf: Buffer, start: number, end: number): void {
-    if (this.parser.parseLine(buf, this, start, end)) this.stats.received++;
-  }
-
-  /** {@link IngestTarget.statsd}: same as {@link packet}. */
-  statsd(buf: Buffer, start = 0, end = buf.length): void {
-    this.packet(buf, start, end);
-  }
-
-  /** {@link IngestTarget.statsdLine}: same as {@link line}. */
+  /** {@link IngestTarget.statsdLine}: parses one line `buf[start, end)` (no newline inside); bytes are counted by the caller. */
   statsdLine(buf: Buffer, start: number, end: number): void {
-    this.line(buf, start, end);
+    if (this.parser.parseLine(buf, this, start, end)) this.stats.received++;
   }
 
   /** {@link IngestTarget.addSample}: adds a sample in object form to the aggregator. */
