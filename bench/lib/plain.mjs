@@ -25,7 +25,7 @@ export function median(runs, key) {
 
 /** Lines/s, share delivered and per-CPU-second figures of one run, for the log and the notes. */
 export const runLine = (r) =>
-  `${si(r.linesPerSec)} lines/s, ${pct(r.receivedFraction)} of ${si(r.offeredLinesPerSec)} offered delivered, ${si(r.linesPerCpuSecond)} lines per server CPU-second (server CPU ${(r.serverCpuBusy * 100).toFixed(0)}%)`;
+  `${si(r.linesPerSec)} lines/s, ${pct(r.receivedFraction)} of ${si(r.offeredLinesPerSec)} offered delivered, ${si(r.linesPerCpuSecond)} lines per server CPU-second (server CPU ${(r.serverCpuBusy * 100).toFixed(0)}%; primary process ${pct(r.primaryCpuSplit.system / (r.primaryCpuSplit.user + r.primaryCpuSplit.system))} system time)`;
 
 /** The 1-, 5- and 15-minute load averages, as a string for the notes: the machine is shared. */
 export const loadAvg = () => loadavg().map((x) => x.toFixed(1)).join(' / ');

@@ -1,8 +1,24 @@
 // UDP measurement: one load against one receiver, the warm-up before it, and the figures derived from it.
+import { readFileSync } from 'node:fs';
 import { cpuSeconds, now, rcvbufDelta, runSender, sleep, stopTracked, udpSnmp, udpSockets, waitFor } from '../harness.mjs';
 import { LPP, log, sender } from './options.mjs';
 import { MIX_PER_PACKET } from './payloads.mjs';
 import { startEtsy, startNull, startOurs } from './servers.mjs';
+
+/**
+ * User and system CPU seconds of the receiver's own process, children not included (/proc/<pid>/stat
+ * utime and stime, in the Linux USER_HZ of 100 ticks/s): the system share tells the kernel's receive
+ * path (recvmsg, socket locks) apart from what runs in user space.
+ */
+function userSystemSeconds(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(f[11]) / 100, system: Number(f[12]) / 100 };
+  } catch {
+    return { user: NaN, system: NaN };
+  }
+}
 
 /**
  * Sends a load to a receiver and waits until its socket's receive queue is empty (all that the kernel
@@ -11,6 +27,7 @@ import { startEtsy, startNull, startOurs } from './servers.mjs';
 export async function udpLoad(target, { payload, lpp, packets, rate = 0, maxSeconds = 120, gso = true }) {
   const s0 = udpSnmp();
   const c0 = cpuSeconds(target.pid);
+  const k0 = userSystemSeconds(target.pid);
   const d0 = udpSockets().get(target.port)?.drops ?? 0;
   let maxRx = 0;
   const mon = setInterval(() => {
@@ -38,6 +55,8 @@ export async function udpLoad(target, { payload, lpp, packets, rate = 0, maxSeco
     kernelRcvbufErrors: rcvbufDelta(s0, s1),
     socketDrops: d1 - d0,
     serverCpuSeconds: cpuSeconds(target.pid) - c0,
+    // The primary process alone: with --workers > 1 the workers' split is not in it.
+    primaryCpuSplit: ((k) => ({ user: k.user - k0.user, system: k.system - k0.system }))(userSystemSeconds(target.pid)),
     maxRxQueueBytes: maxRx,
   };
 }
