@@ -56,6 +56,15 @@ export class ByteWriter {
 
   /** A string as its UTF-8 byte length and bytes. */
   str(s: string): void {
+    // Short strings (nearly all names and tags) take a one-byte length: write the bytes after it and
+    // fill it in, sparing a byte-length pass over each string.
+    if (s.length < 42) {
+      this.room(1 + 3 * s.length);
+      const n = this.buf.write(s, this.length + 1, 'utf8');
+      this.buf[this.length] = n;
+      this.length += 1 + n;
+      return;
+    }
     const n = Buffer.byteLength(s, 'utf8');
     this.varuint(n);
     this.room(n);
@@ -127,6 +136,12 @@ export class ByteReader {
     const v = this.buf.readDoubleLE(this.pos);
     this.pos += 8;
     return v;
+  }
+
+  /** Skips `n` bytes. */
+  skip(n: number): void {
+    if (this.pos + n > this.buf.length) throw new MalformedRecord('record ends early');
+    this.pos += n;
   }
 
   /** A length-prefixed UTF-8 string. */
