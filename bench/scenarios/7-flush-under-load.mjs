@@ -43,7 +43,8 @@ function healthProbe(port, everyMs = 10) {
   };
 }
 
-export async function scenario7() {
+/** Scenario 7; `extraArgs` go to the server's command line (scenario 14 adds `--data-dir`). */
+export async function scenario7(extraArgs = []) {
   const name = 'Flush under load: 200k contexts to a stand-in Datadog, 200k lines/s';
   const target = 'flush ≤ 2 s; loop delay ≤ 50 ms; 0 lost';
   const interval = SIZE.s7Interval;
@@ -53,7 +54,7 @@ export async function scenario7() {
   const ddUp = await dd.until(() => ddLines.find((l) => l.listening !== undefined), 10_000);
   if (ddUp === undefined) throw new Error(`stand-in Datadog did not start: ${dd.stderr()}`);
   const ddUrl = `http://127.0.0.1:${ddUp.listening}`;
-  const base = ['--sink', 'datadog', '--datadog-api-key', 'bench-key', '--datadog-url', ddUrl, '--flush-interval', `${interval}s`, '--self-metrics', 'true', '--max-contexts', '300000'];
+  const base = ['--sink', 'datadog', '--datadog-api-key', 'bench-key', '--datadog-url', ddUrl, '--flush-interval', `${interval}s`, '--self-metrics', 'true', '--max-contexts', '300000', ...extraArgs];
   // With the HTTP front-end, /healthz round trips show event-loop delay from outside.
   const feature = '--sink datadog with --datadog-api-key and --datadog-url';
   let p = await probeFeature([...base, '--http', '127.0.0.1:0'], undefined, undefined, feature);

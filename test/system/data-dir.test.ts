@@ -141,7 +141,8 @@ t.test('a tiny --data-dir-max-bytes drops the oldest windows, counted, and stays
   t.teardown(() => dd.close());
   down(dd);
   const dir = await mkdtemp(join(tmpdir(), 'md-full-'));
-  const max = 64 * 1024;
+  // A 100-series binary window is ~2.5 KiB: 12 of them overflow 16 KiB.
+  const max = 16 * 1024;
   const cli = await start(t, dd, dir, ['--data-dir-max-bytes', String(max), '--datadog-retry-buffer-bytes', '20000']);
   const sent = await sendWindows(cli, 'full.w', 12, 100);
   await sleep(300);

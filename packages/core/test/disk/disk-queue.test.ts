@@ -117,14 +117,15 @@ t.test('past the bound the oldest windows are dropped and counted (disk_full)', 
   const dir = await tmp();
   const sink = new PartialSink(0); // delivers nothing: everything stays on disk
   const c = ctx();
-  const q = new SinkQueue(sink, c, { disk: { dir, maxBytes: 16 * 1024 } });
+  // A 20-series binary window is ~0.5 KiB: 30 of them overflow 4 KiB.
+  const q = new SinkQueue(sink, c, { disk: { dir, maxBytes: 4 * 1024 } });
   for (let i = 0; i < 30; i++) q.push(batch(i * 10_000, 20));
   await until(() => c.stats.dropped('disk_full') > 0 && sink.got.length >= 1, 5000);
   await new Promise((r) => setTimeout(r, 200));
   t.ok(c.stats.dropped('disk_full') > 0, `dropped ${c.stats.dropped('disk_full')} items`);
   t.equal(c.stats.dropped('disk_full') % 20, 0, 'whole windows');
   await q.shutdown(Date.now() + 500);
-  const q2 = new SinkQueue(new PartialSink(100), ctx(), { disk: { dir, maxBytes: 16 * 1024 } });
+  const q2 = new SinkQueue(new PartialSink(100), ctx(), { disk: { dir, maxBytes: 4 * 1024 } });
   await q2.opened();
   t.ok(q2.depth > 0 && q2.depth < 30, `a bounded number of windows left (${q2.depth})`);
   t.equal(q2.depth + c.stats.dropped('disk_full') / 20, 30, 'each window either on disk or counted');
