@@ -89,14 +89,16 @@ t.test('a checkpoint restored within its window gives exactly the window the fir
   t.match(d, { count: 4, min: 5, max: 100, sum: 5 + 13 + 100 });
 });
 
-t.test('a checkpoint of a window that has closed since is closed as that window, then deleted', async (t) => {
+// One window later is the window just before the new process's clock epoch (window number -1).
+for (const later of [1, 3]) {
+t.test(`a checkpoint of a window that closed ${later} window(s) ago is closed as that window, then deleted`, async (t) => {
   const dir = await tmp();
   const a = setup(T0 + 1000, dir, true);
   a.aggregator.ingestStatsd(Buffer.from(LINES));
   await a.cp.checkpoint();
   const expected = a.aggregator.closeWindow();
 
-  const b = setup(T0 + 3 * INTERVAL + 1000, dir);
+  const b = setup(T0 + later * INTERVAL + 1000, dir);
   t.match(await b.cp.restore(), { merged: 0, closed: 1, series: 7, corrupt: 0 });
   t.equal(b.windows.length, 1);
   t.equal(b.windows[0]!.windowStartMs, T0, 'with its original start');
@@ -104,9 +106,10 @@ t.test('a checkpoint of a window that has closed since is closed as that window,
   await b.cp.close();
   t.same(await readdir(dir), [], 'deleted once handed on');
   // The open window is the new process's own, untouched by the restored one.
-  t.equal(b.aggregator.currentWindowStart, T0 + 3 * INTERVAL);
+  t.equal(b.aggregator.currentWindowStart, T0 + later * INTERVAL);
   t.same(b.aggregator.closeWindow().series.filter((s) => s.metric === 'g.one'), []);
 });
+}
 
 t.test('a closed window is never written again, and its checkpoint goes', async (t) => {
   const dir = await tmp();
