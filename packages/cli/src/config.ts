@@ -83,5 +83,8 @@ export function buildConfig(
   if (sinks.includes('prometheus') && out['prometheusListen'] === undefined && out['prometheusRemoteWriteUrl'] === undefined) {
     throw new MdError('MD_ERR_CONFIG_INVALID', 'invalid option --prometheus-listen: off needs --prometheus-remote-write-url, or the prometheus sink has nothing to do');
   }
+  if (out['checkpointOpenWindowMs'] !== undefined && out['dataDir'] === undefined) {
+    throw new MdError('MD_ERR_CONFIG_INVALID', 'invalid option --checkpoint-open-window: it writes to --data-dir, which is not set');
+  }
   return Object.freeze(out) as unknown as ServerConfig;
 }

@@ -1,6 +1,7 @@
-import { Aggregator, ComponentNames, MdError, SinkFanout, StatsRegistry, componentContext, type ComponentRoot, type Frontend, type Logger, type Sink } from '@metrics-distributor/core';
+import { Aggregator, Checkpointer, ComponentNames, MdError, SinkFanout, StatsRegistry, componentContext, type ComponentRoot, type Frontend, type Logger, type Sink } from '@metrics-distributor/core';
 import { UdpFrontend } from '@metrics-distributor/frontend-statsd-udp';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { startAdmin, trackSinks } from './admin.js';
 import type { ServerConfig } from './config.js';
 import { transformOptions } from './options/transform.js';
@@ -96,7 +97,17 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
   for (const sink of sinks) fanout.add(sink);
   // Windows left on disk by the last run are queued before the first new one closes.
   await fanout.opened();
-  aggregator.onWindow((batch) => fanout.push(batch));
+  const checkpointer =
+    config.checkpointOpenWindowMs === undefined || config.dataDir === undefined
+      ? undefined
+      : new Checkpointer(aggregator, componentContext(root, 'checkpoint', ComponentNames.checkpoint), { dir: join(config.dataDir, 'checkpoint'), intervalMs: config.checkpointOpenWindowMs });
+  aggregator.onWindow((batch) => {
+    const written = fanout.push(batch);
+    // A window's checkpoint goes once the window is on the disk buffer, never before.
+    checkpointer?.windowClosed(batch.windowStartMs, written);
+  });
+  // Before any front-end starts: an older window is closed through the still empty open window.
+  await checkpointer?.restore();
 
   const frontends: Frontend[] = [];
   const workerCount = config.statsdUdp === undefined ? 1 : resolveWorkers(config.workers, availableParallelism());
@@ -161,6 +172,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
       await Promise.all(lateParts.map((f) => f.waitForWindow(windowStart)));
     },
   });
+  checkpointer?.start();
   logger.info(
     {
       listeners: [...frontends.flatMap((f) => f.addresses()), ...built.flatMap((s) => (hasAddresses(s) ? s.addresses() : []))],
@@ -168,6 +180,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
       workers: workerCount,
       sinks: sinks.map((s) => s.name),
       dataDir: config.dataDir,
+      checkpointOpenWindowMs: config.checkpointOpenWindowMs,
       flushIntervalMs: config.flushIntervalMs,
       hostname: config.hostname,
     },
@@ -188,7 +201,11 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
         await Promise.allSettled(frontends.map((f) => f.close()));
         processMetrics?.record();
         processMetrics?.close();
+        // No checkpoint of the window after the last: the timer stops before the final flush.
+        await checkpointer?.close();
         await aggregator.close(deadline);
+        // The final window's checkpoint is deleted once that window is on disk: a clean stop restores nothing.
+        await checkpointer?.close();
         await fanout.shutdown(deadline);
         await admin?.close();
       })();

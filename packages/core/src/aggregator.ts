@@ -14,7 +14,7 @@ import { StatsdParser } from './parser/statsd.js';
 import { SelfMetrics } from './self-metrics.js';
 import { SinkFanout } from './sink-fanout.js';
 import type { SinkQueueOptions } from './sink-queue.js';
-import { drainState, mergeState, type WindowState } from './state-merge.js';
+import { drainState, mergeState, snapshotState, type ContextState, type WindowState, type WindowStateRest } from './state-merge.js';
 import { StatsdReceiver } from './statsd-receiver.js';
 import { StatsRegistry } from './stats.js';
 import { TransformStage } from './transform/stage.js';
@@ -121,7 +121,7 @@ export class Aggregator {
   addSink(sink: Sink, queueOptions?: SinkQueueOptions): void {
     if (this.fanout === undefined) {
       const fanout = (this.fanout = new SinkFanout({ logger: this.rootLogger, stats: this.stats }, this.sinkQueueOpts));
-      this.onWindow((batch) => fanout.push(batch));
+      this.onWindow((batch) => void fanout.push(batch));
     }
     this.fanout.add(sink, queueOptions);
   }
@@ -240,6 +240,39 @@ export class Aggregator {
    */
   mergeState(state: WindowState): void {
     mergeState(this.open, this.table, state, this.opts.histogramExactSamples, this.opts.gaugeDeltas);
+  }
+
+  /**
+   * The open window as a state without taking it (`--checkpoint-open-window`): a generator of its
+   * contexts, `chunk` at a time, that returns the rest of the window, or undefined if the window
+   * closed before the last chunk was read.
+   */
+  snapshotState(chunk?: number): Generator<ContextState[], WindowStateRest | undefined, void> {
+    return snapshotState(this.open, chunk);
+  }
+
+  /**
+   * Puts a window saved by a checkpoint back: merged into the open window if it is that window (or a
+   * later one, with a clock gone back), else closed again as itself, with its own start, and handed
+   * to the listeners like any closed window. Call it before ingestion starts: an older window is
+   * closed through the open window, so the open one must still be empty, and is merged otherwise.
+   */
+  restoreState(state: WindowState): 'merged' | 'closed' {
+    const current = this.open.start;
+    const empty = this.open.store.size === 0 && this.open.timestamped.length === 0 && this.open.events.length === 0 && this.open.serviceChecks.length === 0;
+    if (state.windowStartMs >= current || !empty) {
+      this.mergeState(state);
+      return 'merged';
+    }
+    const started = performance.now();
+    this.open.open(state.windowStartMs);
+    this.mergeState(state);
+    // Not takeWindow(): this process's self-metrics belong to its own windows, not to a restored one.
+    const { batch, steps } = this.builder.build(this.open.take());
+    for (let r = steps.next(); r.done !== true; r = steps.next());
+    this.open.open(current);
+    this.deliver(batch, started);
+    return 'closed';
   }
 
   /** Number of live contexts (idle counters included). */

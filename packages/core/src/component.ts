@@ -59,6 +59,7 @@ export const DROP_REASONS = {
   process: [],
   workers: [],
   embedded: [],
+  checkpoint: ['corrupt'],
 } as const satisfies Record<string, readonly string[]>;
 
 /** A kind of component; each has its own closed set of drop reasons. */
@@ -78,6 +79,7 @@ export const ComponentNames = {
   process: 'process',
   workers: 'workers',
   embedded: 'embedded',
+  checkpoint: 'checkpoint',
   /** `sink-<name>`, e.g. `sink-datadog`. */
   sink: (sinkName: string): string => `sink-${sinkName}`,
 } as const;

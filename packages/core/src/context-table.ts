@@ -52,16 +52,22 @@ function contextHash(kind: Kind, name: string, ts: TagSet): number {
 }
 
 /**
+ * `seen` of a context without samples yet. Far below zero, not -1: a checkpoint restores windows from
+ * before the clock's epoch (negative numbers), and a new context must never look already placed in one.
+ */
+const NEVER_SEEN = -0x40000000;
+
+/**
  * One (name, host, tag set, type), alive across windows while it gets samples. It is also its own
  * entry in the raw index for the first byte form it arrives in, when its name and tags can be
  * compared with the bytes directly (see {@link Context.rawMatches}).
  */
 export class Context implements RawKeyed<Context> {
   /**
-   * Window number (see WindowClock) of the last sample; -1 before the first. A small integer, where
-   * an epoch-ms field would cost a boxed number per context.
+   * Window number (see WindowClock) of the last sample; {@link NEVER_SEEN} before the first. A small
+   * integer, where an epoch-ms field would cost a boxed number per context.
    */
-  seen = -1;
+  seen = NEVER_SEEN;
   /** Slot in the open window's store; valid while `seen` is the open window. */
   slot = 0;
   /**

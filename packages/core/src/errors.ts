@@ -35,6 +35,8 @@ export const ErrorCodes = {
   MD_ERR_DISK_READ: 'Data directory read failed',
   MD_ERR_DISK_CORRUPT: 'Data directory record failed its checks',
   MD_ERR_DISK_FULL: 'Data directory bound reached',
+  MD_ERR_CHECKPOINT_CORRUPT: 'Open-window checkpoint failed its checks',
+  MD_ERR_CHECKPOINT_WRITE: 'Open-window checkpoint could not be written',
   MD_ERR_FRONTEND_BIND: 'Front-end could not bind',
   MD_ERR_FRONTEND_TRUNCATED: 'Datagram truncated',
   MD_ERR_FRONTEND_KERNEL_DROPS: 'The kernel dropped datagrams',

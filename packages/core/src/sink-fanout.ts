@@ -48,9 +48,9 @@ export class SinkFanout {
     await Promise.all(this.queues.map((q) => q.opened()));
   }
 
-  /** Hands one closed window to every queue; never waits. */
-  push(batch: MetricBatch): void {
-    for (const q of this.queues) q.push(batch);
+  /** Hands one closed window to every queue; never waits. Resolves once each queue's disk write (if any) was tried. */
+  push(batch: MetricBatch): Promise<void> {
+    return Promise.all(this.queues.map((q) => q.push(batch))).then(() => undefined);
   }
 
   /** Gives every sink until `deadlineMs` (epoch ms) to deliver what is queued, then shuts it down. */

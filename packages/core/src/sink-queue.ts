@@ -127,10 +127,10 @@ export class SinkQueue {
    * (off the event loop) and only then handed to the sink; otherwise, or when the disk fails, on
    * overflow of the in-memory windows the oldest is dropped and counted.
    */
-  push(batch: MetricBatch): void {
+  push(batch: MetricBatch): Promise<void> {
     if (this.closed) {
       this.context.drop('closed');
-      return;
+      return Promise.resolve();
     }
     const e: Entry = { batch, written: undefined, disk: undefined, replay: false };
     if (this.diskReady !== undefined) {
@@ -152,6 +152,8 @@ export class SinkQueue {
     if (this.diskReady === undefined) this.boundMemory();
     this.stats.gauge('queue_depth', this.queue.length);
     if (!this.running) void this.run();
+    // Settled either way: a failed write is counted where it happens, the caller only waits for the attempt.
+    return e.written === undefined ? Promise.resolve() : e.written.then(() => undefined, () => undefined);
   }
 
   /** Drops the oldest window held only in memory while more than `maxBatches` are. */

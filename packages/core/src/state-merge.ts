@@ -8,7 +8,7 @@ import { HistogramAgg, type HistogramState } from './aggregates/histogram.js';
 import { Kind, kindOf, type ContextTable } from './context-table.js';
 import type { MetricType, Series, ServiceCheck, SketchData, StatsdEvent } from './model.js';
 import type { OpenWindow } from './open-window.js';
-import type { StorePools } from './window-store.js';
+import type { StorePools, WindowStore } from './window-store.js';
 
 /** One context's aggregate for one window, in a structured-cloneable form (see {@link Aggregator.drainState}). */
 export interface ContextState {
@@ -34,6 +34,32 @@ export interface WindowState {
   serviceChecks: ServiceCheck[];
 }
 
+/** Context `i` of `store` as a state; the aggregate is copied, so the store may go on changing. */
+function contextStateOf(store: WindowStore, i: number): ContextState {
+  const ctx = store.ctxs[i]!;
+  const obj = store.objs[i];
+  const cs: ContextState = { type: ctx.type, name: ctx.name, host: ctx.host, tags: ctx.tags };
+  switch (ctx.kind) {
+    case Kind.Counter:
+      cs.counter = store.num[i]!;
+      break;
+    case Kind.Gauge:
+      cs.gauge = { value: store.num[i]!, updatedAtMs: store.at[i]! };
+      break;
+    case Kind.Set:
+      if (obj !== undefined) cs.set = [...(obj as Set<string>)];
+      break;
+    case Kind.Histogram:
+    case Kind.Timer:
+      if (obj !== undefined) cs.histogram = (obj as HistogramAgg).toState();
+      break;
+    case Kind.Distribution:
+      if (obj !== undefined) cs.sketch = (obj as AgentSketch).toData();
+      break;
+  }
+  return cs;
+}
+
 /**
  * Takes the open window as a state and opens the next one, without producing series. Idle contexts
  * are forgotten here, since zero-fill and expiry are the merging side's job.
@@ -44,34 +70,10 @@ export function drainState(open: OpenWindow, table: ContextTable, pools: StorePo
   const contexts: ContextState[] = [];
   let hists = 0, sketches = 0;
   for (let i = 0; i < store.size; i++) {
-    const ctx = store.ctxs[i]!;
-    const obj = store.objs[i];
-    const cs: ContextState = { type: ctx.type, name: ctx.name, host: ctx.host, tags: ctx.tags };
-    switch (ctx.kind) {
-      case Kind.Counter:
-        cs.counter = store.num[i]!;
-        break;
-      case Kind.Gauge:
-        cs.gauge = { value: store.num[i]!, updatedAtMs: store.at[i]! };
-        break;
-      case Kind.Set:
-        if (obj !== undefined) cs.set = [...(obj as Set<string>)];
-        break;
-      case Kind.Histogram:
-      case Kind.Timer:
-        if (obj !== undefined) {
-          cs.histogram = (obj as HistogramAgg).toState();
-          hists++;
-        }
-        break;
-      case Kind.Distribution:
-        if (obj !== undefined) {
-          cs.sketch = (obj as AgentSketch).toData();
-          sketches++;
-        }
-        break;
-    }
-    pools.release(obj);
+    const cs = contextStateOf(store, i);
+    if (cs.histogram !== undefined) hists++;
+    if (cs.sketch !== undefined) sketches++;
+    pools.release(store.objs[i]);
     store.ctxs[i] = undefined;
     store.objs[i] = undefined;
     contexts.push(cs);
@@ -81,6 +83,31 @@ export function drainState(open: OpenWindow, table: ContextTable, pools: StorePo
   const taken = open.take();
   table.forgetUnseen(windowNo);
   return { windowStartMs: taken.start, contexts, timestamped: taken.timestamped, events: taken.events, serviceChecks: taken.serviceChecks };
+}
+
+/** The part of a {@link WindowState} besides its contexts, as {@link snapshotState} returns it at the end. */
+export type WindowStateRest = Omit<WindowState, 'contexts'>;
+
+/**
+ * The open window as a state, without taking it (a checkpoint): yields its contexts `chunk` at a
+ * time so the caller may yield to the event loop in between, and returns the rest of the window, or
+ * undefined when the window closed meanwhile (its state is then the closed window's, not this one).
+ * Samples added to contexts already yielded are not in the snapshot: it is the window as of the
+ * moment each context was copied.
+ */
+export function* snapshotState(open: OpenWindow, chunk = 1024): Generator<ContextState[], WindowStateRest | undefined, void> {
+  const store = open.store;
+  const start = open.start;
+  for (let i = 0; ; ) {
+    if (open.store !== store || open.start !== start) return undefined;
+    // store.size is read again each slice: contexts opened between slices are taken too.
+    const end = Math.min(store.size, i + chunk);
+    if (i >= end) break;
+    const out: ContextState[] = [];
+    for (; i < end; i++) out.push(contextStateOf(store, i));
+    yield out;
+  }
+  return { windowStartMs: start, timestamped: [...open.timestamped], events: [...open.events], serviceChecks: [...open.serviceChecks] };
 }
 
 /**

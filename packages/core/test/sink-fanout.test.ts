@@ -13,7 +13,7 @@ t.test('the aggregator emits each closed window to its listeners; a SinkFanout f
   const seen: MetricBatch[] = [];
   a.onWindow((b) => seen.push(b));
   const fanout = new SinkFanout({ logger: pino({ level: 'silent' }), stats });
-  a.onWindow((b) => fanout.push(b));
+  a.onWindow((b) => void fanout.push(b));
   const one = new InMemorySink('one');
   const two = new InMemorySink('two');
   fanout.add(one);
