@@ -97,6 +97,11 @@ export interface Series {
    * contexts from their sketches leaves these aggregates out.
    */
   aggregateOf?: 'h' | 'ms';
+  /**
+   * The StatsD type the series came from, where `type` alone hides it: `'s'` on a set's distinct count
+   * (a `gauge`), absent on everything else, so sinks naming by type (Graphite's `stats.sets.`) can tell.
+   */
+  statsdType?: 's';
 }
 
 /**

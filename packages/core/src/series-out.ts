@@ -32,6 +32,11 @@ export class SeriesOut {
     this.arr[this.n++] = { metric, type, timestamp, value, interval: this.intervalS, tags: ctx.tags, host: ctx.host };
   }
 
+  /** Appends a set's distinct count: a gauge marked `statsdType: 's'`. */
+  set(ctx: Context, timestamp: number, value: number): void {
+    this.arr[this.n++] = { metric: ctx.name, type: 'gauge', timestamp, value, interval: this.intervalS, tags: ctx.tags, host: ctx.host, statsdType: 's' };
+  }
+
   /**
    * Appends one aggregate point of a histogram context, marked with `aggregateOf` only when the window
    * also carries histogram sketches: the default window keeps a single, smaller series shape.

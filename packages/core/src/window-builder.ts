@@ -119,7 +119,7 @@ export class WindowBuilder {
           series.point(ctx, ctx.name, 'gauge', ts, store.num[i]!);
           break;
         case Kind.Set:
-          if (obj !== undefined) series.point(ctx, ctx.name, 'gauge', ts, (obj as Set<string>).size);
+          if (obj !== undefined) series.set(ctx, ts, (obj as Set<string>).size);
           break;
         case Kind.Histogram:
         case Kind.Timer:

@@ -98,13 +98,17 @@ t.test('gauge deltas are off by default (agent parity) and Etsy-style when enabl
   t.equal(one(t, b.closeWindow(), 'g').value, 13);
 });
 
-t.test('set: distinct members as a gauge', async (t) => {
+t.test('set: distinct members as a gauge marked as a set', async (t) => {
   const { a } = agg();
-  feed(a, 'users:alice|s\nusers:bob|s\nusers:alice|s\nusers:a:b|s');
+  feed(a, 'users:alice|s\nusers:bob|s\nusers:alice|s\nusers:a:b|s\nlevel:3|g\nhits:1|c');
   a.set('users', 'carol');
-  const s = one(t, a.closeWindow(), 'users');
+  const batch = a.closeWindow();
+  const s = one(t, batch, 'users');
   t.equal(s.type, 'gauge');
   t.equal(s.value, 4);
+  t.equal(s.statsdType, 's');
+  t.equal(one(t, batch, 'level').statsdType, undefined, 'a gauge is not marked');
+  t.equal(one(t, batch, 'hits').statsdType, undefined, 'a counter is not marked');
 });
 
 t.test('histogram and timer: the agent worked example', async (t) => {

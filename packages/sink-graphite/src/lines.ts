@@ -1,7 +1,8 @@
 /**
  * One window as plaintext lines (`name value timestamp\n`), cut into payloads of whole lines. Timers
  * are recognised by the run of series the aggregator emits for one histogram context (`<name>.max`,
- * `<name>.median`, … in its configured order, same tags and host): the batch carries no metric kind.
+ * `<name>.median`, … in its configured order, same tags and host): the batch carries no timer kind.
+ * Sets are the gauges core marks `statsdType: 's'`.
  */
 import { AgentSketch, type MetricBatch, type Series, type SketchSeries, type SinkDropReason } from '@metrics-distributor/core';
 import { Namespaces, TIMER_STAT, TagRenderer, percentileNumber, sanitizeName } from './names.js';
@@ -116,6 +117,8 @@ export class LineEncoder {
       ts = String(s.timestamp);
       if (run > 0) {
         for (const [stat, v] of this.timerStats(series, i - run)) line(this.ns.timer, `.${stat}`, v);
+      } else if (s.statsdType === 's') {
+        line(this.ns.set, '.count', s.value);
       } else if (s.type === 'gauge') {
         line(this.ns.gauge, '', s.value);
       } else {
@@ -163,7 +166,7 @@ export class LineEncoder {
       if (s.metric.length !== base.length + this.suffixes[j]!.length || !s.metric.startsWith(base) || !s.metric.endsWith(this.suffixes[j]!)) return 0;
       if (isCount ? s.type === 'gauge' : s.type !== 'gauge') return 0;
       if (s.host !== first.host || (s.tags !== first.tags && s.tags.join(',') !== first.tags.join(','))) return 0;
-      if (!Number.isFinite(s.value)) return 0;
+      if (!Number.isFinite(s.value) || s.statsdType !== undefined) return 0;
     }
     return n;
   }

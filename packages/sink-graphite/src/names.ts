@@ -107,8 +107,10 @@ export class Namespaces {
   readonly countLeaf: string;
   /** Timers and distributions: `<prefix>.timers.` (legacy) or `<prefix>.<prefixTimer>.`. */
   readonly timer: string;
-  /** Gauges (and sets, see the README): `<prefix>.gauges.` (legacy) or `<prefix>.<prefixGauge>.`. */
+  /** Gauges: `<prefix>.gauges.` (legacy) or `<prefix>.<prefixGauge>.`. */
   readonly gauge: string;
+  /** Sets: `<prefix>.sets.` (legacy) or `<prefix>.<prefixSet>.`; the key and `.count` follow, as in etsy. */
+  readonly set: string;
   /** `.<globalSuffix>` or ``. */
   readonly suffix: string;
 
@@ -122,12 +124,14 @@ export class Namespaces {
       this.countLeaf = '';
       this.timer = join(o.globalPrefix, 'timers');
       this.gauge = join(o.globalPrefix, 'gauges');
+      this.set = join(o.globalPrefix, 'sets');
     } else {
       this.counterRate = this.counterCount = join(o.globalPrefix, o.prefixCounter);
       this.rateLeaf = '.rate';
       this.countLeaf = '.count';
       this.timer = join(o.globalPrefix, o.prefixTimer);
       this.gauge = join(o.globalPrefix, o.prefixGauge);
+      this.set = join(o.globalPrefix, o.prefixSet);
     }
     this.suffix = o.globalSuffix.length > 0 ? `.${o.globalSuffix}` : '';
   }

@@ -21,8 +21,10 @@ export interface GraphiteSinkOptions {
   prefixCounter?: string;
   /** Node after the global prefix for timers and distributions (legacy off). Default `timers`. */
   prefixTimer?: string;
-  /** Node after the global prefix for gauges and sets (legacy off). Default `gauges`. */
+  /** Node after the global prefix for gauges (legacy off). Default `gauges`. */
   prefixGauge?: string;
+  /** Node after the global prefix for sets (legacy off), etsy's `prefixSet`. Default `sets`. */
+  prefixSet?: string;
   /** Last node of every name (e.g. the host name); empty for none. Default empty. */
   globalSuffix?: string;
   /** Also send counter counts (`stats_counts.<name>` / `….count`), etsy's `flush_counts`. Default true. */
@@ -60,6 +62,7 @@ export interface ResolvedOptions {
   readonly prefixCounter: string;
   readonly prefixTimer: string;
   readonly prefixGauge: string;
+  readonly prefixSet: string;
   readonly globalSuffix: string;
   readonly flushCounts: boolean;
   readonly tagMode: TagMode;
@@ -113,6 +116,7 @@ export function resolveOptions(opts: GraphiteSinkOptions): ResolvedOptions {
     prefixCounter: node('prefixCounter', opts.prefixCounter, 'counters'),
     prefixTimer: node('prefixTimer', opts.prefixTimer, 'timers'),
     prefixGauge: node('prefixGauge', opts.prefixGauge, 'gauges'),
+    prefixSet: node('prefixSet', opts.prefixSet, 'sets'),
     globalSuffix: node('globalSuffix', opts.globalSuffix, ''),
     flushCounts: opts.flushCounts ?? true,
     tagMode,

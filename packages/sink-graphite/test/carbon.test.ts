@@ -51,6 +51,24 @@ if (!Carbon.available()) {
     await sink.shutdown(Date.now() + 2000);
   });
 
+  t.test('sets land as stats.sets.<name>.count, legacy and modern, with the distinct count', async (t) => {
+    const { carbon, ctx, sink, agg } = await setup(t);
+    const modern = new GraphiteSink({ port: carbon.port, legacyNamespace: false, prefixSet: 'uniq' }, testContext());
+
+    agg.ingestStatsd(Buffer.from(['users:alice|s', 'users:bob|s', 'users:alice|s', 'users:carol|s', 'level:4|g'].join('\n')));
+    const w1 = agg.closeWindow();
+    const ts1 = Math.floor(w1.windowStartMs / 1000);
+    t.same(await sink.export(w1), { code: 'success' });
+    t.same(await modern.export(w1), { code: 'success' });
+
+    await carbon.waitFor('stats.sets.users.count', ts1, 3);
+    await carbon.waitFor('stats.uniq.users.count', ts1, 3);
+    await carbon.waitFor('stats.gauges.level', ts1, 4);
+    t.equal(ctx.stats.sent, 2);
+    await sink.shutdown(Date.now() + 2000);
+    await modern.shutdown(Date.now() + 2000);
+  });
+
   t.test('carbon restarts: the window sent while it was down arrives after it is back', async (t) => {
     const { carbon, ctx, sink, agg } = await setup(t);
 

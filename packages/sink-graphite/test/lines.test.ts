@@ -43,6 +43,20 @@ t.test('legacy namespace off: etsy modern names with prefixes and the global suf
   t.same(encode(b, { globalPrefix: 'app', prefixGauge: 'g', globalSuffix: 'web1' }).lines, [`app.req.web1 2 ${TS}`, `stats_counts.req.web1 20 ${TS}`, `app.gauges.temp.web1 1 ${TS}`]);
 });
 
+t.test('sets from the real aggregator become etsy sets (stats.sets.<name>.count), gauges stay gauges', async (t) => {
+  const agg = new Aggregator({ flushIntervalMs: 10_000, hostname: 'h1', selfMetrics: false, logger: silentLogger() });
+  agg.ingestStatsd(Buffer.from(['users:a|s', 'users:b|s', 'users:a|s', 'seen.max:x|s', 'q:3|g', 'ips:1.2.3.4|s|#env:prod'].join('\n')));
+  const b = agg.closeWindow();
+  const ts = Math.floor(b.windowStartMs / 1000);
+  t.same(encode(b).lines.sort(), [`stats.gauges.q 3 ${ts}`, `stats.sets.ips.count;env=prod 1 ${ts}`, `stats.sets.seen.max.count 1 ${ts}`, `stats.sets.users.count 2 ${ts}`]);
+  t.same(encode(b, { legacyNamespace: false, globalPrefix: 'app', prefixSet: 'uniq', prefixGauge: 'g', tagMode: 'drop' }).lines.sort(), [
+    `app.g.q 3 ${ts}`,
+    `app.uniq.ips.count 1 ${ts}`,
+    `app.uniq.seen.max.count 1 ${ts}`,
+    `app.uniq.users.count 2 ${ts}`,
+  ]);
+});
+
 t.test('histograms from the real aggregator become etsy timers; a lone counter named x.count stays a counter', async (t) => {
   const agg = new Aggregator({ flushIntervalMs: 10_000, hostname: 'h1', selfMetrics: false, logger: silentLogger() });
   agg.ingestStatsd(Buffer.from(['rt:10|ms', 'rt:20|ms', 'rt:30|ms', 'rt:40|ms', 'jobs.count:5|c', 'q:3|g'].join('\n')));

@@ -194,15 +194,22 @@ export class PointMapper {
 /** Regroups the points of one request by resource, then by metric name and kind, in first-seen order. */
 export function group(points: readonly Point[]): ResourceGroup[] {
   type Building = { name: string; kind: PointKind; monotonic: boolean; points: Point[] };
-  const byResource = new Map<Resource, Map<string, Building>>();
+  // Keyed by kind, then by the name itself: a `kind + name` key string per point was the function's
+  // whole cost (a new string to flatten and hash each time; the names are the contexts' own strings).
+  type Metrics = { order: Building[]; byKind: Map<PointKind, Map<string, Building>> };
+  const byResource = new Map<Resource, Metrics>();
   for (const p of points) {
     let metrics = byResource.get(p.resource);
-    if (metrics === undefined) byResource.set(p.resource, (metrics = new Map<string, Building>()));
-    const key = `${p.kind}\u0000${p.name}`;
-    let m = metrics.get(key);
-    if (m === undefined) metrics.set(key, (m = { name: p.name, kind: p.kind, monotonic: true, points: [] }));
+    if (metrics === undefined) byResource.set(p.resource, (metrics = { order: [], byKind: new Map() }));
+    let names = metrics.byKind.get(p.kind);
+    if (names === undefined) metrics.byKind.set(p.kind, (names = new Map<string, Building>()));
+    let m = names.get(p.name);
+    if (m === undefined) {
+      names.set(p.name, (m = { name: p.name, kind: p.kind, monotonic: true, points: [] }));
+      metrics.order.push(m);
+    }
     if (p.kind === 'sum' && p.value < 0) m.monotonic = false;
     m.points.push(p);
   }
-  return [...byResource].map(([resource, metrics]) => ({ resource, metrics: [...metrics.values()] }));
+  return [...byResource].map(([resource, metrics]) => ({ resource, metrics: metrics.order }));
 }

@@ -107,7 +107,7 @@ export function resolveOptions(o: OtlpSinkOptions): ResolvedOptions {
     histogram: o.histogram ?? 'exponential',
     explicitBounds: Object.freeze([...bounds]),
     exponentialScale: integer('exponentialScale', o.exponentialScale, 6, 0, 8),
-    maxPointsPerRequest: integer('maxPointsPerRequest', o.maxPointsPerRequest, 5000, 1),
+    maxPointsPerRequest: integer('maxPointsPerRequest', o.maxPointsPerRequest, 2000, 1),
     timeoutMs: integer('timeoutMs', o.timeoutMs, 10_000, 1),
     maxConcurrent: integer('maxConcurrent', o.maxConcurrent, 2, 1, 64),
     retryBufferBytes: integer('retryBufferBytes', o.retryBufferBytes, 16 * 1024 * 1024, 0),

@@ -1,6 +1,6 @@
 /**
  * A stand-in for an OpenTelemetry Collector's OTLP/HTTP receiver (no Collector is packaged by Debian):
- * real HTTP on port 0, `POST /v1/metrics` only, bodies gunzipped and decoded with the tests' own
+ * real HTTP on port 0, `POST /v1/metrics` only, bodies gunzipped and decoded with the official protos' generated
  * decoder (protobuf) or JSON.parse (JSON), answers scripted per request.
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http';

@@ -15,6 +15,7 @@ export interface GraphiteConfig {
   graphitePrefixCounter: string;
   graphitePrefixTimer: string;
   graphitePrefixGauge: string;
+  graphitePrefixSet: string;
   graphiteGlobalSuffix: string;
   graphiteFlushCounts: boolean;
   graphiteTags: 'graphite' | 'name' | 'drop';
@@ -59,7 +60,8 @@ export const GRAPHITE_OPTIONS: readonly OptionsOf<GraphiteConfig>[] = [
   { key: 'graphiteGlobalPrefix', flag: '--graphite-global-prefix', arg: '<nodes>', description: "first node of every name but legacy counts (default stats; '' for none)", parse: parseNodes, default: () => 'stats' },
   { key: 'graphitePrefixCounter', flag: '--graphite-prefix-counter', arg: '<nodes>', description: 'counter node with the legacy namespace off (default counters)', parse: parseNodes, default: () => 'counters' },
   { key: 'graphitePrefixTimer', flag: '--graphite-prefix-timer', arg: '<nodes>', description: 'timer and distribution node with the legacy namespace off (default timers)', parse: parseNodes, default: () => 'timers' },
-  { key: 'graphitePrefixGauge', flag: '--graphite-prefix-gauge', arg: '<nodes>', description: 'gauge (and set) node with the legacy namespace off (default gauges)', parse: parseNodes, default: () => 'gauges' },
+  { key: 'graphitePrefixGauge', flag: '--graphite-prefix-gauge', arg: '<nodes>', description: 'gauge node with the legacy namespace off (default gauges)', parse: parseNodes, default: () => 'gauges' },
+  { key: 'graphitePrefixSet', flag: '--graphite-prefix-set', arg: '<nodes>', description: 'set node with the legacy namespace off (default sets; sets are <node>.<name>.count)', parse: parseNodes, default: () => 'sets' },
   { key: 'graphiteGlobalSuffix', flag: '--graphite-global-suffix', arg: '<nodes>', description: 'last node of every name, e.g. the host (default none)', parse: parseNodes, default: () => '' },
   { key: 'graphiteFlushCounts', flag: '--graphite-flush-counts', arg: '<true|false>', description: "also send counter counts, etsy's flush_counts (default true)", parse: parseBool, default: () => true },
   { key: 'graphiteTags', flag: '--graphite-tags', arg: '<graphite|name|drop>', description: 'tags as Graphite 1.1 tags name;k=v, folded into the name as .k_v, or dropped (default graphite)', parse: oneOf(['graphite', 'name', 'drop'] as const), default: () => 'graphite' },

@@ -14,6 +14,7 @@ export const graphiteSink: SinkFactory = async (config, root) => {
       prefixCounter: config.graphitePrefixCounter,
       prefixTimer: config.graphitePrefixTimer,
       prefixGauge: config.graphitePrefixGauge,
+      prefixSet: config.graphitePrefixSet,
       globalSuffix: config.graphiteGlobalSuffix,
       flushCounts: config.graphiteFlushCounts,
       tagMode: config.graphiteTags,
