@@ -88,7 +88,7 @@ t.test('HTTPS drain: a logplex POST is counted; SIGHUP swaps the certificate, ke
   copyFileSync(b.cert, `${dir}/live.crt`);
   copyFileSync(b.key, `${dir}/live.key`);
   c.proc.kill('SIGHUP');
-  await until(c.stderr, (s) => s.includes('Config reloaded.'), 'the reload line');
+  await until(() => c.stderr(), (s) => s.includes('Config reloaded.'), 'the reload line');
 
   const fresh = await get({ port, path: '/healthz', ca });
   t.equal(fresh.fingerprint, fingerprint(b.cert), 'a new connection gets the new certificate');
@@ -142,7 +142,7 @@ t.test('SIGHUP re-reads --config: new credentials apply, a bad file is refused a
 
   writeFileSync(cfg, 'httpAuth: [new:secret]\nlogLevel: info\ntags: [env:prod]\nmetric_filterlist: [reload.blocked]\n');
   c.proc.kill('SIGHUP');
-  await until(c.stderr, (s) => count(s, 'Config reloaded.') === 1, 'the reload line');
+  await until(() => c.stderr(), (s) => count(s, 'Config reloaded.') === 1, 'the reload line');
   t.equal(await post('old:secret'), 401, 'the old credential is refused after the reload');
   t.equal(await post('new:secret'), 200, 'the new credential is accepted');
   const restartLine = c.stderr().split('\n').find((l) => l.includes('need a restart'));
@@ -151,7 +151,7 @@ t.test('SIGHUP re-reads --config: new credentials apply, a bad file is refused a
 
   writeFileSync(cfg, 'httpAuth: [newer:secret]\nnoSuchKey: 1\n');
   c.proc.kill('SIGHUP');
-  await until(c.stderr, (s) => s.includes('Config reload refused'), 'the refusal line');
+  await until(() => c.stderr(), (s) => s.includes('Config reload refused'), 'the refusal line');
   t.match(c.stderr(), /unknown key 'noSuchKey'/);
   t.equal(c.proc.exitCode, null, 'still running');
   t.equal(await post('new:secret'), 200, 'the running credential stays');
@@ -159,7 +159,7 @@ t.test('SIGHUP re-reads --config: new credentials apply, a bad file is refused a
 
   writeFileSync(cfg, 'httpAuth: [newer:secret\n');
   c.proc.kill('SIGHUP');
-  await until(c.stderr, (s) => count(s, 'Config reload refused') === 2, 'the second refusal line');
+  await until(() => c.stderr(), (s) => count(s, 'Config reload refused') === 2, 'the second refusal line');
   t.match(c.stderr(), /not valid YAML/);
   t.notOk(c.stderr().includes('secret'), 'no credential reaches the logs');
 });
