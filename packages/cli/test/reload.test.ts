@@ -140,11 +140,13 @@ t.test('SIGHUP re-reads --config: new credentials apply, a bad file is refused a
   t.equal(await post('old:secret'), 200, 'the first credential works');
   t.equal(await post('new:secret'), 401);
 
-  writeFileSync(cfg, 'httpAuth: [new:secret]\nlogLevel: info\ntags: [env:prod]\nmetric_filterlist: [reload.blocked]\n');
+  t.notOk(c.stderr().includes('"level":20'), 'nothing at debug yet');
+  writeFileSync(cfg, 'httpAuth: [new:secret]\nlogLevel: debug\ntags: [env:prod]\nmetric_filterlist: [reload.blocked]\n');
   c.proc.kill('SIGHUP');
   await until(() => c.stderr(), (s) => count(s, 'Config reloaded.') === 1, 'the reload line');
   t.equal(await post('old:secret'), 401, 'the old credential is refused after the reload');
   t.equal(await post('new:secret'), 200, 'the new credential is accepted');
+  t.match(c.stderr(), /"level":20,[^\n]*"component":"http"/, 'the http component logs at the new level, debug');
   const restartLine = c.stderr().split('\n').find((l) => l.includes('need a restart'));
   t.ok(restartLine !== undefined, 'keys needing a restart are logged');
   t.same((JSON.parse(restartLine!) as { keys: string[] }).keys.sort(), [FILTER_KEY, 'tags'].sort(), 'listed under keys, and only those');
