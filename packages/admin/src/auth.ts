@@ -19,9 +19,14 @@ export interface AdminCredential {
  * says neither which credential matched nor where the presented values differ.
  */
 export class AdminAuth {
-  private readonly digests: CredentialDigests;
+  private digests: CredentialDigests;
 
   constructor(credentials: readonly AdminCredential[]) {
+    this.digests = new CredentialDigests(credentials);
+  }
+
+  /** Swaps in a new credential set (config reload); the next request is checked against it. */
+  replace(credentials: readonly AdminCredential[]): void {
     this.digests = new CredentialDigests(credentials);
   }
 

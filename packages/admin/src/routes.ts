@@ -31,6 +31,8 @@ export interface AdminRouteContext {
   taps: TapStreams;
   /** Credentials check. */
   auth: AdminAuth;
+  /** PEM certificate and key: the listener speaks HTTPS. Absent: plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** Host names accepted besides loopback ones while no credentials are configured. */
   allowedHosts: ReadonlySet<string>;
   /** Request rate limit. */
@@ -64,16 +66,21 @@ export function buildAdminApp(rc: AdminRouteContext, logger: Logger): AdminApp {
   const { sources, auth, bucket, ctx } = rc;
   const stats = ctx.stats;
   const errorLog = new RateLimitedLog(60_000);
-  const app = fastify({
+  const serverOptions = { headersTimeout: Math.min(10_000, rc.requestTimeoutMs), requestTimeout: rc.requestTimeoutMs, connectionsCheckingInterval: 1000 };
+  const common = {
     loggerInstance: logger,
     logController: new DebugLogController(),
     bodyLimit: 1024,
     requestTimeout: rc.requestTimeoutMs,
-    http: { headersTimeout: Math.min(10_000, rc.requestTimeoutMs), requestTimeout: rc.requestTimeoutMs, connectionsCheckingInterval: 1000 },
     // Event streams stay open: keep-alive must not be what ends them.
     keepAliveTimeout: 72_000,
     return503OnClosing: true,
-  });
+  };
+  // fastify types an HTTPS instance apart; the routes use nothing that differs, so one type serves both.
+  const app =
+    rc.tls === undefined
+      ? fastify({ ...common, http: serverOptions })
+      : (fastify({ ...common, https: { ...serverOptions, cert: rc.tls.cert, key: rc.tls.key } }) as unknown as AdminApp);
 
   app.setErrorHandler((err: { statusCode?: number; code?: string; message?: string }, request, reply) => {
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;

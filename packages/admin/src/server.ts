@@ -4,6 +4,7 @@
  * once per tick it copies the registry's counters into a small ring, and everything else is computed
  * when someone asks.
  */
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { MdError, componentContext, type ComponentContext, type Logger } from '@metrics-distributor/core';
 import { AdminAuth, isLoopbackHost, type AdminCredential } from './auth.js';
@@ -24,6 +25,8 @@ export interface AdminServerOptions {
   port?: number;
   /** Accepted HTTP Basic credentials; when set, every route but `/healthz` needs one. Default none. */
   credentials?: readonly AdminCredential[];
+  /** PEM certificate and key: the listener speaks HTTPS; replace them later with {@link AdminServer.setTls}. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /**
    * Without credentials, only requests whose `Host` is a loopback name (`localhost`, `127.x`, `[::1]`)
    * are answered, against DNS rebinding; these names (without port, e.g. a local proxy's) are accepted too. Default none.
@@ -79,6 +82,8 @@ export class AdminServer {
   private readonly app: AdminApp;
   /** The admin component's context: requests, and rejections by reason. */
   readonly context: ComponentContext<'admin'>;
+  private readonly auth: AdminAuth;
+  private readonly tls: boolean;
   private timer: NodeJS.Timeout | undefined;
   private bound: string | undefined;
   private starting: Promise<void> | undefined;
@@ -102,9 +107,9 @@ export class AdminServer {
     const credentials = opts.credentials ?? [];
     // Never echo a credential: only its position.
     for (const [i, c] of credentials.entries()) if (c.user === '') throw new MdError('MD_ERR_CONFIG_INVALID', `admin credential #${i + 1} needs a user`);
-    if (credentials.length === 0 && !isLoopbackHost(this.host)) {
-      throw new MdError('MD_ERR_CONFIG_INVALID', `admin: refusing to listen on ${this.host} without credentials; configure --admin-auth user:pass, or listen on 127.0.0.1`);
-    }
+    this.checkCredentials(credentials);
+    this.tls = opts.tls !== undefined;
+    this.auth = new AdminAuth(credentials);
     this.now = deps.now ?? Date.now;
     this.context = componentContext({ logger: deps.logger, stats: sources.stats }, 'admin', ADMIN_COMPONENT);
     this.ring = new RateRing(sources.stats, ringSamples, this.now);
@@ -117,7 +122,8 @@ export class AdminServer {
         contexts: new ContextsExplorer(sources, contextsTimeoutMs, this.sampleIntervalMs, this.now),
         events: this.events,
         taps: this.taps,
-        auth: new AdminAuth(credentials),
+        auth: this.auth,
+        ...(opts.tls !== undefined ? { tls: opts.tls } : {}),
         allowedHosts: new Set((opts.allowedHosts ?? []).map((h) => h.toLowerCase())),
         bucket: new RequestBucket(perSecond, this.now),
         ctx: this.context,
@@ -126,6 +132,26 @@ export class AdminServer {
       },
       this.context.logger,
     );
+  }
+
+  /** Throws `MD_ERR_CONFIG_INVALID` for an unusable credential set, naming only positions, never values. */
+  private checkCredentials(credentials: readonly AdminCredential[]): void {
+    for (const [i, c] of credentials.entries()) if (c.user === '') throw new MdError('MD_ERR_CONFIG_INVALID', `admin credential #${i + 1} needs a user`);
+    if (credentials.length === 0 && !isLoopbackHost(this.host)) {
+      throw new MdError('MD_ERR_CONFIG_INVALID', `admin: refusing to listen on ${this.host} without credentials; configure --admin-auth user:pass, or listen on 127.0.0.1`);
+    }
+  }
+
+  /** Replaces the accepted credentials (config reload) under the start-up rules; on error the old set stays. */
+  setCredentials(credentials: readonly AdminCredential[]): void {
+    this.checkCredentials(credentials);
+    this.auth.replace(credentials);
+  }
+
+  /** Replaces certificate and key for new handshakes; open connections keep theirs. Throws when started without TLS. */
+  setTls(pair: { cert: string | Buffer; key: string | Buffer }): void {
+    if (!this.tls) throw new MdError('MD_ERR_CONFIG_INVALID', 'admin: the listener was started without TLS; turning it on needs a restart');
+    (this.app.server as unknown as HttpsServer).setSecureContext({ cert: pair.cert, key: pair.key });
   }
 
   /** The fastify instance, for `inject()` in tests; usable before `start()`. */
@@ -163,7 +189,7 @@ export class AdminServer {
       throw new MdError('MD_ERR_ADMIN_BIND', `admin could not listen on ${this.host}:${this.port}: ${(err as Error).message}`, { cause: err });
     }
     const addr = this.app.server.address() as AddressInfo;
-    this.bound = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+    this.bound = `${this.tls ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
     this.ring.sample();
     this.timer = setInterval(() => this.tick(), this.sampleIntervalMs);
     // The admin listener must never be what keeps the process alive.

@@ -8,6 +8,7 @@ import type { AdminServer, AdminSources, SinkStatus, TrackedSink } from '@metric
 import { isMdError, type Aggregator, type Frontend, type Logger, type Sink, type StatsRegistry } from '@metrics-distributor/core';
 import type { ServerConfig } from './config.js';
 import { isDefaultAdminAddress } from './options/admin.js';
+import { tlsPairOf } from './options/tls.js';
 
 /** The CLI's version, from its package.json (read once). */
 export const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -92,7 +93,8 @@ export async function startAdmin(w: AdminWiring, logger: Logger): Promise<AdminS
   if (addr === undefined) return undefined;
   const { AdminServer } = await import('@metrics-distributor/admin');
   // Throws MD_ERR_CONFIG_INVALID for a non-loopback host without --admin-auth.
-  const server = new AdminServer({ host: addr.host, port: addr.port, credentials: w.config.adminAuth }, adminSources(w), { logger });
+  const tls = tlsPairOf(w.config.adminTlsCert, w.config.adminTlsKey, '--admin-tls');
+  const server = new AdminServer({ host: addr.host, port: addr.port, credentials: w.config.adminAuth, ...(tls !== undefined ? { tls } : {}) }, adminSources(w), { logger });
   try {
     await server.start();
   } catch (err) {

@@ -2,7 +2,9 @@ import { Command, CommanderError, Option } from 'commander';
 import { pino } from 'pino';
 import { createRootLogger, isMdError } from '@metrics-distributor/core';
 import { buildConfig, OPTIONS, readConfigFile, type ServerConfig } from './config.js';
+import { runCheckConfig } from './commands/check-config.js';
 import { runTap } from './commands/tap.js';
+import { LevelControl, reloadConfig } from './reload.js';
 import { runTop } from './commands/top.js';
 import { startServer } from './server.js';
 import { isUdpWorker, runUdpWorker } from './workers.js';
@@ -72,6 +74,11 @@ async function runClient(name: 'tap' | 'top'): Promise<void> {
 async function main(): Promise<void> {
   const sub = process.argv[2];
   if (sub === 'tap' || sub === 'top') return runClient(sub);
+  if (sub === 'check-config') {
+    const file = process.argv[3];
+    if (file === undefined || process.argv.length > 4) usageError('usage: metrics-distributor check-config <file>');
+    process.exit(runCheckConfig(file));
+  }
   if (isUdpWorker()) {
     const cfg = JSON.parse(process.env['METRICS_DISTRIBUTOR_WORKER_CONFIG'] ?? '{}') as { logLevel?: string };
     const root = createRootLogger({ level: cfg.logLevel ?? 'info', destination: pino.destination({ fd: 2, sync: true }) });
@@ -105,7 +112,8 @@ async function main(): Promise<void> {
   }
 
   // Synchronous stderr so the last lines before exit are never lost; logging is rare by design.
-  const logger = createRootLogger({ level: config.logLevel, destination: pino.destination({ fd: 2, sync: true }) });
+  const levels = new LevelControl();
+  const logger = createRootLogger({ level: config.logLevel, destination: pino.destination({ fd: 2, sync: true }), onChild: levels.onChild });
   let server;
   try {
     server = await startServer(config, { logger });
@@ -138,6 +146,14 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // SIGHUP re-reads the config file (without one, the flags: certificates are re-read from their files).
+  const configPath = typeof flags['config'] === 'string' ? flags['config'] : undefined;
+  process.on('SIGHUP', () => {
+    if (signals > 0) return;
+    logger.info({ configPath }, 'SIGHUP: reloading the config.');
+    const result = reloadConfig(config, { configPath, fromFlags, server, logger, levels, stats: server.stats });
+    if (result.ok) config = result.config;
+  });
 }
 
 main().catch((err: unknown) => {

@@ -9,16 +9,17 @@ import { readDataFile, type OptionsOf } from './options/parse.js';
 import { OTLP_OPTIONS, type OtlpConfig } from './options/otlp.js';
 import { PROMETHEUS_OPTIONS, type PrometheusConfig } from './options/prometheus.js';
 import { STATSD_OPTIONS, type StatsdConfig } from './options/statsd.js';
+import { TLS_OPTIONS, checkTls, type TlsConfig } from './options/tls.js';
 import { TRANSFORM_OPTIONS, checkTransform, type TransformConfig } from './options/transform.js';
 
 export { parseDurationMs, parseListen } from './options/parse.js';
 export type { HttpCredential, ListenAddress, OptionSpec } from './options/parse.js';
 
 /** The validated, frozen server configuration: every part's settings. Durations are milliseconds. */
-export type ServerConfig = CoreConfig & StatsdConfig & HttpConfig & DatadogConfig & TransformConfig & GraphiteConfig & OtlpConfig & AdminConfig & PrometheusConfig & DiskConfig;
+export type ServerConfig = CoreConfig & StatsdConfig & HttpConfig & DatadogConfig & TransformConfig & GraphiteConfig & OtlpConfig & AdminConfig & PrometheusConfig & DiskConfig & TlsConfig;
 
 /** Every option, in help order. A new front-end or sink adds its part under `options/` and here. */
-export const OPTIONS: readonly OptionsOf<ServerConfig>[] = [...STATSD_OPTIONS, ...CORE_OPTIONS, ...DISK_OPTIONS, ...TRANSFORM_OPTIONS, ...HTTP_OPTIONS, ...DATADOG_OPTIONS, ...GRAPHITE_OPTIONS, ...OTLP_OPTIONS, ...ADMIN_OPTIONS, ...PROMETHEUS_OPTIONS];
+export const OPTIONS: readonly OptionsOf<ServerConfig>[] = [...STATSD_OPTIONS, ...CORE_OPTIONS, ...DISK_OPTIONS, ...TRANSFORM_OPTIONS, ...HTTP_OPTIONS, ...TLS_OPTIONS, ...DATADOG_OPTIONS, ...GRAPHITE_OPTIONS, ...OTLP_OPTIONS, ...ADMIN_OPTIONS, ...PROMETHEUS_OPTIONS];
 
 /** Finds the closest known key, for "did you mean" hints. */
 function closest(key: string): string | undefined {
@@ -74,6 +75,8 @@ export function buildConfig(
   } catch (err) {
     throw new MdError(isMdError(err) ? err.code : 'MD_ERR_CONFIG_INVALID', `invalid transform options: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
+  // Reads the files: a missing or mismatched pair fails start-up (and check-config) naming the file.
+  checkTls(out as unknown as TlsConfig);
   // The Datadog agent's habit: an API key in the environment means "ship to Datadog".
   if (fromFlags.sinks === undefined && fromFile['sinks'] === undefined && out['datadogApiKey'] !== undefined) out['sinks'] = ['datadog'];
   const sinks = out['sinks'] as string[];

@@ -1,9 +1,11 @@
 import { Aggregator, Checkpointer, ComponentNames, MdError, SinkFanout, StatsRegistry, componentContext, type ComponentRoot, type Frontend, type Logger, type Sink } from '@metrics-distributor/core';
 import { UdpFrontend } from '@metrics-distributor/frontend-statsd-udp';
+import type { HttpFrontend } from '@metrics-distributor/frontend-http';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { startAdmin, trackSinks } from './admin.js';
 import type { ServerConfig } from './config.js';
+import { tlsPairOf } from './options/tls.js';
 import { transformOptions } from './options/transform.js';
 import { ProcessMetrics } from './process-metrics.js';
 import { SINK_FACTORIES, SINK_NAMES } from './sinks/index.js';
@@ -24,10 +26,18 @@ export interface ServerDeps {
 export interface RunningServer {
   /** The aggregator every front-end feeds. */
   readonly aggregator: Aggregator;
+  /** Self-metrics of every component. */
+  readonly stats: StatsRegistry;
   /** Started front-ends. */
   readonly frontends: readonly Frontend[];
   /** The admin listener's address (`http://127.0.0.1:8126`); undefined when it is off or its default port was taken. */
   readonly admin: string | undefined;
+  /**
+   * Swaps in what `next` changes of the settings that can change while running: drain and admin
+   * credentials and both listeners' certificates (re-read from their files even when the paths are the
+   * same, for renewals). All or nothing: on an error (typed, cause kept) the running settings stay.
+   */
+  applyReload(next: ServerConfig): void;
   /** Stops receiving, flushes the open window and waits for sinks until the shutdown timeout. Idempotent. */
   close(): Promise<void>;
 }
@@ -126,13 +136,15 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
     const context = componentContext(root, 'statsd-tcp', ComponentNames.statsdTcp);
     frontends.push(new TcpFrontend(tcpOptions(config), { target: aggregator.target(context), context }));
   }
+  let http: HttpFrontend | undefined;
   if (config.http !== undefined) {
     const { HttpFrontend } = await import('@metrics-distributor/frontend-http');
+    const tls = tlsPairOf(config.httpTlsCert, config.httpTlsKey, '--http-tls');
     const httpContext = componentContext(root, 'http', ComponentNames.http);
     const httpStatsdContext = componentContext(root, 'http', ComponentNames.httpStatsd);
-    frontends.push(
-      new HttpFrontend(
+    http = new HttpFrontend(
         {
+          ...(tls !== undefined ? { tls } : {}),
           host: config.http.host,
           port: config.http.port,
           credentials: config.httpAuth,
@@ -141,8 +153,8 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
           vercelSecret: config.vercelSecret,
         },
         { target: aggregator.target(httpContext), context: httpContext, statsdTarget: aggregator.target(httpStatsdContext) },
-      ),
-    );
+      );
+    frontends.push(http);
   }
   const started: Frontend[] = [];
   try {
@@ -188,10 +200,32 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
   );
 
   let closing: Promise<void> | undefined;
+  let running = config;
   return {
     aggregator,
+    stats,
     frontends,
     admin: adminAddress,
+    applyReload(next) {
+      // Files first: an unreadable or mismatched pair must fail before anything is swapped.
+      const httpTls = tlsPairOf(next.httpTlsCert, next.httpTlsKey, '--http-tls');
+      const adminTls = tlsPairOf(next.adminTlsCert, next.adminTlsKey, '--admin-tls');
+      if ((httpTls !== undefined) !== (running.httpTlsCert !== undefined) && http !== undefined) throw new MdError('MD_ERR_CONFIG_RELOAD', 'turning TLS of the HTTP listener on or off needs a restart');
+      if ((adminTls !== undefined) !== (running.adminTlsCert !== undefined) && admin !== undefined) throw new MdError('MD_ERR_CONFIG_RELOAD', 'turning TLS of the admin listener on or off needs a restart');
+      const before = running;
+      try {
+        http?.setCredentials(next.httpAuth);
+        admin?.setCredentials(next.adminAuth);
+        if (httpTls !== undefined) http?.setTls(httpTls);
+        if (adminTls !== undefined) admin?.setTls(adminTls);
+      } catch (err) {
+        // Put back what was already swapped; the old sets passed these same checks at start-up.
+        http?.setCredentials(before.httpAuth);
+        admin?.setCredentials(before.adminAuth);
+        throw new MdError('MD_ERR_CONFIG_RELOAD', err instanceof Error ? err.message : String(err), { cause: err });
+      }
+      running = next;
+    },
     close() {
       closing ??= (async () => {
         // First, so /readyz answers 503 while the server drains.

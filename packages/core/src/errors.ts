@@ -2,6 +2,9 @@
 export const ErrorCodes = {
   MD_ERR_CONFIG_INVALID: 'Invalid configuration',
   MD_ERR_CONFIG_UNKNOWN_KEY: 'Unknown configuration key',
+  MD_ERR_CONFIG_TLS_UNREADABLE: 'TLS certificate or key file unreadable or not PEM',
+  MD_ERR_CONFIG_TLS_MISMATCH: 'TLS certificate and key do not match',
+  MD_ERR_CONFIG_RELOAD: 'Config reload rejected; the running config stays',
   MD_ERR_PARSE_FORMAT: 'Invalid DogStatsD message format',
   MD_ERR_PARSE_TYPE: 'Invalid metric type',
   MD_ERR_PARSE_VALUE: 'Invalid metric value',

@@ -9,6 +9,8 @@ export interface RootLoggerOptions {
   level?: string;
   /** Where JSON lines go; default stderr so stdout stays free for the console sink. */
   destination?: DestinationStream;
+  /** Called with every child logger made from this one (and their children): lets a caller change their level later. */
+  onChild?: (child: Logger) => void;
 }
 
 /**
@@ -20,6 +22,7 @@ export function createRootLogger(opts: RootLoggerOptions = {}): Logger {
     level: opts.level ?? 'info',
     base: { pid: process.pid },
     redact: { paths: ['apiKey', '*.apiKey', 'password', '*.password', 'authorization', '*.authorization'], censor: '***' },
+    ...(opts.onChild !== undefined ? { onChild: opts.onChild } : {}),
   };
   return pino(options, opts.destination ?? pino.destination({ fd: 2, sync: false }));
 }

@@ -27,12 +27,20 @@ export type AuthResult = { ok: true; index: number; app: string | undefined } | 
  * with every credential, all the way through, so its time does not reveal which one (if any) matched.
  */
 export class CredentialStore {
-  private readonly digests: CredentialDigests;
-  private readonly apps: (string | undefined)[];
+  private digests: CredentialDigests;
+  private apps: (string | undefined)[];
 
   constructor(credentials: readonly HttpCredential[]) {
     this.digests = new CredentialDigests(credentials.map((c) => ({ user: c.user ?? '', password: c.password ?? '' })));
     this.apps = credentials.map((c) => c.app);
+  }
+
+  /** Swaps in a new credential set (config reload); the next check sees it, one already running finishes with the old. */
+  replace(credentials: readonly HttpCredential[]): void {
+    const next = new CredentialStore(credentials);
+    // Both fields are assigned together in one synchronous step, so no check sees a mix of the two sets.
+    this.digests = next.digests;
+    this.apps = next.apps;
   }
 
   /** Number of credentials; 0 means the server is open (only allowed on loopback or when explicitly allowed). */

@@ -3,14 +3,15 @@
  * raw StatsD over HTTP, all aggregated by core in the same windows as the StatsD traffic.
  */
 import type { AddressInfo } from 'node:net';
+import type { Server as HttpsServer } from 'node:https';
 import { MdError, type ComponentContext, type Frontend, type IngestTarget, type Logger } from '@metrics-distributor/core';
 import { CredentialStore, isLoopbackHost, type HttpCredential } from './auth.js';
 import { DEFAULT_DEDUPE_MAX_IDS, DEFAULT_DEDUPE_WINDOW_MS, RecentIds } from './dedupe.js';
 import { LogIngest } from './ingest.js';
-import { APP_RE, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, buildApp, type HttpApp, type RouteRuntime } from './routes.js';
+import { APP_RE, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS, buildApp, type HttpApp, type RouteRuntime, type TlsPair } from './routes.js';
 
 export type { HttpCredential } from './auth.js';
-export type { HttpApp } from './routes.js';
+export type { HttpApp, TlsPair } from './routes.js';
 
 /** Options of the {@link HttpFrontend}; every field has a default. */
 export interface HttpFrontendOptions {
@@ -40,6 +41,8 @@ export interface HttpFrontendOptions {
   headersTimeoutMs?: number;
   /** An idle kept-alive connection is closed after this. Default 72 s. */
   keepAliveTimeoutMs?: number;
+  /** PEM certificate and key: the listener speaks HTTPS (fastify's `https`); replace them later with {@link HttpFrontend.setTls}. */
+  tls?: TlsPair;
 }
 
 /** Collaborators of the {@link HttpFrontend}, built by the CLI (or an embedder). */
@@ -87,6 +90,9 @@ export class HttpFrontend implements Frontend {
   private readonly app: HttpApp;
   private readonly runtime: RouteRuntime = { closing: false, inflight: 0, onIdle: undefined };
   private readonly ingest: LogIngest;
+  private readonly credentials: CredentialStore;
+  private readonly allowUnauthenticated: boolean;
+  private readonly tls: boolean;
   private bound: string | undefined;
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
@@ -109,31 +115,57 @@ export class HttpFrontend implements Frontend {
       throw new MdError('MD_ERR_CONFIG_INVALID', `http headersTimeoutMs (${headersTimeoutMs}) must not exceed requestTimeoutMs (${requestTimeoutMs})`);
     }
     const credentials = opts.credentials ?? [];
-    for (const [i, c] of credentials.entries()) {
-      // Never echo a credential: only its position.
-      if ((c.user ?? '') === '' && (c.password ?? '') === '') throw new MdError('MD_ERR_CONFIG_INVALID', `http credential #${i + 1} needs a user or a password`);
-      if (c.app !== undefined && !APP_RE.test(c.app)) throw new MdError('MD_ERR_CONFIG_INVALID', `http credential #${i + 1}: app must match ${String(APP_RE)}`);
-    }
+    this.allowUnauthenticated = opts.allowUnauthenticated === true;
+    this.checkCredentials(credentials);
     if (opts.vercelSecret !== undefined && opts.vercelSecret === '') throw new MdError('MD_ERR_CONFIG_INVALID', 'http vercelSecret must not be empty');
-    if (credentials.length === 0 && opts.allowUnauthenticated !== true && !isLoopbackHost(this.host)) {
-      throw new MdError(
-        'MD_ERR_CONFIG_INVALID',
-        `http: refusing to listen on ${this.host} without credentials; configure credentials (--http-auth) or allow it explicitly (--http-allow-unauthenticated)`,
-      );
-    }
+    this.tls = opts.tls !== undefined;
     const { target, context, statsdTarget } = deps;
     this.name = context.name;
     this.logger = context.logger;
     this.ingest = new LogIngest(target, context, maxFrameBytes);
+    this.credentials = new CredentialStore(credentials);
     this.app = buildApp({
-      options: { maxBodyBytes, maxInflightRequests, vercelSecret: opts.vercelSecret, requestTimeoutMs, headersTimeoutMs, keepAliveTimeoutMs },
-      credentials: new CredentialStore(credentials),
+      options: { maxBodyBytes, maxInflightRequests, vercelSecret: opts.vercelSecret, requestTimeoutMs, headersTimeoutMs, keepAliveTimeoutMs, ...(opts.tls !== undefined ? { tls: opts.tls } : {}) },
+      credentials: this.credentials,
       recent: new RecentIds(dedupeWindowMs, dedupeMaxIds),
       ingest: this.ingest,
       statsd: statsdTarget,
       context,
       runtime: this.runtime,
     });
+  }
+
+  /** Throws `MD_ERR_CONFIG_INVALID` for an unusable credential set, naming only positions, never values. */
+  private checkCredentials(credentials: readonly HttpCredential[]): void {
+    for (const [i, c] of credentials.entries()) {
+      if ((c.user ?? '') === '' && (c.password ?? '') === '') throw new MdError('MD_ERR_CONFIG_INVALID', `http credential #${i + 1} needs a user or a password`);
+      if (c.app !== undefined && !APP_RE.test(c.app)) throw new MdError('MD_ERR_CONFIG_INVALID', `http credential #${i + 1}: app must match ${String(APP_RE)}`);
+    }
+    if (credentials.length === 0 && !this.allowUnauthenticated && !isLoopbackHost(this.host)) {
+      throw new MdError(
+        'MD_ERR_CONFIG_INVALID',
+        `http: refusing to listen on ${this.host} without credentials; configure credentials (--http-auth) or allow it explicitly (--http-allow-unauthenticated)`,
+      );
+    }
+  }
+
+  /**
+   * Replaces the accepted credentials (config reload). The same rules as at start-up apply, so a reload
+   * cannot open a public listener; on `MD_ERR_CONFIG_INVALID` the old set stays.
+   */
+  setCredentials(credentials: readonly HttpCredential[]): void {
+    this.checkCredentials(credentials);
+    this.credentials.replace(credentials);
+  }
+
+  /**
+   * Replaces the certificate and key for new handshakes; connections already open keep theirs. Throws
+   * `MD_ERR_CONFIG_INVALID` when the listener was started without TLS (that needs a restart), or the
+   * TLS error of an unusable pair, leaving the old context in place.
+   */
+  setTls(pair: TlsPair): void {
+    if (!this.tls) throw new MdError('MD_ERR_CONFIG_INVALID', 'http: the listener was started without TLS; turning it on needs a restart');
+    (this.app.server as unknown as HttpsServer).setSecureContext({ cert: pair.cert, key: pair.key });
   }
 
   /** The fastify instance, for `inject()` in tests; usable before `start()`. */
@@ -165,7 +197,7 @@ export class HttpFrontend implements Frontend {
       throw new MdError('MD_ERR_FRONTEND_BIND', `http could not listen on ${this.host}:${this.port}: ${(err as Error).message}`, { cause: err });
     }
     const addr = this.app.server.address() as AddressInfo;
-    this.bound = `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+    this.bound = `${this.tls ? 'https' : 'http'}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
   }
 
   /**
@@ -196,7 +228,7 @@ export class HttpFrontend implements Frontend {
     this.bound = undefined;
   }
 
-  /** `http://host:port` with the real port once listening; empty before start and after close. */
+  /** `http://host:port` (`https://` with TLS) with the real port once listening; empty before start and after close. */
   addresses(): readonly string[] {
     return this.bound === undefined ? [] : [this.bound];
   }

@@ -31,6 +31,16 @@ export interface RouteLimits {
   headersTimeoutMs?: number;
   /** An idle kept-alive connection is closed after this. Default {@link KEEP_ALIVE_TIMEOUT_MS}. */
   keepAliveTimeoutMs?: number;
+  /** PEM certificate and key: the listener speaks HTTPS. Absent: plain HTTP. */
+  tls?: TlsPair;
+}
+
+/** A PEM certificate (chain) and its private key, as read from the files. */
+export interface TlsPair {
+  /** PEM certificate, leaf first, then any intermediates. */
+  cert: string | Buffer;
+  /** PEM private key of the leaf. */
+  key: string | Buffer;
 }
 
 /** Mutable lifecycle state shared with the front-end: it sets `closing`, the routes keep `inflight`. */
@@ -192,13 +202,18 @@ export function buildApp(ctx: RouteContext): HttpApp {
 
   const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const headersTimeout = Math.min(options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS, requestTimeout);
-  const app = fastify({
+  const serverOptions = { headersTimeout, requestTimeout, connectionsCheckingInterval: Math.min(CONNECTIONS_CHECK_INTERVAL_MS, headersTimeout) };
+  const common = {
     loggerInstance: logger,
     logController: new DebugLogController(),
     requestTimeout,
     keepAliveTimeout: options.keepAliveTimeoutMs ?? KEEP_ALIVE_TIMEOUT_MS,
-    http: { headersTimeout, requestTimeout, connectionsCheckingInterval: Math.min(CONNECTIONS_CHECK_INTERVAL_MS, headersTimeout) },
-  });
+  };
+  // fastify types an HTTPS instance apart; the routes use nothing that differs, so one type serves both.
+  const app =
+    options.tls === undefined
+      ? fastify({ ...common, http: serverOptions })
+      : (fastify({ ...common, https: { ...serverOptions, cert: options.tls.cert, key: options.tls.key } }) as unknown as HttpApp);
 
   // No JSON/text parsers: every body is handed over as a stream and read raw, capped, by readRaw, so
   // the HMAC sees the exact bytes and a gzip bomb is stopped at the decompressed limit.
