@@ -87,13 +87,14 @@ export class RemoteWriter {
   private readonly maxSamples: number;
   private readonly policy: DeliveryPolicy<WritePayload>;
   private readonly les: readonly string[];
+  private readonly qls: readonly string[];
   /** Aborts every request in flight once the shutdown deadline has passed. */
   private readonly abort = new AbortController();
   private readonly pairs = new WeakMap<SeriesState, LabelPair[]>();
 
   constructor(
     opts: RemoteWriteOptions,
-    buckets: readonly number[],
+    shape: { buckets: readonly number[]; quantiles?: readonly number[] },
     private readonly context: ComponentContext<'sink'>,
     retryStats?: ComponentStats,
   ) {
@@ -122,7 +123,8 @@ export class RemoteWriter {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.maxSamples = opts.maxSamplesPerRequest ?? 2000;
     if (!Number.isInteger(this.maxSamples) || this.maxSamples < 1) throw new MdError('MD_ERR_CONFIG_INVALID', `prometheus maxSamplesPerRequest must be a positive integer, got ${this.maxSamples}`);
-    this.les = [...buckets.map(formatValue), '+Inf'];
+    this.les = [...shape.buckets.map(formatValue), '+Inf'];
+    this.qls = (shape.quantiles ?? []).map(formatValue);
     const target: DeliveryTarget<WritePayload> = {
       send: (p) => this.send(p),
       split: (p) => Promise.resolve(this.halves(p)),
@@ -196,6 +198,13 @@ export class RemoteWriter {
           cum += buckets[i]!;
           out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name + '_bucket'], ['le', this.les[i]!]]), cum, ts));
         }
+        out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name + '_sum']]), st.scale === 1 ? st.value : st.value * st.scale, ts));
+        out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name + '_count']]), st.count, ts));
+        return;
+      }
+      case 'summary': {
+        const qs = st.quantiles!;
+        for (let i = 0; i < qs.length; i++) out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name], ['quantile', this.qls[i]!]]), qs[i]!, ts));
         out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name + '_sum']]), st.scale === 1 ? st.value : st.value * st.scale, ts));
         out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name + '_count']]), st.count, ts));
       }
