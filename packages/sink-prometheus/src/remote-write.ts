@@ -51,6 +51,8 @@ interface WritePayload {
 const LOGGED_BODY_CHARS = 300;
 /** Longest Retry-After honoured: a misbehaving proxy must not park data for days. */
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
+/** Remote write encodes this long at most before it gives the event loop a turn. */
+const ENCODE_SLICE_MS = 4;
 /** What the User-Agent says. */
 const USER_AGENT = 'metrics-distributor-sink-prometheus/0.1.0';
 
@@ -154,8 +156,16 @@ export class RemoteWriter {
   /** Sends the window's touched series at `windowStartMs`; losses of this first attempt go to `tally`. */
   async write(touched: readonly Touched[], windowStartMs: number, tally: LossTally): Promise<void> {
     const entries: Buffer[] = [];
-    for (const { family, series } of touched) {
+    let sliceStart = performance.now();
+    for (let i = 0; i < touched.length; i++) {
+      const { family, series } = touched[i]!;
       this.encode(family, series, windowStartMs, entries);
+      // A delivery that only buffers (retries pending) resolves without I/O: the encode of a large
+      // window must still give the event loop turns, as export does.
+      if ((i & 255) === 255 && performance.now() - sliceStart >= ENCODE_SLICE_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+      }
       // A histogram's samples may run past the limit: the rest start the next request.
       while (entries.length >= this.maxSamples) await this.policy.deliver(this.payload(entries.splice(0, this.maxSamples), windowStartMs), tally);
     }
