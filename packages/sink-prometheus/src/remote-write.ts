@@ -17,7 +17,7 @@ import {
 import { formatValue } from './names.js';
 import { snappyCompress } from './snappy.js';
 import type { Family, SeriesState, Touched } from './state.js';
-import { encodeTimeSeries, type LabelPair } from './write-request.js';
+import { encodeLabel, encodeTimeSeriesFrom, type LabelPair } from './write-request.js';
 
 /** Settings of remote write. Durations are milliseconds. */
 export interface RemoteWriteOptions {
@@ -51,6 +51,8 @@ interface WritePayload {
 const LOGGED_BODY_CHARS = 300;
 /** Longest Retry-After honoured: a misbehaving proxy must not park data for days. */
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
+/** `__name__` fields cached at most (sample names are user input: the cache must be bounded). */
+const NAME_EXTRAS_MAX = 100_000;
 /** Remote write encodes this long at most before it gives the event loop a turn. */
 const ENCODE_SLICE_MS = 4;
 /** What the User-Agent says. */
@@ -76,9 +78,46 @@ export function parseLabels(rendered: string): LabelPair[] {
   return out;
 }
 
-/** The pairs plus `extra`, sorted by name as the spec requires (`__name__` sorts before lower-case names). */
-function withNames(pairs: readonly LabelPair[], extra: readonly LabelPair[]): LabelPair[] {
-  return [...pairs, ...extra].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+/** A series' labels sorted by name, each with its encoded field. */
+interface EncodedLabels {
+  readonly names: readonly string[];
+  readonly fields: readonly Buffer[];
+}
+
+/** An extra label (`__name__`, `le`, `quantile`) and its encoded field. */
+interface Extra {
+  readonly name: string;
+  readonly field: Buffer;
+}
+
+/**
+ * The encoded fields of a series' labels plus up to two extras, merged in name order as the spec
+ * requires (`__name__` sorts before lower-case names, after upper-case ones).
+ */
+function merged(l: EncodedLabels, a: Extra, b?: Extra): Buffer[] {
+  const out: Buffer[] = [];
+  let ia = false;
+  let ib = b === undefined;
+  for (let i = 0; i < l.names.length; i++) {
+    const n = l.names[i]!;
+    if (!ia && a.name < n) {
+      out.push(a.field);
+      ia = true;
+    }
+    if (!ib && b!.name < n) {
+      out.push(b!.field);
+      ib = true;
+    }
+    out.push(l.fields[i]!);
+  }
+  if (!ia) out.push(a.field);
+  if (!ib) out.push(b!.field);
+  return out;
+}
+
+/** The extras' names never clash with a tag's (`le`, `quantile`, `__x` are renamed), so a only precedes b by name. */
+function extraOf(name: string, value: string): Extra {
+  return { name, field: encodeLabel(name, value) };
 }
 
 /** Sends windows to a remote-write receiver through the shared delivery policy. */
@@ -92,7 +131,11 @@ export class RemoteWriter {
   private readonly qls: readonly string[];
   /** Aborts every request in flight once the shutdown deadline has passed. */
   private readonly abort = new AbortController();
-  private readonly pairs = new WeakMap<SeriesState, LabelPair[]>();
+  private readonly encoded = new WeakMap<SeriesState, EncodedLabels>();
+  private readonly leExtras: readonly Extra[];
+  private readonly quantileExtras: readonly Extra[];
+  /** `__name__` fields by sample name; bounded by the state's families, cleared when it grows past that. */
+  private readonly nameExtras = new Map<string, Extra>();
 
   constructor(
     opts: RemoteWriteOptions,
@@ -127,6 +170,8 @@ export class RemoteWriter {
     if (!Number.isInteger(this.maxSamples) || this.maxSamples < 1) throw new MdError('MD_ERR_CONFIG_INVALID', `prometheus maxSamplesPerRequest must be a positive integer, got ${this.maxSamples}`);
     this.les = [...shape.buckets.map(formatValue), '+Inf'];
     this.qls = (shape.quantiles ?? []).map(formatValue);
+    this.leExtras = this.les.map((le) => extraOf('le', le));
+    this.quantileExtras = this.qls.map((q) => extraOf('quantile', q));
     const target: DeliveryTarget<WritePayload> = {
       send: (p) => this.send(p),
       split: (p) => Promise.resolve(this.halves(p)),
@@ -182,43 +227,55 @@ export class RemoteWriter {
     }
   }
 
-  private labelsOf(st: SeriesState): LabelPair[] {
-    let pairs = this.pairs.get(st);
-    if (pairs === undefined) {
-      pairs = parseLabels(st.labels);
-      this.pairs.set(st, pairs);
+  private labelsOf(st: SeriesState): EncodedLabels {
+    let enc = this.encoded.get(st);
+    if (enc === undefined) {
+      const pairs: LabelPair[] = parseLabels(st.labels).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      enc = { names: pairs.map((p) => p[0]), fields: pairs.map(([n, v]) => encodeLabel(n, v)) };
+      this.encoded.set(st, enc);
     }
-    return pairs;
+    return enc;
   }
 
-  /** A series' samples: counter `_total`, gauge, or histogram `_bucket` (cumulative), `_sum`, `_count`. */
+  private nameOf(sample: string): Extra {
+    let e = this.nameExtras.get(sample);
+    if (e === undefined) {
+      if (this.nameExtras.size >= NAME_EXTRAS_MAX) this.nameExtras.clear();
+      e = extraOf('__name__', sample);
+      this.nameExtras.set(sample, e);
+    }
+    return e;
+  }
+
+  /** A series' samples: counter `_total`, gauge, histogram `_bucket` (cumulative), `_sum`, `_count`, or summary quantiles, `_sum`, `_count`. */
   private encode(fam: Family, st: SeriesState, ts: number, out: Buffer[]): void {
-    const pairs = this.labelsOf(st);
+    const l = this.labelsOf(st);
     switch (fam.type) {
       case 'counter':
-        out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name + '_total']]), st.value, ts));
+        out.push(encodeTimeSeriesFrom(merged(l, this.nameOf(fam.name + '_total')), st.value, ts));
         return;
       case 'gauge':
-        out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name]]), st.value, ts));
+        out.push(encodeTimeSeriesFrom(merged(l, this.nameOf(fam.name)), st.value, ts));
         return;
       case 'histogram': {
         const buckets = st.buckets!;
+        const bucketName = this.nameOf(fam.name + '_bucket');
         let cum = 0;
         for (let i = 0; i < buckets.length; i++) {
           cum += buckets[i]!;
-          out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name + '_bucket'], ['le', this.les[i]!]]), cum, ts));
+          out.push(encodeTimeSeriesFrom(merged(l, bucketName, this.leExtras[i]!), cum, ts));
         }
-        out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name + '_sum']]), st.scale === 1 ? st.value : st.value * st.scale, ts));
-        out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name + '_count']]), st.count, ts));
-        return;
+        break;
       }
       case 'summary': {
         const qs = st.quantiles!;
-        for (let i = 0; i < qs.length; i++) out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name], ['quantile', this.qls[i]!]]), qs[i]!, ts));
-        out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name + '_sum']]), st.scale === 1 ? st.value : st.value * st.scale, ts));
-        out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name + '_count']]), st.count, ts));
+        const name = this.nameOf(fam.name);
+        for (let i = 0; i < qs.length; i++) out.push(encodeTimeSeriesFrom(merged(l, name, this.quantileExtras[i]!), qs[i]!, ts));
+        break;
       }
     }
+    out.push(encodeTimeSeriesFrom(merged(l, this.nameOf(fam.name + '_sum')), st.scale === 1 ? st.value : st.value * st.scale, ts));
+    out.push(encodeTimeSeriesFrom(merged(l, this.nameOf(fam.name + '_count')), st.count, ts));
   }
 
   private payload(entries: readonly Buffer[], windowStartMs: number): WritePayload {
