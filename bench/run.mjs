@@ -30,6 +30,7 @@ import { scenarioLossOnset } from './scenarios/p3-loss-onset.mjs';
 import { scenarioGap } from './scenarios/p4-gap.mjs';
 import { scenarioTransform } from './scenarios/10-transform.mjs';
 import { scenarioAdmin } from './scenarios/11-admin.mjs';
+import { scenarioPrometheus } from './scenarios/12-sinks-prometheus.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Main
@@ -51,6 +52,7 @@ const SCENARIOS = [
   ['P4', 'why scenario 1 and the plain sender differ', scenarioGap],
   ['10', 'UDP counters with 50 mappings + 100 filters vs without', scenarioTransform],
   ['11', 'admin listener polled, with and without a tap, vs --admin off', scenarioAdmin],
+  ['12', 'Prometheus sink: 200k-context window, scrape and remote write', scenarioPrometheus],
 ];
 
 async function main() {
