@@ -263,14 +263,14 @@ export class RemoteWriter {
         let cum = 0;
         for (let i = 0; i < buckets.length; i++) {
           cum += buckets[i]!;
-          out.push(encodeTimeSeriesFrom(merged(l, bucketName, this.leExtras[i]!), cum, ts));
+          out.push(encodeTimeSeriesFrom(merged(l, bucketName, this.leExtras[i]), cum, ts));
         }
         break;
       }
       case 'summary': {
         const qs = st.quantiles!;
         const name = this.nameOf(fam.name);
-        for (let i = 0; i < qs.length; i++) out.push(encodeTimeSeriesFrom(merged(l, name, this.quantileExtras[i]!), qs[i]!, ts));
+        for (let i = 0; i < qs.length; i++) out.push(encodeTimeSeriesFrom(merged(l, name, this.quantileExtras[i]), qs[i]!, ts));
         break;
       }
     }
