@@ -30,6 +30,7 @@ import { scenarioLossOnset } from './scenarios/p3-loss-onset.mjs';
 import { scenarioGap } from './scenarios/p4-gap.mjs';
 import { scenarioTransform } from './scenarios/10-transform.mjs';
 import { scenarioAdmin } from './scenarios/11-admin.mjs';
+import { scenarioPrometheus } from './scenarios/12-sinks-prometheus.mjs';
 import { scenarioSinksOtlpGraphite } from './scenarios/13-sinks-otlp-graphite.mjs';
 import { scenarioDataDir } from './scenarios/14-data-dir.mjs';
 
@@ -53,6 +54,7 @@ const SCENARIOS = [
   ['P4', 'why scenario 1 and the plain sender differ', scenarioGap],
   ['10', 'UDP counters with 50 mappings + 100 filters vs without', scenarioTransform],
   ['11', 'admin listener polled, with and without a tap, vs --admin off', scenarioAdmin],
+  ['12', 'Prometheus sink: 200k-context window, scrape and remote write', scenarioPrometheus],
   ['13', '200k-context window exported to OTLP and to Graphite', scenarioSinksOtlpGraphite],
   ['14', 'scenarios 1 and 7 with --data-dir vs without', scenarioDataDir],
 ];

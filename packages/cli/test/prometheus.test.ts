@@ -53,6 +53,29 @@ t.test('--sink prometheus: UDP counters, gauges and timers show up on /metrics a
   t.equal((await c.exited).code, 0);
 });
 
+t.test('--prometheus-timer-type summary: a timer window as quantiles in seconds, with cumulative sum and count', async (t) => {
+  const c = startCli([...COMMON, '--sink', 'prometheus', '--prometheus-listen', '127.0.0.1:0', '--prometheus-timer-type', 'summary', '--prometheus-quantiles', '0.5,0.99']);
+  t.teardown(() => c.proc.kill('SIGKILL'));
+  const listeners = await c.listening;
+  await sendUdp(portOf(listeners, 'udp'), ['lat:100|ms\nlat:100|ms\nlat:1000|ms']);
+  const body = await scrapeUntil(scrapeUrl(listeners), (b) => b.includes('lat_count'));
+  t.match(body, /^# TYPE lat summary$/m);
+  // Rank roundHalfEven(0.5 × 2) = 1 is in the 100 ms bin, clamped to the exact minimum; p99 to the maximum.
+  t.match(body, /^lat\{host="h1",quantile="0\.5"\} 0\.1$/m);
+  t.match(body, /^lat\{host="h1",quantile="0\.99"\} 1$/m);
+  t.match(body, /^lat_sum\{host="h1"\} 1\.2$/m);
+  t.match(body, /^lat_count\{host="h1"\} 3$/m);
+  t.notMatch(body, /lat_bucket|quantile="0\.9"/);
+  c.proc.kill('SIGTERM');
+  t.equal((await c.exited).code, 0);
+  const bad = startCli([...COMMON, '--sink', 'prometheus', '--prometheus-quantiles', '0.5,1']);
+  t.equal((await bad.exited).code, 2);
+  t.match(bad.stderr(), /--prometheus-quantiles.*between 0 and 1/);
+  const badType = startCli([...COMMON, '--sink', 'prometheus', '--prometheus-timer-type', 'gauge']);
+  t.equal((await badType.exited).code, 2);
+  t.match(badType.stderr(), /--prometheus-timer-type.*histogram, summary/);
+});
+
 t.test('--sink prometheus,console runs both; a busy scrape port fails start-up', async (t) => {
   const busy = createServer();
   await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()));

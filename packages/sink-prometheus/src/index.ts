@@ -1,6 +1,6 @@
 /** Public API of @metrics-distributor/sink-prometheus: the scrape-mode sink and its naming rules. */
-export { DEFAULT_BUCKETS, PrometheusSink, validateBuckets } from './sink.js';
-export type { PrometheusSinkDeps, PrometheusSinkOptions } from './sink.js';
+export { DEFAULT_BUCKETS, DEFAULT_QUANTILES, PrometheusSink, validateBuckets, validateQuantiles } from './sink.js';
+export type { ObserverType, PrometheusSinkDeps, PrometheusSinkOptions } from './sink.js';
 export { escapeHelp, escapeLabelValue, formatValue, renderTagLabels, sanitizeLabelName, sanitizeMetricName } from './names.js';
 export { CONTENT_TYPES, negotiate } from './render.js';
 export type { ExpositionFormat } from './render.js';

@@ -17,7 +17,7 @@ import {
 import { formatValue } from './names.js';
 import { snappyCompress } from './snappy.js';
 import type { Family, SeriesState, Touched } from './state.js';
-import { encodeTimeSeries, type LabelPair } from './write-request.js';
+import { encodeLabel, encodeTimeSeriesFrom, type LabelPair } from './write-request.js';
 
 /** Settings of remote write. Durations are milliseconds. */
 export interface RemoteWriteOptions {
@@ -51,6 +51,10 @@ interface WritePayload {
 const LOGGED_BODY_CHARS = 300;
 /** Longest Retry-After honoured: a misbehaving proxy must not park data for days. */
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
+/** `__name__` fields cached at most (sample names are user input: the cache must be bounded). */
+const NAME_EXTRAS_MAX = 100_000;
+/** Remote write encodes this long at most before it gives the event loop a turn. */
+const ENCODE_SLICE_MS = 4;
 /** What the User-Agent says. */
 const USER_AGENT = 'metrics-distributor-sink-prometheus/0.1.0';
 
@@ -74,9 +78,46 @@ export function parseLabels(rendered: string): LabelPair[] {
   return out;
 }
 
-/** The pairs plus `extra`, sorted by name as the spec requires (`__name__` sorts before lower-case names). */
-function withNames(pairs: readonly LabelPair[], extra: readonly LabelPair[]): LabelPair[] {
-  return [...pairs, ...extra].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+/** A series' labels sorted by name, each with its encoded field. */
+interface EncodedLabels {
+  readonly names: readonly string[];
+  readonly fields: readonly Buffer[];
+}
+
+/** An extra label (`__name__`, `le`, `quantile`) and its encoded field. */
+interface Extra {
+  readonly name: string;
+  readonly field: Buffer;
+}
+
+/**
+ * The encoded fields of a series' labels plus up to two extras, merged in name order as the spec
+ * requires (`__name__` sorts before lower-case names, after upper-case ones).
+ */
+function merged(l: EncodedLabels, a: Extra, b?: Extra): Buffer[] {
+  const out: Buffer[] = [];
+  let ia = false;
+  let ib = b === undefined;
+  for (let i = 0; i < l.names.length; i++) {
+    const n = l.names[i]!;
+    if (!ia && a.name < n) {
+      out.push(a.field);
+      ia = true;
+    }
+    if (!ib && b!.name < n) {
+      out.push(b!.field);
+      ib = true;
+    }
+    out.push(l.fields[i]!);
+  }
+  if (!ia) out.push(a.field);
+  if (!ib) out.push(b!.field);
+  return out;
+}
+
+/** The extras' names never clash with a tag's (`le`, `quantile`, `__x` are renamed), so a only precedes b by name. */
+function extraOf(name: string, value: string): Extra {
+  return { name, field: encodeLabel(name, value) };
 }
 
 /** Sends windows to a remote-write receiver through the shared delivery policy. */
@@ -87,13 +128,18 @@ export class RemoteWriter {
   private readonly maxSamples: number;
   private readonly policy: DeliveryPolicy<WritePayload>;
   private readonly les: readonly string[];
+  private readonly qls: readonly string[];
   /** Aborts every request in flight once the shutdown deadline has passed. */
   private readonly abort = new AbortController();
-  private readonly pairs = new WeakMap<SeriesState, LabelPair[]>();
+  private readonly encoded = new WeakMap<SeriesState, EncodedLabels>();
+  private readonly leExtras: readonly Extra[];
+  private readonly quantileExtras: readonly Extra[];
+  /** `__name__` fields by sample name; bounded by the state's families, cleared when it grows past that. */
+  private readonly nameExtras = new Map<string, Extra>();
 
   constructor(
     opts: RemoteWriteOptions,
-    buckets: readonly number[],
+    shape: { buckets: readonly number[]; quantiles?: readonly number[] },
     private readonly context: ComponentContext<'sink'>,
     retryStats?: ComponentStats,
   ) {
@@ -122,7 +168,10 @@ export class RemoteWriter {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.maxSamples = opts.maxSamplesPerRequest ?? 2000;
     if (!Number.isInteger(this.maxSamples) || this.maxSamples < 1) throw new MdError('MD_ERR_CONFIG_INVALID', `prometheus maxSamplesPerRequest must be a positive integer, got ${this.maxSamples}`);
-    this.les = [...buckets.map(formatValue), '+Inf'];
+    this.les = [...shape.buckets.map(formatValue), '+Inf'];
+    this.qls = (shape.quantiles ?? []).map(formatValue);
+    this.leExtras = this.les.map((le) => extraOf('le', le));
+    this.quantileExtras = this.qls.map((q) => extraOf('quantile', q));
     const target: DeliveryTarget<WritePayload> = {
       send: (p) => this.send(p),
       split: (p) => Promise.resolve(this.halves(p)),
@@ -152,8 +201,16 @@ export class RemoteWriter {
   /** Sends the window's touched series at `windowStartMs`; losses of this first attempt go to `tally`. */
   async write(touched: readonly Touched[], windowStartMs: number, tally: LossTally): Promise<void> {
     const entries: Buffer[] = [];
-    for (const { family, series } of touched) {
+    let sliceStart = performance.now();
+    for (let i = 0; i < touched.length; i++) {
+      const { family, series } = touched[i]!;
       this.encode(family, series, windowStartMs, entries);
+      // A delivery that only buffers (retries pending) resolves without I/O: the encode of a large
+      // window must still give the event loop turns, as export does.
+      if ((i & 255) === 255 && performance.now() - sliceStart >= ENCODE_SLICE_MS) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        sliceStart = performance.now();
+      }
       // A histogram's samples may run past the limit: the rest start the next request.
       while (entries.length >= this.maxSamples) await this.policy.deliver(this.payload(entries.splice(0, this.maxSamples), windowStartMs), tally);
     }
@@ -170,36 +227,55 @@ export class RemoteWriter {
     }
   }
 
-  private labelsOf(st: SeriesState): LabelPair[] {
-    let pairs = this.pairs.get(st);
-    if (pairs === undefined) {
-      pairs = parseLabels(st.labels);
-      this.pairs.set(st, pairs);
+  private labelsOf(st: SeriesState): EncodedLabels {
+    let enc = this.encoded.get(st);
+    if (enc === undefined) {
+      const pairs: LabelPair[] = parseLabels(st.labels).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      enc = { names: pairs.map((p) => p[0]), fields: pairs.map(([n, v]) => encodeLabel(n, v)) };
+      this.encoded.set(st, enc);
     }
-    return pairs;
+    return enc;
   }
 
-  /** A series' samples: counter `_total`, gauge, or histogram `_bucket` (cumulative), `_sum`, `_count`. */
+  private nameOf(sample: string): Extra {
+    let e = this.nameExtras.get(sample);
+    if (e === undefined) {
+      if (this.nameExtras.size >= NAME_EXTRAS_MAX) this.nameExtras.clear();
+      e = extraOf('__name__', sample);
+      this.nameExtras.set(sample, e);
+    }
+    return e;
+  }
+
+  /** A series' samples: counter `_total`, gauge, histogram `_bucket` (cumulative), `_sum`, `_count`, or summary quantiles, `_sum`, `_count`. */
   private encode(fam: Family, st: SeriesState, ts: number, out: Buffer[]): void {
-    const pairs = this.labelsOf(st);
+    const l = this.labelsOf(st);
     switch (fam.type) {
       case 'counter':
-        out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name + '_total']]), st.value, ts));
+        out.push(encodeTimeSeriesFrom(merged(l, this.nameOf(fam.name + '_total')), st.value, ts));
         return;
       case 'gauge':
-        out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name]]), st.value, ts));
+        out.push(encodeTimeSeriesFrom(merged(l, this.nameOf(fam.name)), st.value, ts));
         return;
       case 'histogram': {
         const buckets = st.buckets!;
+        const bucketName = this.nameOf(fam.name + '_bucket');
         let cum = 0;
         for (let i = 0; i < buckets.length; i++) {
           cum += buckets[i]!;
-          out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name + '_bucket'], ['le', this.les[i]!]]), cum, ts));
+          out.push(encodeTimeSeriesFrom(merged(l, bucketName, this.leExtras[i]), cum, ts));
         }
-        out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name + '_sum']]), st.scale === 1 ? st.value : st.value * st.scale, ts));
-        out.push(encodeTimeSeries(withNames(pairs, [['__name__', fam.name + '_count']]), st.count, ts));
+        break;
+      }
+      case 'summary': {
+        const qs = st.quantiles!;
+        const name = this.nameOf(fam.name);
+        for (let i = 0; i < qs.length; i++) out.push(encodeTimeSeriesFrom(merged(l, name, this.quantileExtras[i]), qs[i]!, ts));
+        break;
       }
     }
+    out.push(encodeTimeSeriesFrom(merged(l, this.nameOf(fam.name + '_sum')), st.scale === 1 ? st.value : st.value * st.scale, ts));
+    out.push(encodeTimeSeriesFrom(merged(l, this.nameOf(fam.name + '_count')), st.count, ts));
   }
 
   private payload(entries: readonly Buffer[], windowStartMs: number): WritePayload {

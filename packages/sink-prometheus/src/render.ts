@@ -57,12 +57,15 @@ export interface RenderOptions {
   nowMs: number;
   /** Yield to the event loop after this many series; 0 renders in one go. */
   yieldEvery: number;
+  /** Quantiles of summaries, in the state's order. */
+  quantiles?: readonly number[];
 }
 
 const HELP_KIND: Readonly<Record<Family['type'], string>> = {
   counter: 'counter (cumulative sum of every window)',
   gauge: 'gauge',
   histogram: 'distribution (cumulative histogram from its sketches)',
+  summary: 'distribution (quantiles of the last window with samples; cumulative sum and count)',
 };
 
 function helpText(fam: Family): string {
@@ -74,7 +77,7 @@ function braces(labels: string): string {
 }
 
 /** The lines of one series. */
-function seriesLines(fam: Family, st: SeriesState, om: boolean, les: readonly string[]): string {
+function seriesLines(fam: Family, st: SeriesState, om: boolean, les: readonly string[], qls: readonly string[]): string {
   switch (fam.type) {
     case 'counter':
       return fam.name + '_total' + braces(st.labels) + ' ' + formatValue(st.value) + '\n';
@@ -93,6 +96,17 @@ function seriesLines(fam: Family, st: SeriesState, om: boolean, les: readonly st
       const count = fam.name + '_count' + l + ' ' + formatValue(st.count) + '\n';
       const sum = fam.name + '_sum' + l + ' ' + formatValue(st.scale === 1 ? st.value : st.value * st.scale) + '\n';
       // OpenMetrics orders a histogram's samples buckets, count, sum; 0.0.4 as client_golang: sum, count.
+      return om ? body + count + sum : body + sum + count;
+    }
+    case 'summary': {
+      const prefix = fam.name + '{' + (st.labels === '' ? '' : st.labels + ',') + 'quantile="';
+      const qs = st.quantiles!;
+      let body = '';
+      for (let i = 0; i < qs.length; i++) body += prefix + qls[i]! + '"} ' + formatValue(qs[i]!) + '\n';
+      const l = braces(st.labels);
+      const count = fam.name + '_count' + l + ' ' + formatValue(st.count) + '\n';
+      const sum = fam.name + '_sum' + l + ' ' + formatValue(st.scale === 1 ? st.value : st.value * st.scale) + '\n';
+      // Same orders as histograms: OpenMetrics count then sum, 0.0.4 sum then count (client_golang).
       return om ? body + count + sum : body + sum + count;
     }
   }
@@ -121,6 +135,7 @@ const CHUNK_CHARS = 64 * 1024;
 export async function* renderChunks(state: ExpositionState, format: ExpositionFormat, opts: RenderOptions): AsyncGenerator<string, void, undefined> {
   const om = format === 'openmetrics';
   const les = bucketLabels(opts.buckets);
+  const qls = (opts.quantiles ?? []).map(formatValue);
   let pending = '';
   let since = 0;
   for (const fam of state.snapshot()) {
@@ -133,7 +148,7 @@ export async function* renderChunks(state: ExpositionState, format: ExpositionFo
         pending += header(fam, om);
         headed = true;
       }
-      pending += seriesLines(fam, st, om, les);
+      pending += seriesLines(fam, st, om, les, qls);
       if (pending.length >= CHUNK_CHARS) {
         yield pending;
         pending = '';

@@ -15,6 +15,12 @@ import { ExpositionState } from './state.js';
 /** The client libraries' default histogram buckets (client_golang `DefBuckets`), in seconds. */
 export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
 
+/** statsd_exporter's default summary quantiles (its `summary_options` default objectives). */
+export const DEFAULT_QUANTILES: readonly number[] = Object.freeze([0.5, 0.9, 0.99]);
+
+/** How timers, histograms and distributions are exposed: statsd_exporter's `observer_type`. */
+export type ObserverType = 'histogram' | 'summary';
+
 /** Options of the {@link PrometheusSink}. Durations are milliseconds. */
 export interface PrometheusSinkOptions {
   /** Address to listen on. Default `127.0.0.1`; `0.0.0.0` or `::` to be scraped from elsewhere. */
@@ -34,6 +40,13 @@ export interface PrometheusSinkOptions {
   buckets?: readonly number[];
   /** Factor applied to distribution values and sums before bucketing: 0.001 exposes milliseconds as seconds. Default 1. */
   sketchScale?: number;
+  /**
+   * `ms` timers, `h` histograms and `d` distributions as Prometheus histograms (default) or summaries
+   * (each window's quantiles from its sketch, cumulative `_sum`/`_count`), as statsd_exporter's `observer_type`.
+   */
+  observerType?: ObserverType;
+  /** Quantiles summaries expose, each in (0, 1), ascending. Default {@link DEFAULT_QUANTILES}. */
+  quantiles?: readonly number[];
   /** Serve the scrape endpoint. Default true; false with `remoteWrite` for remote write alone. */
   scrape?: boolean;
   /** Also send every window to a remote-write receiver (see {@link RemoteWriteOptions}). */
@@ -105,6 +118,16 @@ export function validateBuckets(b: readonly number[]): readonly number[] {
   return Object.freeze([...b]);
 }
 
+/** Checks summary quantiles: at least one, each strictly inside (0, 1), strictly ascending. */
+export function validateQuantiles(q: readonly number[]): readonly number[] {
+  if (q.length === 0) throw new MdError('MD_ERR_CONFIG_INVALID', 'prometheus quantiles must not be empty');
+  for (let i = 0; i < q.length; i++) {
+    if (!(q[i]! > 0 && q[i]! < 1)) throw new MdError('MD_ERR_CONFIG_INVALID', `prometheus quantile ${String(q[i])} must be strictly between 0 and 1`);
+    if (i > 0 && !(q[i]! > q[i - 1]!)) throw new MdError('MD_ERR_CONFIG_INVALID', `prometheus quantiles must be strictly ascending: ${q[i - 1]} then ${q[i]}`);
+  }
+  return Object.freeze([...q]);
+}
+
 /** A sink exposing every window's metrics on an HTTP endpoint in the Prometheus formats (scrape mode). */
 export class PrometheusSink implements Sink {
   /** Component id: the context is `sink-prometheus`. */
@@ -120,6 +143,8 @@ export class PrometheusSink implements Sink {
   private readonly sketchScale: number;
   private readonly sliceCheckEvery: number;
   private readonly renderYieldEvery: number;
+  private readonly summaries: boolean;
+  private readonly quantiles: readonly number[];
   private server: Server | undefined;
   private readonly scrape: boolean;
   private readonly remote: RemoteWriter | undefined;
@@ -140,6 +165,10 @@ export class PrometheusSink implements Sink {
     this.buckets = validateBuckets(opts.buckets ?? DEFAULT_BUCKETS);
     this.sliceCheckEvery = Math.max(1, Math.trunc(positive('sliceCheckEvery', opts.sliceCheckEvery, 512)));
     this.renderYieldEvery = Math.trunc(positive('renderYieldEvery', opts.renderYieldEvery, 2000, true));
+    const observer = opts.observerType ?? 'histogram';
+    if (observer !== 'histogram' && observer !== 'summary') throw new MdError('MD_ERR_CONFIG_INVALID', `prometheus observerType must be histogram or summary, got ${String(observer)}`);
+    this.summaries = observer === 'summary';
+    this.quantiles = validateQuantiles(opts.quantiles ?? DEFAULT_QUANTILES);
     this.state = new ExpositionState(
       {
         ttlMs: this.ttlMs,
@@ -147,12 +176,13 @@ export class PrometheusSink implements Sink {
         buckets: this.buckets,
         sketchScale: (this.sketchScale = positive('sketchScale', opts.sketchScale, 1)),
         trackTouched: opts.remoteWrite !== undefined,
+        quantiles: this.quantiles,
       },
       this.context,
     );
     this.scrape = opts.scrape ?? true;
     if (!this.scrape && opts.remoteWrite === undefined) throw new MdError('MD_ERR_CONFIG_INVALID', 'prometheus sink with neither a scrape endpoint nor remote write');
-    this.remote = opts.remoteWrite === undefined ? undefined : new RemoteWriter(opts.remoteWrite, this.buckets, this.context, deps.retryStats);
+    this.remote = opts.remoteWrite === undefined ? undefined : new RemoteWriter(opts.remoteWrite, { buckets: this.buckets, quantiles: this.quantiles }, this.context, deps.retryStats);
     this.lastSweepMs = this.now();
   }
 
@@ -232,13 +262,15 @@ export class PrometheusSink implements Sink {
       if (!skipAggregates || s.aggregateOf === undefined) this.state.applySeries(s, clock.nowMs);
       if (clock.tick()) await clock.pause();
     }
+    const state = this.state;
+    const observe = this.summaries ? state.applySummary.bind(state) : state.applySketch.bind(state);
     for (const s of batch.sketches) {
-      this.state.applySketch(s.metric, s.host, s.tags, s.sketch, clock.nowMs);
+      observe(s.metric, s.host, s.tags, s.sketch, clock.nowMs);
       if (clock.tick()) await clock.pause();
     }
-    // Timers and histograms as histograms: ms in seconds, as statsd_exporter; h in the unit sent.
+    // Timers and histograms as observers: ms in seconds, as statsd_exporter; h in the unit sent.
     for (const s of batch.histogramSketches ?? []) {
-      this.state.applySketch(s.metric, s.host, s.tags, s.sketch, clock.nowMs, s.sourceType === 'ms' ? 0.001 : 1);
+      observe(s.metric, s.host, s.tags, s.sketch, clock.nowMs, s.sourceType === 'ms' ? 0.001 : 1);
       if (clock.tick()) await clock.pause();
     }
     this.context.stats.gauge('prometheus_series', this.state.size);
@@ -264,7 +296,7 @@ export class PrometheusSink implements Sink {
     const nowMs = this.now();
     this.state.sweep(nowMs);
     this.lastSweepMs = nowMs;
-    return { buckets: this.buckets, nowMs, yieldEvery: this.renderYieldEvery };
+    return { buckets: this.buckets, nowMs, yieldEvery: this.renderYieldEvery, quantiles: this.quantiles };
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

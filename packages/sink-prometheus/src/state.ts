@@ -2,22 +2,24 @@
  * The in-memory exposition state: metric families keyed by their sanitised name, each with its
  * series keyed by their rendered label set. Exports only update numbers here; scrapes read it.
  */
-import type { ComponentContext, DropReason, ErrorCode, Series, SketchData } from '@metrics-distributor/core';
+import { AgentSketch, type ComponentContext, type DropReason, type ErrorCode, type Series, type SketchData } from '@metrics-distributor/core';
 import { LabelCache, sanitizeMetricName } from './names.js';
 
 /** The Prometheus types this sink exposes. */
-export type FamilyType = 'counter' | 'gauge' | 'histogram';
+export type FamilyType = 'counter' | 'gauge' | 'histogram' | 'summary';
 
 /** One exposed series: a counter total, a gauge value, or a cumulative histogram. */
 export interface SeriesState {
   /** Rendered labels without braces (`host="a",env="prod"`), also its key in the family. */
   readonly labels: string;
-  /** Counter total, gauge value, or histogram sum. */
+  /** Counter total, gauge value, or histogram/summary sum. */
   value: number;
-  /** Histogram observation count. */
+  /** Histogram or summary observation count. */
   count: number;
   /** Histogram counts per bucket, not cumulative; the last slot is the `+Inf` overflow. The sum is unscaled. */
   readonly buckets: Float64Array | undefined;
+  /** A summary's quantile values (already scaled), one per configured quantile: those of the last window that had samples. */
+  readonly quantiles: Float64Array | undefined;
   /** When it was last updated (ms, the sink's clock): what the TTL counts from. */
   updatedMs: number;
   /** The export that last listed it as touched, so it is listed once per window. */
@@ -56,6 +58,8 @@ export interface StateOptions {
   buckets: readonly number[];
   /** Factor applied to distribution values before bucketing and to their sum (e.g. 0.001: ms to seconds). */
   sketchScale: number;
+  /** Quantiles a summary exposes, each in (0, 1). */
+  quantiles?: readonly number[];
   /** Keep the series each export updates (see {@link ExpositionState.takeTouched}), for remote write. */
   trackTouched?: boolean;
 }
@@ -235,6 +239,32 @@ export class ExpositionState {
     this.touch(this.lastFamily!, st);
   }
 
+  /**
+   * Adds one window's sketch to a summary: `_sum` and `_count` are cumulative across windows (as
+   * statsd_exporter's), the quantiles are this window's, read from its sketch (≤ 0.78 % relative error).
+   */
+  applySummary(metric: string, host: string, tags: readonly string[], sk: SketchData, nowMs: number, scale = this.opts.sketchScale): void {
+    if (sk.count === 0) return;
+    if (!Number.isFinite(sk.sum) || sk.keys.length !== sk.counts.length) return this.drop('invalid_value', 'MD_ERR_SINK_EXPORT', metric);
+    const st = this.series(metric, 'summary', host, tags, nowMs, scale);
+    if (st === undefined) return;
+    if (st.scale !== scale) return this.drop('name_clash', 'MD_ERR_SINK_NAME_CLASH', metric, { scale, existingScale: st.scale });
+    let sketch: AgentSketch;
+    try {
+      sketch = AgentSketch.fromData(sk);
+    } catch {
+      // Keys or counts out of the agent's range: input from the wire, so a counted drop, not a bug.
+      return this.drop('invalid_value', 'MD_ERR_SINK_EXPORT', metric);
+    }
+    const qs = this.opts.quantiles ?? [];
+    const out = st.quantiles!;
+    for (let i = 0; i < qs.length; i++) out[i] = sketch.quantile(qs[i]!) * scale;
+    st.value += sk.sum;
+    st.count += sk.count;
+    st.updatedMs = nowMs;
+    this.touch(this.lastFamily!, st);
+  }
+
   /** Removes every series not updated within the TTL, and families left empty. Returns how many went. */
   sweep(nowMs: number): number {
     const cutoff = nowMs - this.opts.ttlMs;
@@ -285,7 +315,13 @@ export class ExpositionState {
       return undefined;
     }
     const claims =
-      type === 'counter' ? [name, name + '_total'] : type === 'gauge' ? [name] : [name, name + '_bucket', name + '_sum', name + '_count'];
+      type === 'counter'
+        ? [name, name + '_total']
+        : type === 'gauge'
+          ? [name]
+          : type === 'summary'
+            ? [name, name + '_sum', name + '_count']
+            : [name, name + '_bucket', name + '_sum', name + '_count'];
     for (const c of claims) {
       const other = this.claims.get(c);
       if (other !== undefined) {
@@ -329,6 +365,7 @@ export class ExpositionState {
       value: 0,
       count: 0,
       buckets: type === 'histogram' ? new Float64Array(this.opts.buckets.length + 1) : undefined,
+      quantiles: type === 'summary' ? new Float64Array(this.opts.quantiles?.length ?? 0) : undefined,
       updatedMs: nowMs,
       touchedIn: 0,
       scale,

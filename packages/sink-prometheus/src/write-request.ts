@@ -77,3 +77,44 @@ export function encodeTimeSeries(labels: readonly LabelPair[], value: number, ti
   writeVarint(buf, o, timestampMs);
   return buf;
 }
+
+/** One `TimeSeries.labels` field (tag and length included), encoded once and copied into every sample of a series. */
+export function encodeLabel(name: string, value: string): Buffer {
+  const n = Buffer.byteLength(name);
+  const v = Buffer.byteLength(value);
+  const msg = 1 + varintSize(n) + n + 1 + varintSize(v) + v;
+  const buf = Buffer.allocUnsafe(1 + varintSize(msg) + msg);
+  let o = 0;
+  buf[o++] = TAG_LABELS;
+  o = writeVarint(buf, o, msg);
+  buf[o++] = TAG_LABEL_NAME;
+  o = writeVarint(buf, o, n);
+  o += buf.write(name, o, 'utf8');
+  buf[o++] = TAG_LABEL_VALUE;
+  o = writeVarint(buf, o, v);
+  buf.write(value, o, 'utf8');
+  return buf;
+}
+
+/**
+ * The same entry as {@link encodeTimeSeries} from labels already encoded by {@link encodeLabel}, in
+ * name order: a sample costs copies, not a UTF-8 encode of every label.
+ */
+export function encodeTimeSeriesFrom(labels: readonly Buffer[], value: number, timestampMs: number): Buffer {
+  let labelBytes = 0;
+  for (const l of labels) labelBytes += l.length;
+  const sampleMsg = 1 + 8 + 1 + varintSize(timestampMs);
+  const seriesMsg = labelBytes + 1 + varintSize(sampleMsg) + sampleMsg;
+  const buf = Buffer.allocUnsafe(1 + varintSize(seriesMsg) + seriesMsg);
+  let o = 0;
+  buf[o++] = TAG_TIMESERIES;
+  o = writeVarint(buf, o, seriesMsg);
+  for (const l of labels) o += l.copy(buf, o);
+  buf[o++] = TAG_SAMPLES;
+  o = writeVarint(buf, o, sampleMsg);
+  buf[o++] = TAG_SAMPLE_VALUE;
+  o = buf.writeDoubleLE(value, o);
+  buf[o++] = TAG_SAMPLE_TIMESTAMP;
+  writeVarint(buf, o, timestampMs);
+  return buf;
+}

@@ -1,6 +1,6 @@
 /** Options of the Prometheus sink: its scrape endpoint and remote write. */
-import { DEFAULT_BUCKETS, validateBuckets } from '@metrics-distributor/sink-prometheus';
-import { fail, parseBool, parseDurationMs, parseInteger, parseList, parseListen, parseString, type ListenAddress, type OptionsOf } from './parse.js';
+import { DEFAULT_BUCKETS, DEFAULT_QUANTILES, validateBuckets, validateQuantiles, type ObserverType } from '@metrics-distributor/sink-prometheus';
+import { fail, oneOf, parseBool, parseDurationMs, parseInteger, parseList, parseListen, parseString, type ListenAddress, type OptionsOf } from './parse.js';
 
 /** The validated settings of this part; durations are milliseconds. */
 export interface PrometheusConfig {
@@ -10,6 +10,8 @@ export interface PrometheusConfig {
   prometheusMaxSeries: number;
   prometheusBuckets: readonly number[];
   prometheusDistributionsMs: boolean;
+  prometheusTimerType: ObserverType;
+  prometheusQuantiles: readonly number[];
   prometheusRemoteWriteUrl: string | undefined;
   prometheusRemoteWriteHeaders: Readonly<Record<string, string>>;
   prometheusRemoteWriteTimeoutMs: number;
@@ -45,14 +47,19 @@ function atLeastOneMs(raw: unknown): number {
   return ms;
 }
 
-/** Bucket bounds from `0.1,0.5,1` or a list in the file; validated by the sink's own rules. */
-function parseBuckets(raw: unknown): readonly number[] {
-  const items = Array.isArray(raw) && raw.every((x) => typeof x === 'number') ? raw : parseList(raw).map((b) => {
+/** Numbers from `0.5,0.9` or a list of numbers in the file. */
+function parseNumbers(raw: unknown): number[] {
+  if (Array.isArray(raw) && raw.every((x) => typeof x === 'number')) return raw;
+  return parseList(raw).map((b) => {
     const n = Number(b);
     if (b === '' || Number.isNaN(n)) fail(`expected a number, got '${b}'`);
     return n;
   });
-  return validateBuckets(items);
+}
+
+/** Bucket bounds from `0.1,0.5,1` or a list in the file; validated by the sink's own rules. */
+function parseBuckets(raw: unknown): readonly number[] {
+  return validateBuckets(parseNumbers(raw));
 }
 
 /** This part's options, in help order. */
@@ -63,6 +70,8 @@ export const PROMETHEUS_OPTIONS: readonly OptionsOf<PrometheusConfig>[] = [
   { key: 'prometheusMaxSeries', flag: '--prometheus-max-series', arg: '<n>', description: 'series kept at most; new ones beyond are dropped and counted (default 200000)', parse: parseInteger(1), default: () => 200_000 },
   { key: 'prometheusBuckets', flag: '--prometheus-buckets', arg: '<b1,b2,…>', description: 'histogram upper bounds, strictly ascending; seconds for ms timers (default 0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10)', parse: parseBuckets, default: () => DEFAULT_BUCKETS },
   { key: 'prometheusDistributionsMs', flag: '--prometheus-distributions-ms', description: 'distributions (|d) are milliseconds: expose them in seconds, as timers', parse: parseBool, default: () => false },
+  { key: 'prometheusTimerType', flag: '--prometheus-timer-type', arg: '<histogram|summary>', description: 'expose ms timers, h histograms and d distributions as Prometheus histograms or summaries (statsd_exporter\'s observer_type; default histogram)', parse: oneOf<ObserverType>(['histogram', 'summary']), default: () => 'histogram' },
+  { key: 'prometheusQuantiles', flag: '--prometheus-quantiles', arg: '<q1,q2,…>', description: 'quantiles of summaries, each window\'s, strictly between 0 and 1, ascending (default 0.5,0.9,0.99, statsd_exporter\'s)', parse: (raw) => validateQuantiles(parseNumbers(raw)), default: () => DEFAULT_QUANTILES },
   { key: 'prometheusRemoteWriteUrl', flag: '--prometheus-remote-write-url', arg: '<url>', secret: true, description: 'also remote-write every window there (Prometheus remote write 1.0), e.g. http://prometheus:9090/api/v1/write; user:password@ in it is Basic auth', parse: (raw) => { const u = parseString(raw); if (!/^https?:\/\/[^/]/.test(u)) fail('expected an http(s) URL'); return u; }, default: () => undefined },
   { key: 'prometheusRemoteWriteHeaders', flag: '--prometheus-remote-write-header', arg: '<name=value>', repeatable: true, secret: true, description: 'header sent with every remote write, repeatable (auth tokens, X-Scope-OrgID)', parse: parseHeaders, default: () => ({}) },
   { key: 'prometheusRemoteWriteTimeoutMs', flag: '--prometheus-remote-write-timeout', arg: '<duration>', description: 'per-request timeout (default 30s)', parse: atLeastOneMs, default: () => 30_000 },

@@ -14,6 +14,8 @@ export const prometheusSink: SinkFactory = async (config, root) => {
       maxSeries: config.prometheusMaxSeries,
       buckets: config.prometheusBuckets,
       sketchScale: config.prometheusDistributionsMs ? 0.001 : 1,
+      observerType: config.prometheusTimerType,
+      quantiles: config.prometheusQuantiles,
       ...(config.prometheusRemoteWriteUrl !== undefined
         ? {
             remoteWrite: {
