@@ -91,8 +91,8 @@ export async function scenarioAdmin() {
   const fig = (k) => `${si(b[k].linesPerSec)} lines/s (${si(c[k].linesPerCpuSecond)} lines/CPU-s)`;
   return {
     rows: [
-      { id: '10a', name: 'scenario 1 with the admin listener polled every second (/api/status + /metrics)', ours: fig('polled'), baseline: `--admin off ${fig('off')}`, ratio: fmtRatio(polled), target: '≥ 0.99× (≤ 1 % cost)', met: polled >= 0.99 },
-      { id: '10b', name: 'scenario 1, admin polled and one tap connected', ours: fig('tap'), baseline: `--admin off ${fig('off')}`, ratio: fmtRatio(tapped), target: '≥ 0.95× (≤ 5 % cost)', met: tapped >= 0.95 },
+      { id: '11a', name: 'scenario 1 with the admin listener polled every second (/api/status + /metrics)', ours: fig('polled'), baseline: `--admin off ${fig('off')}`, ratio: fmtRatio(polled), target: '≥ 0.99× (≤ 1 % cost)', met: polled >= 0.99 },
+      { id: '11b', name: 'scenario 1, admin polled and one tap connected', ours: fig('tap'), baseline: `--admin off ${fig('off')}`, ratio: fmtRatio(tapped), target: '≥ 0.95× (≤ 5 % cost)', met: tapped >= 0.95 },
     ],
     details: {
       runs: Object.fromEntries(Object.entries(runs).map(([k, rs]) => [k, rs.map(slim)])),
