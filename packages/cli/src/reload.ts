@@ -4,10 +4,22 @@
  */
 import { isMdError, type Logger, type StatsRegistry } from '@metrics-distributor/core';
 import { buildConfig, readConfigFile, type ServerConfig } from './config.js';
+import { TRANSFORM_OPTIONS } from './options/transform.js';
 import type { RunningServer } from './server.js';
 
-/** Keys a reload applies; every other changed key is listed as needing a restart. */
+/** Keys a reload always applies; every other changed key is listed as needing a restart. */
 export const RELOADABLE_KEYS: readonly (keyof ServerConfig)[] = ['httpAuth', 'adminAuth', 'logLevel', 'httpTlsCert', 'httpTlsKey', 'adminTlsCert', 'adminTlsKey'];
+
+/** The keys that change which series a line becomes: the mapper, filters, namespace and global tags. */
+export const RULE_KEYS: readonly (keyof ServerConfig)[] = ['tags', ...TRANSFORM_OPTIONS.map((o) => o.key)];
+
+/**
+ * Keys a reload applies to this server. The rules apply only with one process: UDP workers aggregate
+ * with the rules they started with, and a window merged from two rule sets would mix their series.
+ */
+export function reloadableKeys(running: ServerConfig): readonly (keyof ServerConfig)[] {
+  return running.workers === 1 ? [...RELOADABLE_KEYS, ...RULE_KEYS] : RELOADABLE_KEYS;
+}
 
 /** The self-metrics component reloads count on: `metrics_distributor.config_reloads_ok` and `config_reloads_failed`. */
 export const RELOAD_COMPONENT = 'config';
@@ -76,11 +88,12 @@ export function reloadConfig(running: ServerConfig, deps: ReloadDeps): ReloadRes
     return { ok: false, reason: err.message, code: err.code };
   }
   const changed = changedKeys(running, next);
-  const applied = changed.filter((k) => RELOADABLE_KEYS.includes(k));
-  const restart = changed.filter((k) => !RELOADABLE_KEYS.includes(k));
+  const reloadable = reloadableKeys(running);
+  const applied = changed.filter((k) => reloadable.includes(k));
+  const restart = changed.filter((k) => !reloadable.includes(k));
   if (next.logLevel !== running.logLevel) deps.levels.setLevel(logger, next.logLevel);
   const effective = { ...running } as Record<string, unknown>;
-  for (const k of RELOADABLE_KEYS) effective[k] = next[k];
+  for (const k of reloadable) effective[k] = next[k];
   counts.count('config_reloads_ok');
   if (restart.length > 0) logger.warn({ keys: restart }, 'Config reloaded; these changed keys need a restart and keep their running values.');
   // Certificates are re-read on every reload even with the same paths, so they count as applied.

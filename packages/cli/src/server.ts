@@ -7,6 +7,7 @@ import { startAdmin, trackSinks } from './admin.js';
 import type { ServerConfig } from './config.js';
 import { tlsPairOf } from './options/tls.js';
 import { transformOptions } from './options/transform.js';
+import { RULE_KEYS, reloadableKeys } from './reload.js';
 import { ProcessMetrics } from './process-metrics.js';
 import { SINK_FACTORIES, SINK_NAMES } from './sinks/index.js';
 
@@ -213,7 +214,10 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
       if ((httpTls !== undefined) !== (running.httpTlsCert !== undefined) && http !== undefined) throw new MdError('MD_ERR_CONFIG_RELOAD', 'turning TLS of the HTTP listener on or off needs a restart');
       if ((adminTls !== undefined) !== (running.adminTlsCert !== undefined) && admin !== undefined) throw new MdError('MD_ERR_CONFIG_RELOAD', 'turning TLS of the admin listener on or off needs a restart');
       const before = running;
+      const rulesChanged = reloadableKeys(running).includes('tags') && RULE_KEYS.some((k) => JSON.stringify(next[k]) !== JSON.stringify(running[k]));
+      const setRules = (c: ServerConfig) => aggregator.reconfigure({ transform: transformOptions(c), globalTags: c.tags });
       try {
+        if (rulesChanged) setRules(next);
         http?.setCredentials(next.httpAuth);
         admin?.setCredentials(next.adminAuth);
         if (httpTls !== undefined) http?.setTls(httpTls);
@@ -222,6 +226,7 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
         // Put back what was already swapped; the old sets passed these same checks at start-up.
         http?.setCredentials(before.httpAuth);
         admin?.setCredentials(before.adminAuth);
+        if (rulesChanged) setRules(before);
         throw new MdError('MD_ERR_CONFIG_RELOAD', err instanceof Error ? err.message : String(err), { cause: err });
       }
       running = next;

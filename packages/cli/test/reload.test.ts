@@ -55,9 +55,6 @@ async function until(stderr: () => string, pred: (s: string) => boolean, what: s
   throw new Error(`timed out waiting for ${what}; stderr:\n${stderr()}`);
 }
 
-/** The option the agent's `metric_filterlist` sets. */
-const FILTER_KEY = 'metricFilterlist';
-
 const count = (s: string, needle: string) => s.split(needle).length - 1;
 
 t.test('HTTPS drain: a logplex POST is counted; SIGHUP swaps the certificate, keep-alive connections keep working', async (t) => {
@@ -136,12 +133,12 @@ t.test('SIGHUP re-reads --config: new credentials apply, a bad file is refused a
   const c = startCli(['--config', cfg, '--statsd-udp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--admin', 'off', '--flush-interval', '1h', '--self-metrics', 'false']);
   t.teardown(() => c.proc.kill('SIGKILL'));
   const port = portOf(await c.listening, 'http');
-  const post = (auth: string) => get({ port, path: '/statsd', method: 'POST', auth, body: Buffer.from('reload.hits:1|c\n'), tls: false }).then((r) => r.status);
+  const post = (auth: string) => get({ port, path: '/statsd', method: 'POST', auth, body: Buffer.from('reload.hits:1|c\nreload.blocked:1|c\n'), tls: false }).then((r) => r.status);
   t.equal(await post('old:secret'), 200, 'the first credential works');
   t.equal(await post('new:secret'), 401);
 
   t.notOk(c.stderr().includes('"level":20'), 'nothing at debug yet');
-  writeFileSync(cfg, 'httpAuth: [new:secret]\nlogLevel: debug\ntags: [env:prod]\nmetric_filterlist: [reload.blocked]\n');
+  writeFileSync(cfg, 'httpAuth: [new:secret]\nlogLevel: debug\ntags: [env:prod]\nmetric_filterlist: [reload.blocked]\nmaxContexts: 5000\n');
   c.proc.kill('SIGHUP');
   await until(() => c.stderr(), (s) => count(s, 'Config reloaded.') === 1, 'the reload line');
   t.equal(await post('old:secret'), 401, 'the old credential is refused after the reload');
@@ -149,7 +146,10 @@ t.test('SIGHUP re-reads --config: new credentials apply, a bad file is refused a
   t.match(c.stderr(), /"level":20,[^\n]*"component":"http"/, 'the http component logs at the new level, debug');
   const restartLine = c.stderr().split('\n').find((l) => l.includes('need a restart'));
   t.ok(restartLine !== undefined, 'keys needing a restart are logged');
-  t.same((JSON.parse(restartLine!) as { keys: string[] }).keys.sort(), [FILTER_KEY, 'tags'].sort(), 'listed under keys, and only those');
+  t.same((JSON.parse(restartLine!) as { keys: string[] }).keys, ['maxContexts'], 'listed under keys, and only those: the filter and the global tags apply');
+  const statsd = (body: string) => get({ port, path: '/statsd', method: 'POST', auth: 'new:secret', body: Buffer.from(body), tls: false }).then((r) => r.status);
+  // Both names were seen before the reload, so only a table that forgot their byte forms applies the new rules.
+  t.equal(await statsd('reload.hits:1|c\nreload.blocked:1|c\n'), 200);
 
   writeFileSync(cfg, 'httpAuth: [newer:secret]\nnoSuchKey: 1\n');
   c.proc.kill('SIGHUP');
@@ -164,6 +164,12 @@ t.test('SIGHUP re-reads --config: new credentials apply, a bad file is refused a
   await until(() => c.stderr(), (s) => count(s, 'Config reload refused') === 2, 'the second refusal line');
   t.match(c.stderr(), /not valid YAML/);
   t.notOk(c.stderr().includes('secret'), 'no credential reaches the logs');
+
+  c.proc.kill('SIGTERM');
+  t.equal((await c.exited).code, 0);
+  const hits = c.lines.filter((l) => l.metric === 'reload.hits').map((l) => `${String(l.tags)} ${Math.round((l.value ?? NaN) * 3600)}`);
+  t.same(hits.sort(), [' 1', 'env:prod 3'], 'hits before the reload untagged, after it with the new global tag (three posts)');
+  t.same(c.lines.filter((l) => l.metric === 'reload.blocked').map((l) => `${String(l.tags)} ${Math.round((l.value ?? NaN) * 3600)}`), [' 1'], 'the new filter blocks a name seen before the reload: only the window part from before it remains');
 });
 
 t.test('check-config prints the effective settings with secrets masked; exit 2 names the bad key', async (t) => {

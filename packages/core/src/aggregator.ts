@@ -102,6 +102,17 @@ export class Aggregator {
     this.parser = new StatsdParser({ gaugeDeltas: opts.gaugeDeltas, nameHashBasis: this.table.rawIndex.nameHashBasis });
   }
 
+  /**
+   * Swaps mapping, filters, namespace and global tags for metrics from now on (a config reload).
+   * A bad transform throws before anything changes. Contexts already in the open window keep the
+   * names and tags they were made with; lines after the call get the new ones.
+   */
+  reconfigure(options: Pick<AggregatorOptions, 'transform' | 'globalTags'>): void {
+    const tf = this.transformOf(options);
+    (this.opts as { globalTags: readonly string[] }).globalTags = options.globalTags ?? [];
+    this.table.rekey(tf);
+  }
+
   /** The compiled transform (throws on a bad config), or none when nothing is configured. */
   private transformOf(options: AggregatorOptions): TableTransform | undefined {
     if (options.transform === undefined) return undefined;

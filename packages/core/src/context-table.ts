@@ -236,8 +236,35 @@ export class ContextTable {
   constructor(
     private readonly opts: ContextTableOptions,
     /** Mapping, filters and namespace for every key not seen before; none by default. */
-    private readonly tf?: TableTransform,
+    private tf?: TableTransform,
   ) {}
+
+  /**
+   * Swaps the transform for every key from now on (a config reload): each byte form and alias is
+   * forgotten, so the next line of each is resolved afresh, through the new rules and the options'
+   * global tags as they are then. Contexts already made keep their names and tags until they idle out.
+   */
+  rekey(tf: TableTransform | undefined): void {
+    for (const head of this.contexts.values()) {
+      for (let ctx: Context | undefined = head; ctx !== undefined; ctx = ctx.next) {
+        if (ctx.rawTags !== undefined) {
+          this.rawIndex.delete(ctx);
+          ctx.rawTags = undefined;
+        }
+        const keys = ctx.keys;
+        if (keys === undefined) continue;
+        if (Array.isArray(keys)) for (const k of keys) this.forgetKey(k);
+        else this.forgetKey(keys);
+        ctx.keys = undefined;
+      }
+    }
+    for (const k of this.blockedKeys) this.rawIndex.delete(k);
+    this.blockedKeys.length = 0;
+    this.blockedNext = 0;
+    this.extraKeys = 0;
+    this.aliases.clear();
+    this.tf = tf;
+  }
 
   /** Number of live contexts (idle counters included). */
   get size(): number {

@@ -194,3 +194,24 @@ t.test('the shared key budget is bounded by maxContexts and given back when a co
   t.equal(countTransforms(() => a.ingestStatsd(packet)), 35, 'the budget came back whole');
   t.end();
 });
+
+t.test('reconfigure swaps the rules and global tags for lines from then on; a bad config changes nothing', (t) => {
+  const a = agg();
+  const line = Buffer.from('debug.trace:5|c\nservers.web1.http.200.count:2|c');
+  a.ingestStatsd(line);
+  // The same bytes again: found in the raw index, so only a rekey can make them resolve differently.
+  a.ingestStatsd(line);
+  a.reconfigure({ transform: { namespace: 'v2' }, globalTags: ['region:eu'] });
+  a.ingestStatsd(line);
+  a.addSample({ name: 'debug.x', type: 'c', value: 1 });
+  t.throws(() => a.reconfigure({ transform: { mapperProfiles: [{ name: 'bad', prefix: 'x.', mappings: [{ match: 'x.(', match_type: 'regex', name: 'y' }] }] } }), 'a bad regex throws');
+  a.ingestStatsd(line);
+  const b = a.closeWindow();
+  const got = new Map(b.series.map((s) => [`${s.metric} ${s.tags.join(',')}`, s.value]));
+  t.equal(got.get('shop.http.requests server:web1,status:200'), 0.4, 'before: mapped, twice (rates over 10 s)');
+  t.equal(got.get('shop.debug.trace '), undefined, 'before: blocked');
+  t.equal(got.get('v2.debug.trace region:eu'), 1, 'after: the filter is gone, namespace and global tag new (the bad reconfigure kept them)');
+  t.equal(got.get('v2.servers.web1.http.200.count region:eu'), 0.4, 'after: no mapping');
+  t.equal(got.get('v2.debug.x region:eu'), 0.1, 'object-form samples too');
+  t.end();
+});
