@@ -41,41 +41,7 @@ const TAG_SAMPLE_TIMESTAMP = 2 << 3;
  * already be sorted by name, `__name__` among them, as the spec requires; `timestampMs` is an integer.
  */
 export function encodeTimeSeries(labels: readonly LabelPair[], value: number, timestampMs: number): Buffer {
-  const lens = new Array<number>(labels.length * 2);
-  let labelBytes = 0;
-  for (let i = 0; i < labels.length; i++) {
-    const n = Buffer.byteLength(labels[i]![0]);
-    const v = Buffer.byteLength(labels[i]![1]);
-    lens[2 * i] = n;
-    lens[2 * i + 1] = v;
-    const msg = 1 + varintSize(n) + n + 1 + varintSize(v) + v;
-    labelBytes += 1 + varintSize(msg) + msg;
-  }
-  const sampleMsg = 1 + 8 + 1 + varintSize(timestampMs);
-  const seriesMsg = labelBytes + 1 + varintSize(sampleMsg) + sampleMsg;
-  const buf = Buffer.allocUnsafe(1 + varintSize(seriesMsg) + seriesMsg);
-  let o = 0;
-  buf[o++] = TAG_TIMESERIES;
-  o = writeVarint(buf, o, seriesMsg);
-  for (let i = 0; i < labels.length; i++) {
-    const n = lens[2 * i]!;
-    const v = lens[2 * i + 1]!;
-    buf[o++] = TAG_LABELS;
-    o = writeVarint(buf, o, 1 + varintSize(n) + n + 1 + varintSize(v) + v);
-    buf[o++] = TAG_LABEL_NAME;
-    o = writeVarint(buf, o, n);
-    o += buf.write(labels[i]![0], o, 'utf8');
-    buf[o++] = TAG_LABEL_VALUE;
-    o = writeVarint(buf, o, v);
-    o += buf.write(labels[i]![1], o, 'utf8');
-  }
-  buf[o++] = TAG_SAMPLES;
-  o = writeVarint(buf, o, sampleMsg);
-  buf[o++] = TAG_SAMPLE_VALUE;
-  o = buf.writeDoubleLE(value, o);
-  buf[o++] = TAG_SAMPLE_TIMESTAMP;
-  writeVarint(buf, o, timestampMs);
-  return buf;
+  return encodeTimeSeriesFrom(labels.map(([name, v]) => encodeLabel(name, v)), value, timestampMs);
 }
 
 /** One `TimeSeries.labels` field (tag and length included), encoded once and copied into every sample of a series. */

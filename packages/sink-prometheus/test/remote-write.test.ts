@@ -1,8 +1,8 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { parseLabels, snappyCompress } from '../src/index.js';
+import { encodeTimeSeries, parseLabels, snappyCompress } from '../src/index.js';
 import { batch, dist, makeSink, point } from './helpers.js';
-import { snappyDecode, standIn } from './rw-helpers.js';
+import { decodeWriteRequest, snappyDecode, standIn } from './rw-helpers.js';
 
 const WINDOW = 1_700_000_000_000;
 /** A recent window: the retry path drops data older than the age limit (1 h). */
@@ -115,4 +115,11 @@ t.test('a receiver that stays down: the shutdown deadline counts the rest as shu
   await sink.shutdown(Date.now() + 300);
   t.equal(context.stats.dropped('shutdown_unsent'), 2);
   t.ok(srv.seen.length >= 2, 'retried until the deadline');
+});
+
+t.test('encodeTimeSeries: one WriteRequest entry that the test decoder reads back exactly, multi-byte UTF-8 labels included', (t) => {
+  const labels: [string, string][] = [['__name__', 'req_total'], ['path', '/ü/€'], ['zone', 'x'.repeat(200)]];
+  const [s] = decodeWriteRequest(encodeTimeSeries(labels, 2.5, 1_700_000_000_123));
+  t.same(s, { labels, value: 2.5, timestampMs: 1_700_000_000_123 });
+  t.end();
 });
