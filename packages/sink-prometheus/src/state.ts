@@ -218,11 +218,8 @@ export class ExpositionState {
    */
   applySketch(metric: string, host: string, tags: readonly string[], sk: SketchData, nowMs: number, scale = this.opts.sketchScale): void {
     if (sk.count === 0) return;
-    if (!Number.isFinite(sk.sum) || sk.keys.length !== sk.counts.length) return this.drop('invalid_value', 'MD_ERR_SINK_EXPORT', metric);
-    const st = this.series(metric, 'histogram', host, tags, nowMs, scale);
+    const st = this.sketchTarget(metric, 'histogram', host, tags, sk, nowMs, scale);
     if (st === undefined) return;
-    // One histogram fed in two units (an `ms` timer and an `h` histogram of one name) would mix them.
-    if (st.scale !== scale) return this.drop('name_clash', 'MD_ERR_SINK_NAME_CLASH', metric, { scale, existingScale: st.scale });
     const boundKeys = this.keysFor(scale);
     const buckets = st.buckets!;
     let b = 0;
@@ -233,10 +230,7 @@ export class ExpositionState {
       buckets[b]! += sk.counts[i]!;
     }
     // The raw sum: scaled when rendered, so a total of whole values stays exact.
-    st.value += sk.sum;
-    st.count += sk.count;
-    st.updatedMs = nowMs;
-    this.touch(this.lastFamily!, st);
+    this.addWindow(st, sk, nowMs);
   }
 
   /**
@@ -245,10 +239,8 @@ export class ExpositionState {
    */
   applySummary(metric: string, host: string, tags: readonly string[], sk: SketchData, nowMs: number, scale = this.opts.sketchScale): void {
     if (sk.count === 0) return;
-    if (!Number.isFinite(sk.sum) || sk.keys.length !== sk.counts.length) return this.drop('invalid_value', 'MD_ERR_SINK_EXPORT', metric);
-    const st = this.series(metric, 'summary', host, tags, nowMs, scale);
+    const st = this.sketchTarget(metric, 'summary', host, tags, sk, nowMs, scale);
     if (st === undefined) return;
-    if (st.scale !== scale) return this.drop('name_clash', 'MD_ERR_SINK_NAME_CLASH', metric, { scale, existingScale: st.scale });
     let sketch: AgentSketch;
     try {
       sketch = AgentSketch.fromData(sk);
@@ -259,6 +251,27 @@ export class ExpositionState {
     const qs = this.opts.quantiles ?? [];
     const out = st.quantiles!;
     for (let i = 0; i < qs.length; i++) out[i] = sketch.quantile(qs[i]!) * scale;
+    this.addWindow(st, sk, nowMs);
+  }
+
+  /** The series a window's sketch feeds, after the checks histograms and summaries share; undefined when dropped (counted). */
+  private sketchTarget(metric: string, type: 'histogram' | 'summary', host: string, tags: readonly string[], sk: SketchData, nowMs: number, scale: number): SeriesState | undefined {
+    if (!Number.isFinite(sk.sum) || sk.keys.length !== sk.counts.length) {
+      this.drop('invalid_value', 'MD_ERR_SINK_EXPORT', metric);
+      return undefined;
+    }
+    const st = this.series(metric, type, host, tags, nowMs, scale);
+    if (st === undefined) return undefined;
+    // One series fed in two units (an `ms` timer and an `h` histogram of one name) would mix them.
+    if (st.scale !== scale) {
+      this.drop('name_clash', 'MD_ERR_SINK_NAME_CLASH', metric, { scale, existingScale: st.scale });
+      return undefined;
+    }
+    return st;
+  }
+
+  /** Adds a window's sum and count to a cumulative series and marks it fresh. */
+  private addWindow(st: SeriesState, sk: SketchData, nowMs: number): void {
     st.value += sk.sum;
     st.count += sk.count;
     st.updatedMs = nowMs;
