@@ -69,6 +69,7 @@ export async function sinkWindow({ tag, standIn, feature, contexts = 200_000 }) 
   const loop = standIn.selfLoopMs();
   const exportLoop = (tagged ? loop.filter((s) => s.windowMs >= b1 && s.windowMs <= last) : loop.filter((s) => s.t >= b1 + w && s.t < b1 + 2 * w)).map((s) => s.value);
   const cpuEnd = cpu.find((c) => c.t >= last) ?? cpu.at(-1);
+  const slices = (standIn.selfSliceMs?.() ?? []).filter((s) => s.windowMs >= b1 && s.windowMs <= last + w).map((s) => s.value);
   const r = {
     sentLines: sent.lines,
     exportMs: last - b1,
@@ -79,6 +80,8 @@ export async function sinkWindow({ tag, standIn, feature, contexts = 200_000 }) 
     units: during.reduce((n, a) => n + a.units, 0),
     loopDelayMaxMs: exportLoop.length > 0 ? Math.max(...exportLoop) : undefined,
     loopDelayAllMs: loop.map((s) => s.value),
+    // The sink's own longest slice, where it reports one: set when an export ends, so read up to a window after.
+    sliceMaxMs: slices.length > 0 ? Math.max(...slices) : undefined,
     exit: ex,
   };
   log(`  ${tag}: export ${r.exportMs.toFixed(0)} ms over ${r.windows} window(s), server CPU ${r.exportCpuMs?.toFixed(0) ?? 'n/a'} ms, ${r.requests} request(s)/write(s), ${r.bytes} bytes, ${r.units} unit(s), loop delay during export ${r.loopDelayMaxMs?.toFixed(1) ?? 'n/a'} ms (all windows: ${r.loopDelayAllMs.map((v) => v.toFixed(0)).join(', ')})`);

@@ -7,6 +7,8 @@ import { skipped } from '../lib/servers.mjs';
 import { SINK_WINDOW_S, epochMs, sinkWindow } from '../lib/sink-window.mjs';
 
 const LOOP_METRIC = 'metrics_distributor.event_loop_delay_max_ms';
+/** The OTLP sink's own longest synchronous slice of each export. */
+const SLICE_METRIC = 'metrics_distributor.export_slice_max_ms';
 
 /** Reads a varint at `i`: [value, next index]. */
 function varint(b, i) {
@@ -64,13 +66,13 @@ function windowOfRequest(body) {
 }
 
 /**
- * The loop-delay gauge in an OTLP protobuf request, without a schema: after the metric's name come
+ * A gauge (the loop delay's, by default) in an OTLP protobuf request, without a schema: after the metric's name come
  * `gauge` (field 5) and one NumberDataPoint (field 1) whose `as_double` (field 4, fixed64) follows
  * the two timestamps, the first (field 2) the start of the window the value covers. Enough for the
  * one metric this bench reads; the tests decode fully. Returns `{ value, windowMs }` of each.
  */
-function loopDelayIn(body) {
-  const name = Buffer.from(LOOP_METRIC);
+function loopDelayIn(body, metric = LOOP_METRIC) {
+  const name = Buffer.from(metric);
   const out = [];
   for (let at = body.indexOf(name); at >= 0; at = body.indexOf(name, at + 1)) {
     let i = at + name.length;
@@ -97,10 +99,12 @@ function loopDelayIn(body) {
 function otlpStandIn() {
   const arrivals = [];
   const loop = [];
+  const slices = [];
   let server;
   return {
     arrivals,
     selfLoopMs: () => loop,
+    selfSliceMs: () => slices,
     async start() {
       server = createHttp((req, res) => {
         const chunks = [];
@@ -111,6 +115,7 @@ function otlpStandIn() {
           const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
           arrivals.push({ t, bytes: raw.length, units: 0, windowMs: windowOfRequest(body) });
           for (const { value, windowMs } of loopDelayIn(body)) loop.push({ t, value, windowMs });
+          for (const { value, windowMs } of loopDelayIn(body, SLICE_METRIC)) slices.push({ t, value, windowMs });
           res.writeHead(200, { 'content-type': 'application/x-protobuf' });
           res.end();
         });
@@ -182,7 +187,7 @@ export async function scenarioSinksOtlpGraphite() {
     }
     details[label] = r;
     const amount = unit === 'requests' ? `${r.requests} requests, ${r.bytes} bytes (gzip)` : `${r.units} lines, ${r.bytes} bytes`;
-    const cpu = r.exportCpuMs === undefined ? '' : `, ${r.exportCpuMs.toFixed(0)} ms server CPU`;
+    const cpu = (r.exportCpuMs === undefined ? '' : `, ${r.exportCpuMs.toFixed(0)} ms server CPU`) + (r.sliceMaxMs === undefined ? '' : `, longest slice ${r.sliceMaxMs.toFixed(1)} ms`);
     rows.push({
       id: '13',
       name,
