@@ -7,6 +7,8 @@ import { skipped } from '../lib/servers.mjs';
 import { SINK_WINDOW_S, epochMs, sinkWindow } from '../lib/sink-window.mjs';
 
 const LOOP_METRIC = 'metrics_distributor.event_loop_delay_max_ms';
+/** The OTLP sink's own longest synchronous slice of each export. */
+const SLICE_METRIC = 'metrics_distributor.export_slice_max_ms';
 
 /** Reads a varint at `i`: [value, next index]. */
 function varint(b, i) {
@@ -20,13 +22,57 @@ function varint(b, i) {
   }
 }
 
+/** The fields of the message in `b[from, to)`: `{ field, wire, at, end }`, `at` the value's first byte and `end` the next field's. */
+function* fields(b, from = 0, to = b.length) {
+  for (let i = from; i < to; ) {
+    const [key, at] = varint(b, i);
+    const wire = key & 7;
+    let end;
+    let start = at;
+    if (wire === 0) end = varint(b, at)[1];
+    else if (wire === 1) end = at + 8;
+    else if (wire === 5) end = at + 4;
+    else if (wire === 2) {
+      const [len, s] = varint(b, at);
+      start = s;
+      end = s + len;
+    } else return;
+    yield { field: Math.floor(key / 8), wire, at: start, end };
+    i = end;
+  }
+}
+
 /**
- * The loop-delay gauge's value in an OTLP protobuf request, without a schema: after the metric's
- * name come `gauge` (field 5) and one NumberDataPoint (field 1) whose `as_double` (field 4, fixed64)
- * follows the two timestamps. Enough for the one metric this bench reads; the tests decode fully.
+ * The window (start, epoch ms) of an OTLP protobuf request: its first data point's start time. A
+ * request holds points of one window only, so this tells the export's requests from later windows'.
  */
-function loopDelayIn(body) {
-  const name = Buffer.from(LOOP_METRIC);
+function windowOfRequest(body) {
+  for (const rm of fields(body)) {
+    for (const sm of fields(body, rm.at, rm.end)) {
+      if (sm.field !== 2) continue;
+      for (const m of fields(body, sm.at, sm.end)) {
+        if (m.field !== 2) continue;
+        for (const data of fields(body, m.at, m.end)) {
+          if (data.wire !== 2 || data.field < 5) continue;
+          for (const dp of fields(body, data.at, data.end)) {
+            if (dp.field !== 1) continue;
+            for (const f of fields(body, dp.at, dp.end)) if (f.field === 2 && f.wire === 1) return Number(body.readBigUInt64LE(f.at) / 1_000_000n);
+          }
+        }
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A gauge (the loop delay's, by default) in an OTLP protobuf request, without a schema: after the metric's name come
+ * `gauge` (field 5) and one NumberDataPoint (field 1) whose `as_double` (field 4, fixed64) follows
+ * the two timestamps, the first (field 2) the start of the window the value covers. Enough for the
+ * one metric this bench reads; the tests decode fully. Returns `{ value, windowMs }` of each.
+ */
+function loopDelayIn(body, metric = LOOP_METRIC) {
+  const name = Buffer.from(metric);
   const out = [];
   for (let at = body.indexOf(name); at >= 0; at = body.indexOf(name, at + 1)) {
     let i = at + name.length;
@@ -34,12 +80,14 @@ function loopDelayIn(body) {
     i = varint(body, i + 1)[1];
     if (body[i] !== 0x0a) continue;
     const [len, start] = varint(body, i + 1);
+    let windowMs;
     for (let j = start; j < start + len; ) {
       const tag = body[j];
       if (tag === 0x21) {
-        out.push(body.readDoubleLE(j + 1));
+        out.push({ value: body.readDoubleLE(j + 1), windowMs });
         break;
       }
+      if (tag === 0x11) windowMs = Number(body.readBigUInt64LE(j + 1) / 1_000_000n);
       if (tag === 0x11 || tag === 0x19) j += 9;
       else break;
     }
@@ -47,14 +95,16 @@ function loopDelayIn(body) {
   return out;
 }
 
-/** A stand-in collector: counts requests, bytes and data points' worth of bytes; reads the loop-delay gauge. */
+/** A stand-in collector: counts requests and bytes, and the window of each; reads the loop-delay gauge. */
 function otlpStandIn() {
   const arrivals = [];
   const loop = [];
+  const slices = [];
   let server;
   return {
     arrivals,
     selfLoopMs: () => loop,
+    selfSliceMs: () => slices,
     async start() {
       server = createHttp((req, res) => {
         const chunks = [];
@@ -63,8 +113,9 @@ function otlpStandIn() {
           const t = epochMs();
           const raw = Buffer.concat(chunks);
           const body = req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw;
-          arrivals.push({ t, bytes: raw.length, units: 0 });
-          for (const value of loopDelayIn(body)) loop.push({ t, value });
+          arrivals.push({ t, bytes: raw.length, units: 0, windowMs: windowOfRequest(body) });
+          for (const { value, windowMs } of loopDelayIn(body)) loop.push({ t, value, windowMs });
+          for (const { value, windowMs } of loopDelayIn(body, SLICE_METRIC)) slices.push({ t, value, windowMs });
           res.writeHead(200, { 'content-type': 'application/x-protobuf' });
           res.end();
         });
@@ -76,7 +127,7 @@ function otlpStandIn() {
   };
 }
 
-/** A stand-in carbon: counts lines and bytes per read; reads the loop-delay gauge's lines. */
+/** A stand-in carbon: counts lines and bytes per read and window (each line's timestamp); reads the loop-delay gauge's lines. */
 function graphiteStandIn() {
   const arrivals = [];
   const loop = [];
@@ -94,13 +145,20 @@ function graphiteStandIn() {
           const text = rest + d.toString('latin1');
           const cut = text.lastIndexOf('\n');
           rest = text.slice(cut + 1);
-          let lines = 0;
-          for (let i = text.indexOf('\n'); i >= 0 && i <= cut; i = text.indexOf('\n', i + 1)) lines++;
-          arrivals.push({ t, bytes: d.length, units: lines });
+          // Lines of a read may belong to two windows (one batch's end, the next one's start).
+          const byWindow = new Map();
+          for (let from = 0, i = text.indexOf('\n'); i >= 0 && i <= cut; from = i + 1, i = text.indexOf('\n', from)) {
+            const windowMs = Number(text.slice(text.lastIndexOf(' ', i) + 1, i)) * 1000;
+            const w = byWindow.get(windowMs) ?? { bytes: 0, units: 0 };
+            w.bytes += i + 1 - from;
+            w.units++;
+            byWindow.set(windowMs, w);
+          }
+          for (const [windowMs, w] of byWindow) arrivals.push({ t, bytes: w.bytes, units: w.units, windowMs });
           for (let at = text.indexOf(LOOP_METRIC); at >= 0 && at < cut; at = text.indexOf(LOOP_METRIC, at + 1)) {
             const end = text.indexOf('\n', at);
-            const [, value] = text.slice(at, end).split(' ');
-            loop.push({ t, value: Number(value) });
+            const [, value, ts] = text.slice(at, end).split(' ');
+            loop.push({ t, value: Number(value), windowMs: Number(ts) * 1000 });
           }
         });
         s.on('close', () => sockets.delete(s));
@@ -129,10 +187,11 @@ export async function scenarioSinksOtlpGraphite() {
     }
     details[label] = r;
     const amount = unit === 'requests' ? `${r.requests} requests, ${r.bytes} bytes (gzip)` : `${r.units} lines, ${r.bytes} bytes`;
+    const cpu = (r.exportCpuMs === undefined ? '' : `, ${r.exportCpuMs.toFixed(0)} ms server CPU`) + (r.sliceMaxMs === undefined ? '' : `, longest slice ${r.sliceMaxMs.toFixed(1)} ms`);
     rows.push({
       id: '13',
       name,
-      ours: `loop delay ${r.loopDelayMaxMs?.toFixed(0) ?? 'n/a'} ms; export ${r.exportMs.toFixed(0)} ms; ${amount}`,
+      ours: `loop delay ${r.loopDelayMaxMs?.toFixed(0) ?? 'n/a'} ms; export ${r.exportMs.toFixed(0)} ms (${r.windows} window(s)${cpu}); ${amount}`,
       baseline: '—',
       ratio: '—',
       target,

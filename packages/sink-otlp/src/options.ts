@@ -1,5 +1,6 @@
 /** The OTLP sink's options and their validation: everything is checked once, in the constructor. */
 import { MdError } from '@metrics-distributor/core';
+import { SLICE_MS } from './slicer.js';
 
 /** The two OTLP/HTTP encodings (the names `OTEL_EXPORTER_OTLP_PROTOCOL` uses). */
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
@@ -23,8 +24,10 @@ export interface OtlpSinkOptions {
   explicitBounds?: readonly number[];
   /** Scale of exponential histograms, 0…8; default 6 (see the README for the error). */
   exponentialScale?: number;
-  /** Data points per request at most; bigger windows are sent as several requests. Default 5000. */
+  /** Data points per request at most; bigger windows are sent as several requests. Default 2000. */
   maxPointsPerRequest?: number;
+  /** Longest stretch of planning and encoding before the event loop gets a turn; default 4 ms (0: a turn every few points). */
+  sliceMs?: number;
   /** Per-request timeout; default 10 s (the OTLP exporters' default). */
   timeoutMs?: number;
   /** Requests in flight at once, and connections kept; default 2. */
@@ -49,6 +52,7 @@ export interface ResolvedOptions {
   readonly explicitBounds: readonly number[];
   readonly exponentialScale: number;
   readonly maxPointsPerRequest: number;
+  readonly sliceMs: number;
   readonly timeoutMs: number;
   readonly maxConcurrent: number;
   readonly retryBufferBytes: number;
@@ -108,6 +112,7 @@ export function resolveOptions(o: OtlpSinkOptions): ResolvedOptions {
     explicitBounds: Object.freeze([...bounds]),
     exponentialScale: integer('exponentialScale', o.exponentialScale, 6, 0, 8),
     maxPointsPerRequest: integer('maxPointsPerRequest', o.maxPointsPerRequest, 2000, 1),
+    sliceMs: integer('sliceMs', o.sliceMs, SLICE_MS, 0, 1000),
     timeoutMs: integer('timeoutMs', o.timeoutMs, 10_000, 1),
     maxConcurrent: integer('maxConcurrent', o.maxConcurrent, 2, 1, 64),
     retryBufferBytes: integer('retryBufferBytes', o.retryBufferBytes, 16 * 1024 * 1024, 0),

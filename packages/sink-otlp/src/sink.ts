@@ -1,8 +1,9 @@
 /**
- * The OTLP sink: maps each window to data points (`mapping.ts`), cuts them into requests of at most
- * `maxPointsPerRequest` points, encodes (`encode.ts`) and gzips each off the event loop, posts them
- * (`transport.ts`), and leaves every answer (`response.ts`) to core's one retry policy: retried from a
- * byte-bounded buffer, split on 413, or dropped and counted; core's queue never re-sends a window.
+ * The OTLP sink: cuts each window into requests of at most `maxPointsPerRequest` points, plans
+ * (`mapping.ts`) and encodes (`encode.ts`) each in slices of the event loop (`slicer.ts`), gzips it
+ * off the loop, posts it (`transport.ts`), and leaves every answer (`response.ts`) to core's one retry
+ * policy: retried from a byte-bounded buffer, split on 413, or dropped and counted; core's queue
+ * never re-sends a window.
  */
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
@@ -18,26 +19,25 @@ import {
   type LossTally,
   type MetricBatch,
   type SendOutcome,
-  type Series,
   type Sink,
-  type SketchSeries,
 } from '@metrics-distributor/core';
 import { encodeJson, encodeProtobuf } from './encode.js';
-import { PointMapper, group, type Point } from './mapping.js';
+import { KIND_NAMES, PointMapper, kindOf, type Item } from './mapping.js';
 import { resolveOptions, type OtlpSinkOptions, type ResolvedOptions } from './options.js';
 import { LOGGED_CHARS, classify, partialSuccess } from './response.js';
+import { Slicer } from './slicer.js';
 import { OtlpTransport } from './transport.js';
 
 const gzipAsync = promisify(gzip);
 
-/** Memory a buffered point holds besides its share of the body (objects, attributes): an estimate for the retry bound. */
+/** Memory a buffered point holds besides its share of the body (its window's series object, kept to split): an estimate for the retry bound. */
 const POINT_OVERHEAD_BYTES = 160;
 /** Log lines about partial-success warnings and ignored events: one a minute. */
 const NOTICE_INTERVAL_MS = 60_000;
 
-/** One request: its points (kept to split it) and its encoded, compressed body. */
+/** One request: its window items, one data point each (kept to split it), and its encoded, compressed body. */
 interface Payload {
-  readonly points: readonly Point[];
+  readonly items: readonly Item[];
   readonly body: Buffer;
   readonly dataMs: number;
   /** The export it came from, for points a partial success refuses. */
@@ -56,6 +56,7 @@ export class OtlpSink implements Sink {
 
   private readonly opts: ResolvedOptions;
   private readonly mapper: PointMapper;
+  private readonly slicer: Slicer;
   private readonly transport: OtlpTransport;
   private readonly delivery: DeliveryPolicy<Payload>;
   private readonly inflight = new InFlightExports();
@@ -70,17 +71,18 @@ export class OtlpSink implements Sink {
   ) {
     this.opts = resolveOptions(options);
     this.mapper = new PointMapper(this.opts);
+    this.slicer = new Slicer(this.opts.sliceMs);
     this.transport = new OtlpTransport(this.opts);
     this.url = this.transport.url;
     this.delivery = new DeliveryPolicy<Payload>(
       {
         send: (p) => this.send(p),
         split: (p, tally) => this.split(p, tally),
-        bytes: (p) => p.body.length + p.points.length * POINT_OVERHEAD_BYTES,
-        items: (p) => p.points.length,
+        bytes: (p) => p.body.length + p.items.length * POINT_OVERHEAD_BYTES,
+        items: (p) => p.items.length,
         dataMs: (p) => p.dataMs,
         onLost: (_p, n) => (this.context.stats.failed += n),
-        logFields: (p) => ({ points: p.points.length, url: this.url }),
+        logFields: (p) => ({ points: p.items.length, url: this.url }),
       },
       context,
       {
@@ -114,23 +116,23 @@ export class OtlpSink implements Sink {
         this.lose(total, 'shutdown_unsent', tally);
       } else {
         const step = this.opts.maxPointsPerRequest;
+        const ns = batch.series.length;
+        const item = (i: number): Item => (i < ns ? batch.series[i]! : batch.sketches[i - ns]!);
         let next = 0;
-        // Each request is mapped and encoded on its own, with a turn of the event loop between, so a
-        // large window never holds the loop for more than one request's worth of work.
+        // Each worker takes the next range before its first await, so no item is sent twice.
         const worker = async (): Promise<void> => {
           while (next < total) {
             const from = next;
             const to = (next = Math.min(total, next + step));
-            await new Promise<void>((resolve) => setImmediate(resolve));
-            const points = this.mapper.map(batch, from, to, (what) => this.invalid(what, tally));
-            this.context.stats.received += points.length;
-            if (points.length === 0) continue;
-            const p = await this.build(points, batch.windowStartMs, tally);
+            const p = await this.build(item, from, to, batch.windowStartMs, tally);
+            if (p === undefined) continue;
+            this.context.stats.received += p.items.length;
             await this.delivery.deliver(p, tally);
           }
         };
         await Promise.all(Array.from({ length: this.opts.maxConcurrent }, worker));
       }
+      this.context.stats.gauge('export_slice_max_ms', Math.round(this.slicer.takeLongestMs() * 1000) / 1000);
     } catch (err) {
       // Only a bug gets here (deliver() never rejects); the window is then partly unaccounted for.
       return unexpectedExportError(this.context.logger, 'OTLP', err);
@@ -148,7 +150,7 @@ export class OtlpSink implements Sink {
     );
   }
 
-  private invalid(what: Series | SketchSeries, tally: LossTally): void {
+  private invalid(what: Item, tally: LossTally | undefined): void {
     this.context.stats.received++;
     this.lose(1, 'invalid_value', tally, {
       code: 'MD_ERR_AGG_NON_FINITE',
@@ -164,18 +166,34 @@ export class OtlpSink implements Sink {
     addLoss(tally, n, reason);
   }
 
-  /** Encodes and compresses one request's points. */
-  private async build(points: readonly Point[], dataMs: number, tally: LossTally | undefined): Promise<Payload> {
-    const groups = group(points);
-    const raw = this.opts.protocol === 'http/json' ? encodeJson(groups) : encodeProtobuf(groups, points.length * 96 + 256);
-    const body = this.opts.compression === 'gzip' ? await gzipAsync(raw) : raw;
-    return { points, body, dataMs, tally };
+  /**
+   * Plans, encodes (both in slices of the event loop) and compresses the request of items `[from, to)`;
+   * undefined when none of them can be sent.
+   */
+  private async build(item: (i: number) => Item, from: number, to: number, dataMs: number, tally: LossTally | undefined): Promise<Payload | undefined> {
+    const { mapper, opts } = this;
+    const invalid = (what: Item) => this.invalid(what, tally);
+    const { items, raw } = await this.slicer.run(
+      (function* () {
+        const plan = yield* mapper.plan(item, from, to, invalid);
+        return { items: plan.items, raw: plan.items.length === 0 ? undefined : yield* (opts.protocol === 'http/json' ? encodeJson(plan) : encodeProtobuf(plan)) };
+      })(),
+    );
+    if (raw === undefined) return undefined;
+    const body = opts.compression === 'gzip' ? await gzipAsync(raw) : raw;
+    return { items, body, dataMs, tally };
   }
 
   /** The policy's split on 413: two halves, each encoded anew. */
   private async split(p: Payload, tally: LossTally | undefined): Promise<readonly Payload[]> {
-    const mid = Math.ceil(p.points.length / 2);
-    return [await this.build(p.points.slice(0, mid), p.dataMs, tally ?? p.tally), await this.build(p.points.slice(mid), p.dataMs, tally ?? p.tally)];
+    const half = async (from: number, to: number): Promise<Payload> => {
+      const b = await this.build((i) => p.items[i]!, from, to, p.dataMs, tally ?? p.tally);
+      // Every item of a sent request was valid, so a half is never empty.
+      if (b === undefined) throw new Error('OTLP sink: a split half came out empty');
+      return b;
+    };
+    const mid = Math.ceil(p.items.length / 2);
+    return [await half(0, mid), await half(mid, p.items.length)];
   }
 
   /** The policy's send: one POST, its answer classified; a partial success counts its rejected points here. */
@@ -184,27 +202,27 @@ export class OtlpSink implements Sink {
     const out = classify(answer, this.url);
     if (out.kind === 'ok' && answer.status !== undefined) {
       const ps = partialSuccess(answer.headers, answer.body);
-      const rejected = Math.min(ps?.rejected ?? 0, p.points.length);
-      this.context.stats.sent += p.points.length - rejected;
+      const rejected = Math.min(ps?.rejected ?? 0, p.items.length);
+      this.context.stats.sent += p.items.length - rejected;
       this.context.stats.packets++;
       this.context.stats.bytes += p.body.length;
       if (rejected > 0) {
         this.lose(rejected, 'partial_success', p.tally, {
           code: 'MD_ERR_SINK_PARTIAL_SUCCESS',
           level: 'error',
-          fields: { rejected, points: p.points.length, errorMessage: ps!.message.slice(0, LOGGED_CHARS), url: this.url },
-          message: `OTLP receiver rejected ${rejected} of ${p.points.length} data point(s) (partial success); they are dropped.`,
+          fields: { rejected, points: p.items.length, errorMessage: ps!.message.slice(0, LOGGED_CHARS), url: this.url },
+          message: `OTLP receiver rejected ${rejected} of ${p.items.length} data point(s) (partial success); they are dropped.`,
         });
       } else if (ps !== undefined) {
         // rejected_data_points 0 with a message: the spec's way to pass on a warning.
         this.warnLog.maybe((suppressed) => this.context.logger.warn({ errorMessage: ps.message.slice(0, LOGGED_CHARS), url: this.url, suppressed }, 'OTLP receiver accepted a request with a warning.'));
       }
     }
-    if (out.kind === 'too_large' && p.points.length === 1) {
-      const pt = p.points[0]!;
+    if (out.kind === 'too_large' && p.items.length === 1) {
+      const pt = p.items[0]!;
       return {
         kind: 'too_large',
-        log: { code: 'MD_ERR_SINK_PAYLOAD_TOO_LARGE', level: 'error', fields: { metric: pt.name, kind: pt.kind, bytes: p.body.length, url: this.url }, message: 'OTLP receiver refused a request of a single data point as too large (413); dropped.' },
+        log: { code: 'MD_ERR_SINK_PAYLOAD_TOO_LARGE', level: 'error', fields: { metric: pt.metric, kind: KIND_NAMES[kindOf(pt, this.opts.histogram)], bytes: p.body.length, url: this.url }, message: 'OTLP receiver refused a request of a single data point as too large (413); dropped.' },
       };
     }
     return out;

@@ -24,3 +24,36 @@ export function sketch(metric: string, values: readonly number[], tags: string[]
 export function windowOf(items: Series[], sketches: SketchSeries[] = []): MetricBatch {
   return { windowStartMs: START_MS, intervalMs: 10_000, series: items, sketches, events: [], serviceChecks: [] };
 }
+
+/** γ of the agent sketch, and the bias of its keys: written here from the agent's definition. */
+const GAMMA = 1 + 1 / 64;
+
+/**
+ * The exponential bucket (scale 6) of a sketch key's value, from the spec's definition: bucket i is
+ * (base^i, base^(i+1)], so an exact power of the base is in the bucket below.
+ */
+export function expectedIndex(key: number): number {
+  const v = GAMMA ** (key - 1338);
+  const base = 2 ** (1 / 64);
+  let i = Math.floor(Math.log2(v) * 64);
+  while (base ** i >= v) i--;
+  while (base ** (i + 1) < v) i++;
+  return i;
+}
+
+/** Counts the event loop's turns (one setImmediate each) until `stop()`, which returns the count. */
+export function countTurns(): { stop(): number } {
+  let turns = 0;
+  let counting = true;
+  const tick = () => {
+    turns++;
+    if (counting) setImmediate(tick);
+  };
+  setImmediate(tick);
+  return {
+    stop: () => {
+      counting = false;
+      return turns;
+    },
+  };
+}

@@ -2,10 +2,7 @@ import t, { type Test } from 'tap';
 import { OtlpSink } from '../src/index.js';
 import { startCollector, testContext } from './collector.js';
 import { attrs, metricsOf, type DataPoint, type Metric } from './decode.js';
-import { END_NS, START_NS, series, sketch, windowOf } from './helpers.js';
-
-/** γ of the agent sketch, and the bias of its keys: written here from the agent's definition. */
-const GAMMA = 1 + 1 / 64;
+import { END_NS, START_NS, expectedIndex, series, sketch, windowOf } from './helpers.js';
 
 function only<T>(t: Test, list: T[], what: string): T {
   t.equal(list.length, 1, `one ${what}`);
@@ -70,19 +67,6 @@ t.test('protobuf: sums, gauges, resources and attributes, decoded independently'
   t.equal(byName.get('zero/gauge')!.metric.gauge!.dataPoints[0]!.asDouble, 0, 'a 0 gauge still carries its value');
   t.equal(req.request.resourceMetrics!.length, 3, 'one ResourceMetrics per host and service');
 });
-
-/**
- * The exponential bucket (scale 6) of a sketch key's value, from the spec's definition: bucket i is
- * (base^i, base^(i+1)], so an exact power of the base is in the bucket below.
- */
-function expectedIndex(key: number): number {
-  const v = GAMMA ** (key - 1338);
-  const base = 2 ** (1 / 64);
-  let i = Math.floor(Math.log2(v) * 64);
-  while (base ** i >= v) i--;
-  while (base ** (i + 1) < v) i++;
-  return i;
-}
 
 t.test('protobuf: a distribution as an exponential histogram, bucket by bucket', async (t) => {
   const values = [1, 1, 2, 3.5, 10, 10, 10, 250, 1000, 0, -5];
