@@ -44,10 +44,13 @@ export const DEFAULT_ADDON_PATH = fileURLToPath(new URL('udp_batch.node', BUILD_
 /** Datagrams per recvmmsg call (the slab holds this many slots). */
 export const BATCH_DATAGRAMS = 64;
 /**
- * recvmmsg calls per poll wake-up at most, so that one busy socket cannot hold the loop for long:
- * 8 × 64 datagrams is under 10 ms of work at the slowest measured rate (see the commit measuring it).
+ * recvmmsg calls per poll wake-up at most, so that one busy socket cannot hold the loop for long.
+ * bench/drain.mjs (queue filled while the loop is blocked, load average 7–10): the CPU per datagram
+ * did not move with the cap (1, 2, 4, 8, 64: all within that machine's noise), the longest loop
+ * iteration did (CPU time: 2–5 ms at 1, 7 ms at 8, 21–26 ms at 64). 4 × 64 datagrams keeps a slice
+ * to a few ms while a wake-up's own cost (epoll_wait, the loop's phases) stays spread over 256.
  */
-export const BATCHES_PER_WAKE = 8;
+export const BATCHES_PER_WAKE = 4;
 /** The largest UDP payload; a slot never needs more. */
 const MAX_UDP_PAYLOAD = 65_536;
 
