@@ -15,6 +15,7 @@ export function udpOptions(config: ServerConfig, kernelDropsPollMs = config.stat
     recvBufferBytes: config.statsdUdpRecvBufferBytes,
     maxDatagramBytes: config.statsdUdpMaxDatagramBytes,
     kernelDropsPollMs,
+    reader: config.statsdUdpReader,
   };
 }
 

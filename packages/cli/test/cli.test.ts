@@ -112,3 +112,29 @@ t.test('process self-metrics: loop delay in ms, memory in bytes, per window', as
   c.proc.kill('SIGTERM');
   t.equal((await c.exited).code, 0);
 });
+
+t.test('--statsd-udp-reader batch: counts every line end to end; the start-up log names the reader', async (t) => {
+  const c = startCli(['--statsd-udp', '127.0.0.1:0', '--statsd-udp-reader', 'batch', '--flush-interval', '1h', '--counters-as', 'count', '--self-metrics', 'false']);
+  const port = portOf(await c.listening, 'udp');
+  t.ok(c.stderr().split('\n').some((l) => l.includes('StatsD UDP listening.') && l.includes('"reader":"batch"')), 'the listening line says batch');
+  const packets = Array.from({ length: 500 }, (_, i) => Array.from({ length: 10 }, (_, j) => `reader.n${(i + j) % 25}:${j + 1}|c`).join('\n'));
+  await sendUdp(port, packets);
+  await new Promise((r) => setTimeout(r, 200));
+  c.proc.kill('SIGTERM');
+  t.equal((await c.exited).code, 0);
+  const totals = new Map<string, number>();
+  for (const l of c.lines) if (l.metric?.startsWith('reader.')) totals.set(l.metric, (totals.get(l.metric) ?? 0) + l.value!);
+  t.equal(totals.size, 25);
+  t.equal([...totals.values()].reduce((a, b) => a + b, 0), 500 * 55, 'every line of every datagram, exactly once');
+});
+
+t.test('--statsd-udp-reader dgram runs node:dgram; a bad value exits 2 naming the option', async (t) => {
+  const c = startCli(['--statsd-udp', '127.0.0.1:0', '--statsd-udp-reader', 'dgram', '--flush-interval', '1h']);
+  await c.listening;
+  t.ok(c.stderr().split('\n').some((l) => l.includes('StatsD UDP listening.') && l.includes('"reader":"dgram"')));
+  c.proc.kill('SIGTERM');
+  t.equal((await c.exited).code, 0);
+  const bad = startCli(['--statsd-udp-reader', 'fast']);
+  t.equal((await bad.exited).code, 2);
+  t.match(bad.stderr(), /--statsd-udp-reader: expected one of auto, batch, dgram/);
+});

@@ -62,3 +62,16 @@ t.test('--workers 2 on a port already taken: start-up fails promptly with exit 1
   t.match(c.stderr(), /Start-up failed/);
   t.match(c.stderr(), /UDP worker failed to start/);
 });
+
+t.test('--workers 2 --statsd-udp-reader batch: every worker reads the shared socket in batches, totals exact', async (t) => {
+  const c = startCli(['--statsd-udp', '127.0.0.1:0', '--workers', '2', '--statsd-udp-reader', 'batch', '--flush-interval', '1h']);
+  const port = portOf(await c.listening, 'udp');
+  const listening = c.stderr().split('\n').filter((l) => l.includes('StatsD UDP listening.'));
+  t.equal(listening.length, 2, 'one listening line per worker');
+  t.ok(listening.every((l) => l.includes('"reader":"batch"')), 'both workers read with the batch reader');
+  await sendUdp(port, Array.from({ length: 600 }, (_, i) => `wb.count:1|c\nwb.count:2|c\nwb.g:${i}|g`));
+  await new Promise((r) => setTimeout(r, 200));
+  c.proc.kill('SIGTERM');
+  t.equal((await c.exited).code, 0);
+  t.equal(Math.round(total(c.lines, 'wb.count')), 600 * 3, 'every increment counted exactly once across the workers');
+});

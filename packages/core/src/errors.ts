@@ -43,6 +43,7 @@ export const ErrorCodes = {
   MD_ERR_FRONTEND_BIND: 'Front-end could not bind',
   MD_ERR_FRONTEND_TRUNCATED: 'Datagram truncated',
   MD_ERR_FRONTEND_KERNEL_DROPS: 'The kernel dropped datagrams',
+  MD_ERR_FRONTEND_READER: 'The UDP batch reader was asked for but cannot run',
   MD_ERR_FRONTEND_INTERNAL: 'Input could not be processed because of a bug; it was dropped',
   MD_ERR_FRONTEND_LINE_TOO_LONG: 'Line longer than the limit',
   MD_ERR_FRONTEND_MAX_CONNECTIONS: 'Connection limit reached',

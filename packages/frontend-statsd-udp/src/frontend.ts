@@ -1,10 +1,12 @@
 /**
  * The UDP front-end: binds, hands every datagram, unparsed, to a core `IngestTarget`, and drains the
- * kernel queue at close. Parsing, counting and aggregation all live in core.
+ * kernel queue at close. Parsing, counting and aggregation all live in core. Datagrams are read by
+ * node:dgram or, where its addon loaded, by the batch reader (batch-reader.ts).
  */
 import { createSocket, type Socket, type SocketType } from 'node:dgram';
 import { isIP } from 'node:net';
 import { MdError, RateLimitedLog, type ComponentContext, type Frontend, type IngestTarget, type Logger } from '@metrics-distributor/core';
+import { BatchReader, loadBatchAddon, type AddonLoad, type UdpReaderKind, type UdpReaderRunning } from './batch-reader.js';
 import { DEFAULT_KERNEL_DROPS_POLL_MS, KernelDropWatch } from './kernel-drops.js';
 
 /** Options of the {@link UdpFrontend}; every field has an agent-like default. */
@@ -25,6 +27,14 @@ export interface UdpFrontendOptions {
    * socket and one of them counts). Default 10000.
    */
   kernelDropsPollMs?: number;
+  /**
+   * Who reads the socket: `batch` (recvmmsg through the package's addon, one call into JavaScript
+   * per batch of datagrams), `dgram` (node:dgram's `message` event, one per datagram) or `auto`
+   * (batch where the addon loaded, else dgram with one info log saying why). Default `auto`.
+   */
+  reader?: UdpReaderKind;
+  /** Where the batch reader's addon is loaded from; default the package's `build/udp_batch.node`. */
+  readerAddonPath?: string;
 }
 
 /** Collaborators of the {@link UdpFrontend}. */
@@ -76,6 +86,13 @@ export class UdpFrontend implements Frontend {
   private readonly maxDatagramBytes: number;
   private readonly closeDrainMs: number;
   private readonly kernelDropsPollMs: number;
+  private readonly readerKind: UdpReaderKind;
+  /** Loaded in the constructor, so the cost and the outcome are known before start(). */
+  private readonly addon: AddonLoad | undefined;
+  private batch: BatchReader | undefined;
+  private running: UdpReaderRunning | undefined;
+  /** Datagrams handed over so far: the close-time drain watches it. */
+  private datagrams = 0;
   private kernelDrops: KernelDropWatch | undefined;
   private readonly target: IngestTarget;
   private readonly context: ComponentContext<'statsd-udp'>;
@@ -93,6 +110,7 @@ export class UdpFrontend implements Frontend {
     this.maxDatagramBytes = opts.maxDatagramBytes ?? DEFAULT_MAX_DATAGRAM_BYTES;
     this.closeDrainMs = opts.closeDrainMs ?? DEFAULT_CLOSE_DRAIN_MS;
     this.kernelDropsPollMs = opts.kernelDropsPollMs ?? DEFAULT_KERNEL_DROPS_POLL_MS;
+    this.readerKind = opts.reader ?? 'auto';
     if (!Number.isInteger(this.port) || this.port < 0 || this.port > 65535) {
       throw new MdError('MD_ERR_CONFIG_INVALID', `statsd-udp port must be an integer in [0, 65535], got ${String(opts.port)}`);
     }
@@ -108,6 +126,10 @@ export class UdpFrontend implements Frontend {
     if (!Number.isInteger(this.kernelDropsPollMs) || this.kernelDropsPollMs < 0) {
       throw new MdError('MD_ERR_CONFIG_INVALID', `statsd-udp kernelDropsPollMs must be a non-negative integer, got ${String(opts.kernelDropsPollMs)}`);
     }
+    if (!['auto', 'batch', 'dgram'].includes(this.readerKind)) {
+      throw new MdError('MD_ERR_CONFIG_INVALID', `statsd-udp reader must be auto, batch or dgram, got ${String(opts.reader)}`);
+    }
+    this.addon = this.readerKind === 'dgram' ? undefined : loadBatchAddon(opts.readerAddonPath);
     this.target = deps.target;
     this.context = deps.context;
     this.name = deps.context.name;
@@ -147,14 +169,47 @@ export class UdpFrontend implements Frontend {
         socket.off('error', onBindError);
         // From here on an 'error' must never reach the default handler, which would crash the process.
         socket.on('error', (err) => this.onSocketError(err));
-        socket.on('message', (msg) => this.onMessage(msg));
+        const unavailable = this.startReading(socket);
+        if (unavailable !== undefined) {
+          this.socket = undefined;
+          this.starting = undefined;
+          socket.close();
+          reject(new MdError('MD_ERR_FRONTEND_READER', `statsd-udp reader batch was asked for but cannot run: ${unavailable}`));
+          return;
+        }
         this.applyRecvBuffer(socket);
         const { address, port } = socket.address();
         this.bound = { url: `udp://${type === 'udp6' ? `[${address}]` : address}:${port}`, address: { address, port, family: type } };
-        this.logger.info({ address: this.bound.url }, 'StatsD UDP listening.');
+        this.logger.info({ address: this.bound.url, reader: this.running }, 'StatsD UDP listening.');
         resolve();
       });
     });
+  }
+
+  /**
+   * Starts the reader: the batch reader where asked for and available, else dgram's `message` event.
+   * Returns why the batch reader cannot run only when it was asked for explicitly.
+   */
+  private startReading(socket: Socket): string | undefined {
+    if (this.addon !== undefined) {
+      const attached = this.addon.ok
+        ? BatchReader.attach(this.addon.addon, socket, {
+            slotBytes: this.maxDatagramBytes,
+            onDatagram: (buf, start, length) => this.onDatagram(buf, start, length),
+            onError: (err) => this.onSocketError(err),
+          })
+        : this.addon.why;
+      if (typeof attached !== 'string') {
+        this.batch = attached;
+        this.running = 'batch';
+        return undefined;
+      }
+      if (this.readerKind === 'batch') return attached;
+      this.logger.info({ reader: 'dgram', why: attached }, 'StatsD UDP batch reader unavailable; reading with node:dgram.');
+    }
+    socket.on('message', (msg: Buffer) => this.onDatagram(msg, 0, msg.length));
+    this.running = 'dgram';
+    return undefined;
   }
 
   /**
@@ -186,29 +241,34 @@ export class UdpFrontend implements Frontend {
     }
   }
 
-  private onMessage(msg: Buffer): void {
+  /**
+   * One datagram of `length` bytes at `buf[start…]`, from either reader (the batch reader's slab keeps
+   * at most maxDatagramBytes of it; the datagram is only valid during this call).
+   */
+  private onDatagram(buf: Buffer, start: number, length: number): void {
+    this.datagrams++;
     try {
-      let end = msg.length;
-      if (end > this.maxDatagramBytes) {
+      let end = start + length;
+      if (length > this.maxDatagramBytes) {
         // The agent's fixed read buffer cuts the datagram and then parses the cut line, which can record a
         // wrong value (x:12345 read as x:12). We cut back to the last complete line instead.
-        const lastNewline = msg.lastIndexOf(10, this.maxDatagramBytes - 1);
-        end = lastNewline >= 0 ? lastNewline : 0;
+        const lastNewline = buf.lastIndexOf(10, start + this.maxDatagramBytes - 1);
+        end = lastNewline >= start ? lastNewline : start;
         this.context.drop('truncated', 1, {
           code: 'MD_ERR_FRONTEND_TRUNCATED',
           // `code` at the top level as well: that is where operators' log queries have matched it.
-          fields: { code: 'MD_ERR_FRONTEND_TRUNCATED', bytes: msg.length, maxDatagramBytes: this.maxDatagramBytes },
+          fields: { code: 'MD_ERR_FRONTEND_TRUNCATED', bytes: length, maxDatagramBytes: this.maxDatagramBytes },
           message: 'StatsD datagram longer than maxDatagramBytes; parsed only its complete lines within the limit. Raise maxDatagramBytes to match the clients.',
         });
       }
-      this.target.statsd(msg, 0, end);
+      this.target.statsd(buf, start, end);
     } catch (err) {
       // The parser is meant never to throw; if it does, one datagram is lost but the socket lives on.
       this.context.drop('internal_error', 1, {
         code: 'MD_ERR_FRONTEND_INTERNAL',
         level: 'error',
         cause: err,
-        fields: { bytes: msg.length },
+        fields: { bytes: length },
         message: 'StatsD datagram could not be processed; it was dropped.',
       });
     }
@@ -232,9 +292,12 @@ export class UdpFrontend implements Frontend {
     if (socket === undefined) return;
     // Datagrams the kernel already queued were received: read them before closing, or closing the
     // socket would discard them uncounted (a burst just before SIGTERM lost up to thousands of lines).
-    await this.drain(socket);
+    await this.drain();
     // Drops up to the last read datagram, before the socket and its counter go away.
     await this.kernelDrops?.stop();
+    this.batch?.close();
+    this.batch = undefined;
+    this.running = undefined;
     socket.removeAllListeners('message');
     await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
@@ -244,26 +307,18 @@ export class UdpFrontend implements Frontend {
    * poll (a timer can fire before the poll that would read a queue built up while the loop was busy),
    * or until `closeDrainMs` has passed (clients that never pause).
    */
-  private drain(socket: Socket): Promise<void> {
+  private drain(): Promise<void> {
     if (this.closeDrainMs === 0) return Promise.resolve();
     const deadline = Date.now() + this.closeDrainMs;
-    let seen = 0;
-    const onMessage = (): void => {
-      seen++;
-    };
-    socket.on('message', onMessage);
     return new Promise<void>((resolve) => {
-      const done = (): void => {
-        socket.off('message', onMessage);
-        resolve();
-      };
       const check = (): void => {
-        const before = seen;
+        const before = this.datagrams;
         setTimeout(() => {
-          if (Date.now() >= deadline) return done();
-          if (seen !== before) return check();
-          // Quiet so far; setImmediate runs after the next poll phase, which reads anything queued.
-          setImmediate(() => (seen === before || Date.now() >= deadline ? done() : check()));
+          if (Date.now() >= deadline) return resolve();
+          if (this.datagrams !== before) return check();
+          // Quiet so far; setImmediate runs after the next poll phase, which reads anything queued
+          // (by either reader: the batch reader's poll watcher runs in that phase too).
+          setImmediate(() => (this.datagrams === before || Date.now() >= deadline ? resolve() : check()));
         }, CLOSE_QUIET_MS);
       };
       check();
@@ -273,6 +328,11 @@ export class UdpFrontend implements Frontend {
   /** The bound address as `udp://host:port` (real port when 0 was asked); empty before start and after close. */
   addresses(): readonly string[] {
     return this.bound === undefined ? [] : [this.bound.url];
+  }
+
+  /** The reader receiving the datagrams (`batch` or `dgram`) while listening; undefined before start and after close. */
+  get reader(): UdpReaderRunning | undefined {
+    return this.running;
   }
 
   /** The bound address as data (for a process that shares the socket); undefined before start and after close. */
