@@ -4,7 +4,9 @@
 # (datadog when DD_API_KEY is set), the drain listener off until --http-auth is given, the admin on the
 # container's loopback for the health check, windows kept in /var/lib/metrics-distributor.
 
-FROM node:20-bookworm-slim AS build
+# The full image, not slim: it has the C compiler that builds the UDP front-end's recvmmsg reader
+# (the bundle carries the compiled addon; the final stage needs no compiler).
+FROM node:20-bookworm AS build
 WORKDIR /src
 ENV TURBO_TELEMETRY_DISABLED=1
 COPY . .
