@@ -4,6 +4,7 @@
  */
 import { AgentSketch, type ComponentContext, type DropReason, type ErrorCode, type Series, type SketchData } from '@metrics-distributor/core';
 import { LabelCache, sanitizeMetricName } from './names.js';
+import type { EncodedLabelSet } from './write-request.js';
 
 /** The Prometheus types this sink exposes. */
 export type FamilyType = 'counter' | 'gauge' | 'histogram' | 'summary';
@@ -30,6 +31,8 @@ export interface SeriesState {
   readonly originName: string;
   /** Raw tags of the first writer, for the same check. */
   readonly originTags: readonly string[];
+  /** Remote write's encoding of {@link labels}, made on first send and kept with the series. */
+  remoteLabels: EncodedLabelSet | undefined;
 }
 
 /** One metric family: its exposed name, type and series. */
@@ -46,6 +49,8 @@ export interface Family {
   readonly claims: readonly string[];
   /** Set once it has no series left and was removed: a render still holding it skips it. */
   removed: boolean;
+  /** {@link name} in UTF-8 for remote write, made on first send and kept with the family. */
+  remoteName: Buffer | undefined;
 }
 
 /** Options of the {@link ExpositionState}, already validated. */
@@ -72,7 +77,7 @@ export interface Touched {
   readonly series: SeriesState;
 }
 
-/** Longest name cache before it is cleared: raw names are user input, so the cache must be bounded. */
+/** Smallest bound of the name caches (see `nameCacheMax`): raw names are user input, so the caches must be bounded. */
 const NAME_CACHE_MAX = 100_000;
 /** When the series limit is hit, expired series are swept at most this often before new ones are dropped. */
 const LIMIT_SWEEP_EVERY_MS = 1000;
@@ -125,6 +130,10 @@ export class ExpositionState {
   /** Exposed names (samples and OpenMetrics family names) to the family holding them. */
   private readonly claims = new Map<string, Family>();
   private readonly names = new Map<string, string>();
+  /** The family each raw name last resolved to: one lookup per point instead of sanitising, suffix check and a second map. */
+  private readonly byRaw = new Map<string, Family>();
+  /** Bound of the name caches: past the live series (each has a name), so a steady state never thrashes them. */
+  private readonly nameCacheMax: number;
   private readonly labelCache = new LabelCache();
   private seriesCount = 0;
   private lastLimitSweepMs = -Infinity;
@@ -142,7 +151,9 @@ export class ExpositionState {
   constructor(
     private readonly opts: StateOptions,
     private readonly context: ComponentContext<'sink'>,
-  ) {}
+  ) {
+    this.nameCacheMax = Math.max(NAME_CACHE_MAX, 2 * opts.maxSeries);
+  }
 
   /** The bucket bounds' sketch keys for values scaled by `scale`. */
   private keysFor(scale: number): Int32Array {
@@ -309,7 +320,7 @@ export class ExpositionState {
   private sanitized(raw: string): string {
     let n = this.names.get(raw);
     if (n === undefined) {
-      if (this.names.size >= NAME_CACHE_MAX) this.names.clear();
+      if (this.names.size >= this.nameCacheMax) this.names.clear();
       n = sanitizeMetricName(raw);
       this.names.set(raw, n);
     }
@@ -318,6 +329,17 @@ export class ExpositionState {
 
   /** The family for a raw name and type, created if its names are free; undefined (and counted) on a clash. */
   private family(raw: string, type: FamilyType): Family | undefined {
+    const cached = this.byRaw.get(raw);
+    if (cached !== undefined && cached.type === type && !cached.removed) return cached;
+    const fam = this.resolveFamily(raw, type);
+    if (fam !== undefined) {
+      if (this.byRaw.size >= this.nameCacheMax) this.byRaw.clear();
+      this.byRaw.set(raw, fam);
+    }
+    return fam;
+  }
+
+  private resolveFamily(raw: string, type: FamilyType): Family | undefined {
     let name = this.sanitized(raw);
     // `req.total` and `req` are the same counter family, exposed as `req_total`.
     if (type === 'counter' && name.endsWith('_total') && name.length > 6) name = name.slice(0, -6);
@@ -342,7 +364,7 @@ export class ExpositionState {
         return undefined;
       }
     }
-    const created: Family = { name, type, rawName: raw, series: new Map(), claims, removed: false };
+    const created: Family = { name, type, rawName: raw, series: new Map(), claims, removed: false, remoteName: undefined };
     this.families.set(name, created);
     for (const c of claims) this.claims.set(c, created);
     return created;
@@ -384,6 +406,7 @@ export class ExpositionState {
       scale,
       originName: raw,
       originTags: tags,
+      remoteLabels: undefined,
     };
     home.series.set(labels, created);
     this.lastFamily = home;
