@@ -17,7 +17,7 @@ import {
   type SendOutcome,
 } from '@metrics-distributor/core';
 import { formatValue } from './names.js';
-import { Slicer } from './slicer.js';
+import { Slicer, type SliceFigures } from './slicer.js';
 import { snappyCompress } from './snappy.js';
 import type { Family, SeriesState, Touched } from './state.js';
 import { WriteRequestBuilder, encodeLabel, encodeLabelSet, splitRequest, type EncodedLabelSet, type LabelPair, type RawWriteRequest } from './write-request.js';
@@ -184,9 +184,9 @@ export class RemoteWriter {
 
   /**
    * Sends the window's touched series at `windowStartMs`; losses of this first attempt go to `tally`.
-   * Returns the longest synchronous slice of the encode (ms).
+   * Returns the longest synchronous slice of the encode.
    */
-  async write(touched: readonly Touched[], windowStartMs: number, tally: LossTally): Promise<number> {
+  async write(touched: readonly Touched[], windowStartMs: number, tally: LossTally): Promise<SliceFigures> {
     const clock = new Slicer(ENCODE_CHECK_EVERY);
     for (let i = 0; i < touched.length; i++) {
       const { family, series } = touched[i]!;

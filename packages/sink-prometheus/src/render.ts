@@ -3,7 +3,7 @@
  * a scrape of a large state gives the event loop turns, and picks the format from `Accept`.
  */
 import { escapeHelp, formatValue } from './names.js';
-import { Slicer } from './slicer.js';
+import { Slicer, type SliceFigures } from './slicer.js';
 import type { ExpositionState, Family, SeriesState } from './state.js';
 
 /** The two exposition formats. */
@@ -58,8 +58,8 @@ export interface RenderOptions {
   nowMs: number;
   /** Yield to the event loop after this many series at most (and after each slice's time budget); 0 renders in one go. */
   yieldEvery: number;
-  /** Told the longest synchronous slice of the render (ms) once it is done. */
-  onLongestSlice?: (ms: number) => void;
+  /** Told the longest synchronous slice of the render once it is done. */
+  onLongestSlice?: (slice: SliceFigures) => void;
   /** Quantiles of summaries, in the state's order. */
   quantiles?: readonly number[];
 }
@@ -170,7 +170,7 @@ export async function* renderChunks(state: ExpositionState, format: ExpositionFo
     }
   }
   if (om) pending += '# EOF\n';
-  if (pending !== '') yield pending;
+  if (pending !== '' && (yield pending) === true) clock.restart();
   opts.onLongestSlice?.(clock.finish());
 }
 

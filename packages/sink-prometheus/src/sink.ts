@@ -10,7 +10,7 @@ import { createGzip } from 'node:zlib';
 import { MdError, SUCCESS, type ComponentContext, type ComponentStats, type ExportResult, type LossTally, type MetricBatch, type Sink } from '@metrics-distributor/core';
 import { RemoteWriter, type RemoteWriteOptions } from './remote-write.js';
 import { CONTENT_TYPES, negotiate, render, renderChunks, type ExpositionFormat, type RenderOptions } from './render.js';
-import { Slicer } from './slicer.js';
+import { Slicer, longest, type SliceFigures } from './slicer.js';
 import { ExpositionState } from './state.js';
 
 /** The client libraries' default histogram buckets (client_golang `DefBuckets`), in seconds. */
@@ -260,19 +260,24 @@ export class PrometheusSink implements Sink {
       }
     }
     this.context.stats.gauge('prometheus_series', this.state.size);
-    let longest = clock.finish();
+    const slices = clock.finish();
     if (this.remote === undefined) {
-      this.context.stats.gauge('prometheus_export_longest_slice_ms', round3(longest));
+      this.sliceGauges('export', slices);
       this.context.stats.sent += items;
       return SUCCESS;
     }
     // The window's series go out with their cumulative values; what the receiver refuses is counted there.
     const tally: LossTally = { lost: 0, reasons: new Set() };
-    longest = Math.max(longest, await this.remote.write(this.state.takeTouched(), batch.windowStartMs, tally));
-    this.context.stats.gauge('prometheus_export_longest_slice_ms', round3(longest));
+    this.sliceGauges('export', longest(slices, await this.remote.write(this.state.takeTouched(), batch.windowStartMs, tally)));
     this.context.stats.sent += items;
     if (tally.lost === 0) return SUCCESS;
     return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', `prometheus remote write: ${tally.lost} sample(s) of the window dropped (${[...tally.reasons].join(', ')})`) };
+  }
+
+  /** The longest synchronous slice of the last export (with its remote write) or scrape, as self-metric gauges. */
+  private sliceGauges(of: 'export' | 'scrape', slice: SliceFigures): void {
+    this.context.stats.gauge(`prometheus_${of}_longest_slice_ms`, round3(slice.wallMs));
+    this.context.stats.gauge(`prometheus_${of}_longest_slice_cpu_ms`, round3(slice.cpuMs));
   }
 
   /** Renders the exposition as a scrape would get it, without HTTP (tests, benchmarks, embedders). */
@@ -290,7 +295,7 @@ export class PrometheusSink implements Sink {
       nowMs,
       yieldEvery: this.renderYieldEvery,
       quantiles: this.quantiles,
-      onLongestSlice: (ms) => this.context.stats.gauge('prometheus_scrape_longest_slice_ms', round3(ms)),
+      onLongestSlice: (slice) => this.sliceGauges('scrape', slice),
     };
   }
 
