@@ -6,9 +6,8 @@
 // Usage: node bench/window.mjs [contexts] [windows]   (default 200000 1). NO_SCRAPE=1 skips the scrapes,
 // NO_RW=1 the remote write (the state update alone), SINK_DIST=path loads another build (before/after).
 import { spawn } from 'node:child_process';
-import { request } from 'node:http';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AgentSketch, ComponentContext, ComponentStats, silentLogger } from '@metrics-distributor/core';
+import { measure, scrape } from './common.mjs';
 const { PrometheusSink } = await import(process.env.SINK_DIST ?? '../dist/index.js');
 
 const n = Number(process.argv[2] ?? 200_000);
@@ -53,31 +52,12 @@ function makeBatch(windowNo) {
   return { windowStartMs: ts * 1000, intervalMs: 10_000, series, sketches, histogramSketches, events: [], serviceChecks: [] };
 }
 
-function scrape(headers) {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: sink.boundPort, path: '/metrics', headers, agent: false }, (res) => {
-      let bytes = 0;
-      res.on('data', (c) => (bytes += c.length));
-      res.on('end', () => resolve(bytes));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function measure(label, fn) {
-  const h = monitorEventLoopDelay({ resolution: 1 });
-  h.enable();
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  const r = await fn();
-  const ms = performance.now() - t0;
-  const c = process.cpuUsage(c0);
-  h.disable();
+async function step(label, fn) {
+  const m = await measure(fn);
   const g = context.stats.gaugeValues();
   const fig = (of) => `${g.get(`prometheus_${of}_longest_slice_ms`)?.toFixed(1) ?? '-'} ms (${g.get(`prometheus_${of}_longest_slice_cpu_ms`)?.toFixed(1) ?? '-'} ms cpu)`;
   const slices = `longest slice: export ${fig('export')}, scrape ${fig('scrape')}`;
-  console.log(`${label}: ${((c.user + c.system) / 1000).toFixed(0)} ms cpu, ${ms.toFixed(0)} ms wall, loop delay max ${(h.max / 1e6).toFixed(1)} ms, ${slices}${r === undefined ? '' : `, ${r}`}`);
+  console.log(`${label}: ${m.cpuMs.toFixed(0)} ms cpu, ${m.ms.toFixed(0)} ms wall, loop delay max ${m.maxDelayMs.toFixed(1)} ms, ${slices}${m.r === undefined ? '' : `, ${m.r}`}`);
 }
 
 const context = new ComponentContext('sink', 'sink-prometheus', silentLogger(), new ComponentStats('sink-prometheus'));
@@ -88,14 +68,14 @@ await sink.start();
 for (let wn = 0; wn < windows; wn++) {
   const b = makeBatch(wn);
   const r0 = context.stats.counter('remote_write_requests');
-  await measure(`window ${wn} export + remote write of ${n} contexts`, async () => {
+  await step(`window ${wn} export + remote write of ${n} contexts`, async () => {
     await sink.export(b);
     return `${context.stats.counter('remote_write_requests') - r0} requests, ${context.stats.counter('remote_write_samples')} samples so far`;
   });
 }
 if (scrapeToo) {
-  await measure('scrape text', async () => `${(await scrape({}) / 1048576).toFixed(1)} MiB`);
-  await measure('scrape OpenMetrics', async () => `${(await scrape({ accept: 'application/openmetrics-text;version=1.0.0' }) / 1048576).toFixed(1)} MiB`);
+  await step('scrape text', async () => `${((await scrape(sink.boundPort, {})) / 1048576).toFixed(1)} MiB`);
+  await step('scrape OpenMetrics', async () => `${((await scrape(sink.boundPort, { accept: 'application/openmetrics-text;version=1.0.0' })) / 1048576).toFixed(1)} MiB`);
 }
 await sink.shutdown(Date.now() + 1000);
 receiver.kill('SIGTERM');
