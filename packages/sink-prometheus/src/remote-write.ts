@@ -188,6 +188,9 @@ export class RemoteWriter {
    */
   async write(touched: readonly Touched[], windowStartMs: number, tally: LossTally): Promise<SliceFigures> {
     const clock = new Slicer(ENCODE_CHECK_EVERY);
+    // Left over only if a previous write threw (counted there as internal_error): never send them with this window.
+    this.ready.length = 0;
+    if (this.builder.samples > 0) this.builder.take();
     for (let i = 0; i < touched.length; i++) {
       const { family, series } = touched[i]!;
       this.encode(family, series, windowStartMs);
