@@ -166,6 +166,18 @@ export class ProtoWriter {
     this.pos += b.length;
   }
 
+  /** Bytes `[start, end)` of `b` as they are, no tag or length: fields encoded once and copied into many messages. */
+  raw(b: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    if (n <= 0) return;
+    this.ensure(n);
+    const buf = this.buf;
+    // Short runs (a label field) copy faster byte by byte than through a subarray view, which is garbage.
+    if (n < 64) for (let i = start, o = this.pos; i < end; i++, o++) buf[o] = b[i]!;
+    else buf.set(b.subarray(start, end), this.pos);
+    this.pos += n;
+  }
+
   /** Packed repeated sint32; nothing for an empty list. */
   packedSint32(field: number, list: readonly number[]): void {
     if (list.length === 0) return;

@@ -57,3 +57,14 @@ t.test('fixed64, optional doubles and packed fixed64', async (t) => {
   t.equal(zigzag32(-1), 1);
   t.equal(zigzag32(1), 2);
 });
+
+t.test('raw: byte ranges copied as they are, short and long, across buffer growth', async (t) => {
+  const src = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 7) % 256));
+  const w = new ProtoWriter(16);
+  w.raw(src, 5, 5);
+  t.equal(w.length, 0, 'an empty range writes nothing');
+  w.raw(src, 3, 40); // below the byte-loop threshold
+  w.raw(src, 10, 290); // above it, and past the initial buffer
+  w.raw(new Uint8Array([1, 2, 3]), 1, 3);
+  t.same(w.finish(), Buffer.concat([src.subarray(3, 40), src.subarray(10, 290), Buffer.from([2, 3])]));
+});

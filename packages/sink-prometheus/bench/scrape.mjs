@@ -3,10 +3,9 @@
 // time, bytes and the worst event-loop delay seen meanwhile (a 1 ms timer), per size. Scrapes are
 // real HTTP requests to the sink's listener from the same process.
 // Usage: node bench/scrape.mjs [contexts...]   (default 10000 200000)
-import { request } from 'node:http';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { AgentSketch, ComponentContext, ComponentStats, silentLogger } from '@metrics-distributor/core';
 import { PrometheusSink } from '../dist/index.js';
+import { measure, scrape } from './common.mjs';
 
 const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
 if (sizes.length === 0) sizes.push(10_000, 200_000);
@@ -30,31 +29,6 @@ function makeBatch(n, windowNo) {
     }
   }
   return { windowStartMs: ts * 1000, intervalMs: 10_000, series, sketches, events: [], serviceChecks: [] };
-}
-
-/** One HTTP scrape; resolves with the body size on the wire. */
-function scrape(port, headers) {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/metrics', headers, agent: false }, (res) => {
-      let bytes = 0;
-      res.on('data', (c) => (bytes += c.length));
-      res.on('end', () => resolve(bytes));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function measure(fn) {
-  const h = monitorEventLoopDelay({ resolution: 1 });
-  h.enable();
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  const r = await fn();
-  const ms = performance.now() - t0;
-  const c = process.cpuUsage(c0);
-  h.disable();
-  return { ms, cpuMs: (c.user + c.system) / 1000, maxDelayMs: h.max / 1e6, r };
 }
 
 for (const n of sizes) {

@@ -4,9 +4,11 @@
  * protobuf `WriteRequest`s, through core's shared DeliveryPolicy — the only retry loop: 5xx and 429 are
  * retried with backoff (Retry-After honoured), 413 splits the request, other 4xx drop it, counted.
  */
+import { Pool } from 'undici';
 import {
   DeliveryPolicy,
   MdError,
+  readBodyHead,
   retryAfterMs,
   type ComponentContext,
   type ComponentStats,
@@ -15,9 +17,10 @@ import {
   type SendOutcome,
 } from '@metrics-distributor/core';
 import { formatValue } from './names.js';
+import { Slicer, type SliceFigures } from './slicer.js';
 import { snappyCompress } from './snappy.js';
 import type { Family, SeriesState, Touched } from './state.js';
-import { encodeLabel, encodeTimeSeriesFrom, type LabelPair } from './write-request.js';
+import { WriteRequestBuilder, encodeLabel, encodeLabelSet, splitRequest, type EncodedLabelSet, type LabelPair, type RawWriteRequest } from './write-request.js';
 
 /** Settings of remote write. Durations are milliseconds. */
 export interface RemoteWriteOptions {
@@ -39,9 +42,9 @@ export interface RemoteWriteOptions {
   maxAgeMs?: number;
 }
 
-/** One request: its encoded series (kept for a split) and its compressed body. */
+/** One request: its uncompressed body with entry boundaries (kept for a split) and its compressed body. */
 interface WritePayload {
-  readonly entries: readonly Buffer[];
+  readonly request: RawWriteRequest;
   readonly body: Buffer;
   readonly windowStartMs: number;
   readonly bytes: number;
@@ -51,10 +54,10 @@ interface WritePayload {
 const LOGGED_BODY_CHARS = 300;
 /** Longest Retry-After honoured: a misbehaving proxy must not park data for days. */
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
-/** `__name__` fields cached at most (sample names are user input: the cache must be bounded). */
-const NAME_EXTRAS_MAX = 100_000;
-/** Remote write encodes this long at most before it gives the event loop a turn. */
-const ENCODE_SLICE_MS = 4;
+/** Encoded label sets shared between series at most (label sets are user input: the cache must be bounded). */
+const LABEL_SETS_MAX = 100_000;
+/** Series encoded between two looks at the clock (a histogram is 14 samples). */
+const ENCODE_CHECK_EVERY = 32;
 /** What the User-Agent says. */
 const USER_AGENT = 'metrics-distributor-sink-prometheus/0.1.0';
 
@@ -78,51 +81,20 @@ export function parseLabels(rendered: string): LabelPair[] {
   return out;
 }
 
-/** A series' labels sorted by name, each with its encoded field. */
-interface EncodedLabels {
-  readonly names: readonly string[];
-  readonly fields: readonly Buffer[];
-}
-
-/** An extra label (`__name__`, `le`, `quantile`) and its encoded field. */
-interface Extra {
-  readonly name: string;
-  readonly field: Buffer;
-}
-
-/**
- * The encoded fields of a series' labels plus up to two extras, merged in name order as the spec
- * requires (`__name__` sorts before lower-case names, after upper-case ones).
- */
-function merged(l: EncodedLabels, a: Extra, b?: Extra): Buffer[] {
-  const out: Buffer[] = [];
-  let ia = false;
-  let ib = b === undefined;
-  for (let i = 0; i < l.names.length; i++) {
-    const n = l.names[i]!;
-    if (!ia && a.name < n) {
-      out.push(a.field);
-      ia = true;
-    }
-    if (!ib && b!.name < n) {
-      out.push(b!.field);
-      ib = true;
-    }
-    out.push(l.fields[i]!);
-  }
-  if (!ia) out.push(a.field);
-  if (!ib) out.push(b!.field);
-  return out;
-}
-
-/** The extras' names never clash with a tag's (`le`, `quantile`, `__x` are renamed), so a only precedes b by name. */
-function extraOf(name: string, value: string): Extra {
-  return { name, field: encodeLabel(name, value) };
-}
+/** Suffixes of sample names, as bytes appended to the family name's. */
+const SUFFIX_NONE = Buffer.alloc(0);
+const SUFFIX_TOTAL = Buffer.from('_total');
+const SUFFIX_BUCKET = Buffer.from('_bucket');
+const SUFFIX_SUM = Buffer.from('_sum');
+const SUFFIX_COUNT = Buffer.from('_count');
 
 /** Sends windows to a remote-write receiver through the shared delivery policy. */
 export class RemoteWriter {
+  /** Where requests go (origin and path, no credentials), for logs. */
   private readonly url: string;
+  private readonly path: string;
+  /** One keep-alive connection: requests go one at a time anyway, and a fetch per request cost more than its encode. */
+  private readonly pool: Pool;
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number;
   private readonly maxSamples: number;
@@ -131,11 +103,14 @@ export class RemoteWriter {
   private readonly qls: readonly string[];
   /** Aborts every request in flight once the shutdown deadline has passed. */
   private readonly abort = new AbortController();
-  private readonly encoded = new WeakMap<SeriesState, EncodedLabels>();
-  private readonly leExtras: readonly Extra[];
-  private readonly quantileExtras: readonly Extra[];
-  /** `__name__` fields by sample name; bounded by the state's families, cleared when it grows past that. */
-  private readonly nameExtras = new Map<string, Extra>();
+  /** Label sets by rendered label string, so series sharing one (a tag set across names) encode it once. */
+  private readonly labelSets = new Map<string, EncodedLabelSet>();
+  private readonly leFields: readonly Buffer[];
+  private readonly quantileFields: readonly Buffer[];
+  /** Built into between requests; exports run one after another, so one builder serves them all. */
+  private readonly builder = new WriteRequestBuilder();
+  /** Requests filled by the encode and not yet handed to the policy. */
+  private readonly ready: WritePayload[] = [];
 
   constructor(
     opts: RemoteWriteOptions,
@@ -157,7 +132,7 @@ export class RemoteWriter {
       'user-agent': USER_AGENT,
       ...opts.headers,
     };
-    // fetch refuses URLs with credentials: they become the Authorization header instead.
+    // Credentials in the URL become the Authorization header, never part of a logged URL.
     if (url.username !== '' || url.password !== '') {
       const basic = Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64');
       this.headers['authorization'] ??= `Basic ${basic}`;
@@ -165,20 +140,29 @@ export class RemoteWriter {
       url.password = '';
     }
     this.url = url.toString();
+    this.path = url.pathname + url.search;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.pool = new Pool(url.origin, {
+      connections: 1,
+      keepAliveTimeout: 15_000,
+      keepAliveMaxTimeout: 60_000,
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+      connect: { timeout: this.timeoutMs },
+    });
     this.maxSamples = opts.maxSamplesPerRequest ?? 2000;
     if (!Number.isInteger(this.maxSamples) || this.maxSamples < 1) throw new MdError('MD_ERR_CONFIG_INVALID', `prometheus maxSamplesPerRequest must be a positive integer, got ${this.maxSamples}`);
     this.les = [...shape.buckets.map(formatValue), '+Inf'];
     this.qls = (shape.quantiles ?? []).map(formatValue);
-    this.leExtras = this.les.map((le) => extraOf('le', le));
-    this.quantileExtras = this.qls.map((q) => extraOf('quantile', q));
+    this.leFields = this.les.map((le) => encodeLabel('le', le));
+    this.quantileFields = this.qls.map((q) => encodeLabel('quantile', q));
     const target: DeliveryTarget<WritePayload> = {
       send: (p) => this.send(p),
       split: (p) => Promise.resolve(this.halves(p)),
       bytes: (p) => p.bytes,
-      items: (p) => p.entries.length,
+      items: (p) => p.request.ends.length,
       dataMs: (p) => p.windowStartMs,
-      logFields: (p) => ({ samples: p.entries.length, bodyBytes: p.body.length }),
+      logFields: (p) => ({ samples: p.request.ends.length, bodyBytes: p.body.length }),
     };
     this.policy = new DeliveryPolicy(target, context, {
       retryBufferBytes: opts.retryBufferBytes ?? 16 * 1024 * 1024,
@@ -198,23 +182,35 @@ export class RemoteWriter {
     return this.policy.bufferedPayloads;
   }
 
-  /** Sends the window's touched series at `windowStartMs`; losses of this first attempt go to `tally`. */
-  async write(touched: readonly Touched[], windowStartMs: number, tally: LossTally): Promise<void> {
-    const entries: Buffer[] = [];
-    let sliceStart = performance.now();
+  /**
+   * Sends the window's touched series at `windowStartMs`; losses of this first attempt go to `tally`.
+   * Returns the longest synchronous slice of the encode.
+   */
+  async write(touched: readonly Touched[], windowStartMs: number, tally: LossTally): Promise<SliceFigures> {
+    const clock = new Slicer(ENCODE_CHECK_EVERY);
+    // Left over only if a previous write threw (counted there as internal_error): never send them with this window.
+    this.ready.length = 0;
+    if (this.builder.samples > 0) this.builder.take();
     for (let i = 0; i < touched.length; i++) {
       const { family, series } = touched[i]!;
-      this.encode(family, series, windowStartMs, entries);
+      this.encode(family, series, windowStartMs);
+      if (this.ready.length > 0) await this.deliverReady(tally, clock);
       // A delivery that only buffers (retries pending) resolves without I/O: the encode of a large
       // window must still give the event loop turns, as export does.
-      if ((i & 255) === 255 && performance.now() - sliceStart >= ENCODE_SLICE_MS) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        sliceStart = performance.now();
-      }
-      // A histogram's samples may run past the limit: the rest start the next request.
-      while (entries.length >= this.maxSamples) await this.policy.deliver(this.payload(entries.splice(0, this.maxSamples), windowStartMs), tally);
+      else if (clock.tick()) await clock.pause();
     }
-    if (entries.length > 0) await this.policy.deliver(this.payload(entries, windowStartMs), tally);
+    if (this.builder.samples > 0) this.ready.push(this.payload(this.builder.take(), windowStartMs));
+    await this.deliverReady(tally, clock);
+    return clock.finish();
+  }
+
+  /** Hands the filled requests to the policy, one after another, each followed by an event-loop turn. */
+  private async deliverReady(tally: LossTally, clock: Slicer): Promise<void> {
+    for (let p = this.ready.shift(); p !== undefined; p = this.ready.shift()) {
+      await this.policy.deliver(p, tally);
+      // The await may or may not have waited on I/O; a turn makes the next slice start on a fresh clock either way.
+      await clock.pause();
+    }
   }
 
   /** Retries what is buffered until `deadlineMs` after `inFlight`, then aborts requests still running. */
@@ -224,97 +220,102 @@ export class RemoteWriter {
       await this.policy.shutdown(deadlineMs, inFlight);
     } finally {
       clearTimeout(timer);
+      await this.pool.destroy().catch(() => undefined);
     }
   }
 
-  private labelsOf(st: SeriesState): EncodedLabels {
-    let enc = this.encoded.get(st);
+  private labelsOf(st: SeriesState): EncodedLabelSet {
+    let enc = st.remoteLabels;
     if (enc === undefined) {
-      const pairs: LabelPair[] = parseLabels(st.labels).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-      enc = { names: pairs.map((p) => p[0]), fields: pairs.map(([n, v]) => encodeLabel(n, v)) };
-      this.encoded.set(st, enc);
+      enc = this.labelSets.get(st.labels);
+      if (enc === undefined) {
+        if (this.labelSets.size >= LABEL_SETS_MAX) this.labelSets.clear();
+        enc = encodeLabelSet(parseLabels(st.labels));
+        this.labelSets.set(st.labels, enc);
+      }
+      st.remoteLabels = enc;
     }
     return enc;
   }
 
-  private nameOf(sample: string): Extra {
-    let e = this.nameExtras.get(sample);
-    if (e === undefined) {
-      if (this.nameExtras.size >= NAME_EXTRAS_MAX) this.nameExtras.clear();
-      e = extraOf('__name__', sample);
-      this.nameExtras.set(sample, e);
-    }
-    return e;
-  }
-
   /** A series' samples: counter `_total`, gauge, histogram `_bucket` (cumulative), `_sum`, `_count`, or summary quantiles, `_sum`, `_count`. */
-  private encode(fam: Family, st: SeriesState, ts: number, out: Buffer[]): void {
+  private encode(fam: Family, st: SeriesState, ts: number): void {
     const l = this.labelsOf(st);
+    // The family name's bytes, kept with the family: one small Buffer each, not one per sample name.
+    const name = (fam.remoteName ??= Buffer.from(fam.name));
+    const b = this.builder;
+    const max = this.maxSamples;
     switch (fam.type) {
       case 'counter':
-        out.push(encodeTimeSeriesFrom(merged(l, this.nameOf(fam.name + '_total')), st.value, ts));
-        return;
       case 'gauge':
-        out.push(encodeTimeSeriesFrom(merged(l, this.nameOf(fam.name)), st.value, ts));
+        b.add(l, name, fam.type === 'counter' ? SUFFIX_TOTAL : SUFFIX_NONE, undefined, 0, st.value, ts);
+        if (b.samples >= max) this.cut(ts);
         return;
       case 'histogram': {
         const buckets = st.buckets!;
-        const bucketName = this.nameOf(fam.name + '_bucket');
         let cum = 0;
         for (let i = 0; i < buckets.length; i++) {
           cum += buckets[i]!;
-          out.push(encodeTimeSeriesFrom(merged(l, bucketName, this.leExtras[i]), cum, ts));
+          b.add(l, name, SUFFIX_BUCKET, this.leFields[i], l.leAt, cum, ts);
+          if (b.samples >= max) this.cut(ts);
         }
         break;
       }
       case 'summary': {
         const qs = st.quantiles!;
-        const name = this.nameOf(fam.name);
-        for (let i = 0; i < qs.length; i++) out.push(encodeTimeSeriesFrom(merged(l, name, this.quantileExtras[i]), qs[i]!, ts));
+        for (let i = 0; i < qs.length; i++) {
+          b.add(l, name, SUFFIX_NONE, this.quantileFields[i], l.quantileAt, qs[i]!, ts);
+          if (b.samples >= max) this.cut(ts);
+        }
         break;
       }
     }
-    out.push(encodeTimeSeriesFrom(merged(l, this.nameOf(fam.name + '_sum')), st.scale === 1 ? st.value : st.value * st.scale, ts));
-    out.push(encodeTimeSeriesFrom(merged(l, this.nameOf(fam.name + '_count')), st.count, ts));
+    b.add(l, name, SUFFIX_SUM, undefined, 0, st.scale === 1 ? st.value : st.value * st.scale, ts);
+    if (b.samples >= max) this.cut(ts);
+    b.add(l, name, SUFFIX_COUNT, undefined, 0, st.count, ts);
+    if (b.samples >= max) this.cut(ts);
   }
 
-  private payload(entries: readonly Buffer[], windowStartMs: number): WritePayload {
-    const body = snappyCompress(Buffer.concat(entries));
-    let raw = 0;
-    for (const e of entries) raw += e.length;
-    return { entries, body, windowStartMs, bytes: body.length + raw };
+  /** Ends the request being built at the sample limit (a histogram's samples may run past it: the rest start the next). */
+  private cut(windowStartMs: number): void {
+    this.ready.push(this.payload(this.builder.take(), windowStartMs));
+  }
+
+  private payload(request: RawWriteRequest, windowStartMs: number): WritePayload {
+    const body = snappyCompress(request.raw);
+    return { request, body, windowStartMs, bytes: body.length + request.raw.length + request.ends.byteLength };
   }
 
   private halves(p: WritePayload): WritePayload[] {
-    const mid = Math.ceil(p.entries.length / 2);
-    return [this.payload(p.entries.slice(0, mid), p.windowStartMs), this.payload(p.entries.slice(mid), p.windowStartMs)];
+    const [a, b] = splitRequest(p.request, Math.ceil(p.request.ends.length / 2));
+    return [this.payload(a, p.windowStartMs), this.payload(b, p.windowStartMs)];
   }
 
   private async send(p: WritePayload): Promise<SendOutcome> {
-    let res: Response;
+    let status: number;
+    let headers: Record<string, string | string[] | undefined>;
+    let text = '';
     try {
-      res = await fetch(this.url, {
-        method: 'POST',
-        headers: this.headers,
-        body: p.body,
-        signal: AbortSignal.any([AbortSignal.timeout(this.timeoutMs), this.abort.signal]),
-      });
+      const res = await this.pool.request({ path: this.path, method: 'POST', headers: this.headers, body: p.body, signal: this.abort.signal });
+      status = res.statusCode;
+      headers = res.headers;
+      // The body is read (its head kept for the log) so the connection can carry the next request.
+      const head = await readBodyHead(res.body, LOGGED_BODY_CHARS * 4).catch(() => Buffer.alloc(0));
+      if (status < 200 || status >= 300) text = head.toString('utf8').slice(0, LOGGED_BODY_CHARS);
     } catch (err) {
-      const timeout = err instanceof Error && err.name === 'TimeoutError';
+      const code = (err as { code?: unknown }).code;
+      const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
       return { kind: 'retryable', error: new MdError(timeout ? 'MD_ERR_SINK_TIMEOUT' : 'MD_ERR_SINK_EXPORT', `remote write request failed: ${(err as Error).message}`, { cause: err }) };
     }
-    const status = res.status;
     if (status >= 200 && status < 300) {
-      await res.body?.cancel();
       this.context.stats.count('remote_write_requests');
-      this.context.stats.count('remote_write_samples', p.entries.length);
+      this.context.stats.count('remote_write_samples', p.request.ends.length);
       return { kind: 'ok' };
     }
-    const body = (await res.text().catch(() => '')).slice(0, LOGGED_BODY_CHARS);
-    const fields = { status, body, samples: p.entries.length };
+    const fields = { status, body: text, samples: p.request.ends.length };
     if (status === 413) return { kind: 'too_large', log: { code: 'MD_ERR_SINK_PAYLOAD_TOO_LARGE', level: 'error', fields } };
     if (status === 429 || status >= 500) {
-      const retryAfter = retryAfterMs(res.headers, MAX_RETRY_AFTER_MS);
+      const retryAfter = retryAfterMs(headers, MAX_RETRY_AFTER_MS);
       return { kind: 'retryable', error: new MdError('MD_ERR_SINK_EXPORT', `remote write answered ${status}`), fields, ...(retryAfter !== undefined ? { retryAfterMs: retryAfter } : {}) };
     }
     const auth = status === 401 || status === 403;

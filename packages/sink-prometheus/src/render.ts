@@ -3,6 +3,7 @@
  * a scrape of a large state gives the event loop turns, and picks the format from `Accept`.
  */
 import { escapeHelp, formatValue } from './names.js';
+import { Slicer, type SliceFigures } from './slicer.js';
 import type { ExpositionState, Family, SeriesState } from './state.js';
 
 /** The two exposition formats. */
@@ -55,8 +56,10 @@ export interface RenderOptions {
   buckets: readonly number[];
   /** The clock, for skipping series past their TTL. */
   nowMs: number;
-  /** Yield to the event loop after this many series; 0 renders in one go. */
+  /** Yield to the event loop after this many series at most (and after each slice's time budget); 0 renders in one go. */
   yieldEvery: number;
+  /** Told the longest synchronous slice of the render once it is done. */
+  onLongestSlice?: (slice: SliceFigures) => void;
   /** Quantiles of summaries, in the state's order. */
   quantiles?: readonly number[];
 }
@@ -126,18 +129,23 @@ export function bucketLabels(buckets: readonly number[]): string[] {
 /** Chunks handed out at about this many characters: big enough for few writes, small enough to stream. */
 const CHUNK_CHARS = 64 * 1024;
 
+/** Series rendered between two looks at the clock: a histogram series is about a kilobyte of text. */
+const RENDER_CHECK_EVERY = 16;
+
 /**
- * Renders the state as chunks of text, giving the event loop a turn every `yieldEvery` series, so a
+ * Renders the state as chunks of text, giving the event loop a turn after each slice's time budget
+ * and at least every `yieldEvery` series, so a
  * scrape streams to the socket instead of building one string of tens of MiB. Families are taken as a
  * snapshot, and each family's series too, so one created or removed meanwhile is either fully in or
  * skipped, and no name or series is ever written twice.
  */
-export async function* renderChunks(state: ExpositionState, format: ExpositionFormat, opts: RenderOptions): AsyncGenerator<string, void, undefined> {
+export async function* renderChunks(state: ExpositionState, format: ExpositionFormat, opts: RenderOptions): AsyncGenerator<string, void, boolean | undefined> {
   const om = format === 'openmetrics';
   const les = bucketLabels(opts.buckets);
   const qls = (opts.quantiles ?? []).map(formatValue);
   let pending = '';
   let since = 0;
+  const clock = new Slicer(RENDER_CHECK_EVERY);
   for (const fam of state.snapshot()) {
     if (fam.removed) continue;
     let headed = false;
@@ -150,17 +158,20 @@ export async function* renderChunks(state: ExpositionState, format: ExpositionFo
       }
       pending += seriesLines(fam, st, om, les, qls);
       if (pending.length >= CHUNK_CHARS) {
-        yield pending;
+        // The consumer says whether it waited for the socket to drain (an event-loop turn): the slice ends there.
+        const waited = yield pending;
         pending = '';
+        if (waited === true) clock.restart();
       }
-      if (opts.yieldEvery > 0 && ++since >= opts.yieldEvery) {
+      if (opts.yieldEvery > 0 && (++since >= opts.yieldEvery || clock.tick())) {
         since = 0;
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await clock.pause();
       }
     }
   }
   if (om) pending += '# EOF\n';
-  if (pending !== '') yield pending;
+  if (pending !== '' && (yield pending) === true) clock.restart();
+  opts.onLongestSlice?.(clock.finish());
 }
 
 /** Renders the state into one string (tests, small states); scrapes use {@link renderChunks}. */

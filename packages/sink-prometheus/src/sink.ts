@@ -10,6 +10,7 @@ import { createGzip } from 'node:zlib';
 import { MdError, SUCCESS, type ComponentContext, type ComponentStats, type ExportResult, type LossTally, type MetricBatch, type Sink } from '@metrics-distributor/core';
 import { RemoteWriter, type RemoteWriteOptions } from './remote-write.js';
 import { CONTENT_TYPES, negotiate, render, renderChunks, type ExpositionFormat, type RenderOptions } from './render.js';
+import { Slicer, longest, type SliceFigures } from './slicer.js';
 import { ExpositionState } from './state.js';
 
 /** The client libraries' default histogram buckets (client_golang `DefBuckets`), in seconds. */
@@ -51,9 +52,9 @@ export interface PrometheusSinkOptions {
   scrape?: boolean;
   /** Also send every window to a remote-write receiver (see {@link RemoteWriteOptions}). */
   remoteWrite?: RemoteWriteOptions;
-  /** Items applied per look at the clock while exporting. Default 512. */
+  /** Items applied per look at the clock while exporting (a turn every 5 ms). Default 128. */
   sliceCheckEvery?: number;
-  /** Series rendered between two event-loop turns during a scrape. Default 2000; 0 renders in one go. */
+  /** Series rendered at most between two event-loop turns during a scrape (a turn also comes every 5 ms). Default 2000; 0 renders in one go. */
   renderYieldEvery?: number;
 }
 
@@ -67,40 +68,15 @@ export interface PrometheusSinkDeps {
   retryStats?: ComponentStats;
 }
 
-/** Export gives the event loop a turn after this long (ms), so ingestion keeps up during a large window. */
-const SLICE_MS = 2;
-
 function positive(name: string, v: number | undefined, def: number, allowZero = false): number {
   const x = v ?? def;
   if (!Number.isFinite(x) || x < 0 || (!allowZero && x === 0)) throw new MdError('MD_ERR_CONFIG_INVALID', `prometheus ${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${String(v)}`);
   return x;
 }
 
-/** Cuts an export into slices of about SLICE_MS, with an event-loop turn between, and keeps its clock. */
-class Slicer {
-  /** The sink's clock, read again after each pause. */
-  nowMs: number;
-  private sliceStart = performance.now();
-  private k = 0;
-
-  constructor(
-    private readonly every: number,
-    private readonly now: () => number,
-  ) {
-    this.nowMs = now();
-  }
-
-  /** Counts one item; true when the slice is used up. */
-  tick(): boolean {
-    return ++this.k % this.every === 0 && performance.now() - this.sliceStart >= SLICE_MS;
-  }
-
-  /** Gives the event loop a turn, then starts the next slice. */
-  async pause(): Promise<void> {
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    this.sliceStart = performance.now();
-    this.nowMs = this.now();
-  }
+/** Milliseconds to 3 decimals, as self-metric gauges show durations. */
+function round3(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
 }
 
 /** Items of a batch this sink takes: series, distributions and timer/histogram sketches. */
@@ -163,7 +139,7 @@ export class PrometheusSink implements Sink {
     if (!this.path.startsWith('/')) throw new MdError('MD_ERR_CONFIG_INVALID', `prometheus path must start with /, got ${this.path}`);
     this.ttlMs = positive('ttlMs', opts.ttlMs, 300_000);
     this.buckets = validateBuckets(opts.buckets ?? DEFAULT_BUCKETS);
-    this.sliceCheckEvery = Math.max(1, Math.trunc(positive('sliceCheckEvery', opts.sliceCheckEvery, 512)));
+    this.sliceCheckEvery = Math.max(1, Math.trunc(positive('sliceCheckEvery', opts.sliceCheckEvery, 128)));
     this.renderYieldEvery = Math.trunc(positive('renderYieldEvery', opts.renderYieldEvery, 2000, true));
     const observer = opts.observerType ?? 'histogram';
     if (observer !== 'histogram' && observer !== 'summary') throw new MdError('MD_ERR_CONFIG_INVALID', `prometheus observerType must be histogram or summary, got ${String(observer)}`);
@@ -249,41 +225,59 @@ export class PrometheusSink implements Sink {
       return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', 'prometheus sink is shut down') };
     }
     this.context.stats.received += items;
-    const clock = new Slicer(this.sliceCheckEvery, this.now);
+    const clock = new Slicer(this.sliceCheckEvery);
+    let nowMs = this.now();
     // Without scrapes nothing else removes expired series, so exports sweep now and then.
-    if (clock.nowMs - this.lastSweepMs >= Math.min(this.ttlMs, 60_000)) {
-      this.lastSweepMs = clock.nowMs;
-      this.state.sweep(clock.nowMs);
+    if (nowMs - this.lastSweepMs >= Math.min(this.ttlMs, 60_000)) {
+      this.lastSweepMs = nowMs;
+      this.state.sweep(nowMs);
     }
     this.state.beginExport();
     // With their sketches in the batch, h/ms contexts are histograms: their aggregate gauges are left out.
     const skipAggregates = batch.histogramSketches !== undefined;
     for (const s of batch.series) {
-      if (!skipAggregates || s.aggregateOf === undefined) this.state.applySeries(s, clock.nowMs);
-      if (clock.tick()) await clock.pause();
+      if (!skipAggregates || s.aggregateOf === undefined) this.state.applySeries(s, nowMs);
+      if (clock.tick()) {
+        await clock.pause();
+        nowMs = this.now();
+      }
     }
     const state = this.state;
     const observe = this.summaries ? state.applySummary.bind(state) : state.applySketch.bind(state);
     for (const s of batch.sketches) {
-      observe(s.metric, s.host, s.tags, s.sketch, clock.nowMs);
-      if (clock.tick()) await clock.pause();
+      observe(s.metric, s.host, s.tags, s.sketch, nowMs);
+      if (clock.tick()) {
+        await clock.pause();
+        nowMs = this.now();
+      }
     }
     // Timers and histograms as observers: ms in seconds, as statsd_exporter; h in the unit sent.
     for (const s of batch.histogramSketches ?? []) {
-      observe(s.metric, s.host, s.tags, s.sketch, clock.nowMs, s.sourceType === 'ms' ? 0.001 : 1);
-      if (clock.tick()) await clock.pause();
+      observe(s.metric, s.host, s.tags, s.sketch, nowMs, s.sourceType === 'ms' ? 0.001 : 1);
+      if (clock.tick()) {
+        await clock.pause();
+        nowMs = this.now();
+      }
     }
     this.context.stats.gauge('prometheus_series', this.state.size);
+    const slices = clock.finish();
     if (this.remote === undefined) {
+      this.sliceGauges('export', slices);
       this.context.stats.sent += items;
       return SUCCESS;
     }
     // The window's series go out with their cumulative values; what the receiver refuses is counted there.
     const tally: LossTally = { lost: 0, reasons: new Set() };
-    await this.remote.write(this.state.takeTouched(), batch.windowStartMs, tally);
+    this.sliceGauges('export', longest(slices, await this.remote.write(this.state.takeTouched(), batch.windowStartMs, tally)));
     this.context.stats.sent += items;
     if (tally.lost === 0) return SUCCESS;
     return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', `prometheus remote write: ${tally.lost} sample(s) of the window dropped (${[...tally.reasons].join(', ')})`) };
+  }
+
+  /** The longest synchronous slice of the last export (with its remote write) or scrape, as self-metric gauges. */
+  private sliceGauges(of: 'export' | 'scrape', slice: SliceFigures): void {
+    this.context.stats.gauge(`prometheus_${of}_longest_slice_ms`, round3(slice.wallMs));
+    this.context.stats.gauge(`prometheus_${of}_longest_slice_cpu_ms`, round3(slice.cpuMs));
   }
 
   /** Renders the exposition as a scrape would get it, without HTTP (tests, benchmarks, embedders). */
@@ -296,7 +290,13 @@ export class PrometheusSink implements Sink {
     const nowMs = this.now();
     this.state.sweep(nowMs);
     this.lastSweepMs = nowMs;
-    return { buckets: this.buckets, nowMs, yieldEvery: this.renderYieldEvery, quantiles: this.quantiles };
+    return {
+      buckets: this.buckets,
+      nowMs,
+      yieldEvery: this.renderYieldEvery,
+      quantiles: this.quantiles,
+      onLongestSlice: (slice) => this.sliceGauges('scrape', slice),
+    };
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -339,18 +339,27 @@ export class PrometheusSink implements Sink {
   }
 
   /** Writes rendered chunks with backpressure, so a slow scraper never makes the sink buffer the whole exposition. */
-  private async stream(chunks: AsyncGenerator<string, void, undefined>, out: Writable): Promise<void> {
-    for await (const chunk of chunks) {
-      if (out.destroyed) return;
-      if (!out.write(chunk)) await new Promise<void>((resolve) => {
-        const done = (): void => {
-          out.off('drain', done);
-          out.off('close', done);
-          resolve();
-        };
-        out.on('drain', done);
-        out.on('close', done);
-      });
+  private async stream(chunks: AsyncGenerator<string, void, boolean | undefined>, out: Writable): Promise<void> {
+    // The render is told when a chunk waited for `drain`, which is where its synchronous slice ended.
+    for (let r = await chunks.next(); r.done !== true; ) {
+      if (out.destroyed) {
+        await chunks.return();
+        return;
+      }
+      let waited = false;
+      if (!out.write(r.value)) {
+        waited = true;
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            out.off('drain', done);
+            out.off('close', done);
+            resolve();
+          };
+          out.on('drain', done);
+          out.on('close', done);
+        });
+      }
+      r = await chunks.next(waited);
     }
     out.end();
   }

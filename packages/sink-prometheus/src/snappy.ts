@@ -16,8 +16,9 @@ function maxCompressedLength(n: number): number {
   return 32 + n + Math.floor(n / 6);
 }
 
+/** Four bytes as a signed 32-bit integer: only compared and hashed, so the sign does not matter, and it stays a small integer for V8. */
 function load32(b: Uint8Array, i: number): number {
-  return (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0;
+  return b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
 }
 
 function hash(v: number): number {
@@ -52,7 +53,9 @@ class Out {
       this.buf[this.o++] = (59 + bytes) << 2;
       for (let i = 0, v = n; i < bytes; i++, v = Math.floor(v / 256)) this.buf[this.o++] = v & 0xff;
     }
-    this.buf.set(src.subarray(from, to), this.o);
+    // Most literals are a sample's few changing bytes: a loop beats a subarray view, which is garbage.
+    if (len < 32) for (let i = from, o = this.o; i < to; i++, o++) this.buf[o] = src[i]!;
+    else this.buf.set(src.subarray(from, to), this.o);
     this.o += len;
   }
 
@@ -97,6 +100,8 @@ function block(src: Uint8Array, start: number, end: number, out: Out): void {
     if (cand >= start && load32(src, cand) === v) {
       out.literal(src, lit, i);
       let len = 4;
+      // Four bytes per step while they agree (matches run long in label-heavy requests), then byte by byte.
+      while (i + len + 4 <= end && load32(src, cand + len) === load32(src, i + len)) len += 4;
       while (i + len < end && src[cand + len] === src[i + len]) len++;
       out.copy(i - cand, len);
       i += len;

@@ -4,6 +4,7 @@
  */
 import { AgentSketch, type ComponentContext, type DropReason, type ErrorCode, type Series, type SketchData } from '@metrics-distributor/core';
 import { LabelCache, sanitizeMetricName } from './names.js';
+import type { EncodedLabelSet } from './write-request.js';
 
 /** The Prometheus types this sink exposes. */
 export type FamilyType = 'counter' | 'gauge' | 'histogram' | 'summary';
@@ -17,9 +18,9 @@ export interface SeriesState {
   /** Histogram or summary observation count. */
   count: number;
   /** Histogram counts per bucket, not cumulative; the last slot is the `+Inf` overflow. The sum is unscaled. */
-  readonly buckets: Float64Array | undefined;
+  readonly buckets: number[] | undefined;
   /** A summary's quantile values (already scaled), one per configured quantile: those of the last window that had samples. */
-  readonly quantiles: Float64Array | undefined;
+  readonly quantiles: number[] | undefined;
   /** When it was last updated (ms, the sink's clock): what the TTL counts from. */
   updatedMs: number;
   /** The export that last listed it as touched, so it is listed once per window. */
@@ -30,6 +31,8 @@ export interface SeriesState {
   readonly originName: string;
   /** Raw tags of the first writer, for the same check. */
   readonly originTags: readonly string[];
+  /** Remote write's encoding of {@link labels}, made on first send and kept with the series. */
+  remoteLabels: EncodedLabelSet | undefined;
 }
 
 /** One metric family: its exposed name, type and series. */
@@ -42,10 +45,10 @@ export interface Family {
   readonly rawName: string;
   /** Its series by rendered label set. */
   readonly series: Map<string, SeriesState>;
-  /** Sample and family names this family holds in the exposition. */
-  readonly claims: readonly string[];
   /** Set once it has no series left and was removed: a render still holding it skips it. */
   removed: boolean;
+  /** {@link name} in UTF-8 for remote write, made on first send and kept with the family. */
+  remoteName: Buffer | undefined;
 }
 
 /** Options of the {@link ExpositionState}, already validated. */
@@ -72,8 +75,21 @@ export interface Touched {
   readonly series: SeriesState;
 }
 
-/** Longest name cache before it is cleared: raw names are user input, so the cache must be bounded. */
+/** Smallest bound of the raw-name cache (see `nameCacheMax`): raw names are user input, so the cache must be bounded. */
 const NAME_CACHE_MAX = 100_000;
+/**
+ * What a family's name is extended with in the exposition, per type: a counter `x` holds `x` (its
+ * OpenMetrics family name) and `x_total`, a histogram `x`, `x_bucket`, `x_sum`, `x_count`.
+ */
+const EXPOSED_SUFFIXES: Readonly<Record<FamilyType, readonly string[]>> = {
+  counter: ['', '_total'],
+  gauge: [''],
+  summary: ['', '_sum', '_count'],
+  histogram: ['', '_bucket', '_sum', '_count'],
+};
+/** Every non-empty suffix above. */
+const ANY_SUFFIX: readonly string[] = ['_total', '_bucket', '_sum', '_count'];
+
 /** When the series limit is hit, expired series are swept at most this often before new ones are dropped. */
 const LIMIT_SWEEP_EVERY_MS = 1000;
 
@@ -112,6 +128,14 @@ export function windowTotal(s: Series): number {
   return Math.abs(x - r) <= 1e-9 * Math.max(1, Math.abs(x)) ? r : x;
 }
 
+/** `n` zeros as a packed array of doubles (1.5 then 0 makes V8 pick double elements from the start). */
+function zeros(n: number): number[] {
+  const a: number[] = [];
+  for (let i = 0; i < n; i++) a.push(1.5);
+  for (let i = 0; i < n; i++) a[i] = 0;
+  return a;
+}
+
 function sameTags(a: readonly string[], b: readonly string[]): boolean {
   if (a === b) return true;
   if (a.length !== b.length) return false;
@@ -121,10 +145,12 @@ function sameTags(a: readonly string[], b: readonly string[]): boolean {
 
 /** Every family and series this sink exposes, with the rules that keep it bounded and unambiguous. */
 export class ExpositionState {
+  /** Families by name; the names each exposes follow from its type ({@link EXPOSED_SUFFIXES}), so no second map holds them. */
   private readonly families = new Map<string, Family>();
-  /** Exposed names (samples and OpenMetrics family names) to the family holding them. */
-  private readonly claims = new Map<string, Family>();
-  private readonly names = new Map<string, string>();
+  /** The family each raw name last resolved to: one lookup per point instead of sanitising, suffix check and a second map. */
+  private readonly byRaw = new Map<string, Family>();
+  /** Bound of the raw-name cache: past the live series (each has a name), so a steady state never thrashes it. */
+  private readonly nameCacheMax: number;
   private readonly labelCache = new LabelCache();
   private seriesCount = 0;
   private lastLimitSweepMs = -Infinity;
@@ -142,7 +168,9 @@ export class ExpositionState {
   constructor(
     private readonly opts: StateOptions,
     private readonly context: ComponentContext<'sink'>,
-  ) {}
+  ) {
+    this.nameCacheMax = Math.max(NAME_CACHE_MAX, 2 * opts.maxSeries);
+  }
 
   /** The bucket bounds' sketch keys for values scaled by `scale`. */
   private keysFor(scale: number): Int32Array {
@@ -303,22 +331,43 @@ export class ExpositionState {
   private removeFamily(fam: Family): void {
     fam.removed = true;
     this.families.delete(fam.name);
-    for (const c of fam.claims) if (this.claims.get(c) === fam) this.claims.delete(c);
   }
 
-  private sanitized(raw: string): string {
-    let n = this.names.get(raw);
-    if (n === undefined) {
-      if (this.names.size >= NAME_CACHE_MAX) this.names.clear();
-      n = sanitizeMetricName(raw);
-      this.names.set(raw, n);
+  /**
+   * The family exposing the name `exposed` (a sample name or an OpenMetrics family name), if any: the
+   * family of that very name, or one whose name plus one of its type's suffixes gives it.
+   */
+  private holderOf(exposed: string, own: string): Family | undefined {
+    // `own` is the new family's name, known to be free: no lookup of it is needed.
+    if (exposed !== own) {
+      const direct = this.families.get(exposed);
+      if (direct !== undefined) return direct;
     }
-    return n;
+    for (const suffix of ANY_SUFFIX) {
+      if (exposed.length <= suffix.length || !exposed.endsWith(suffix)) continue;
+      const base = exposed.slice(0, -suffix.length);
+      if (base === own) continue;
+      const fam = this.families.get(base);
+      if (fam !== undefined && EXPOSED_SUFFIXES[fam.type].includes(suffix)) return fam;
+    }
+    return undefined;
   }
 
   /** The family for a raw name and type, created if its names are free; undefined (and counted) on a clash. */
   private family(raw: string, type: FamilyType): Family | undefined {
-    let name = this.sanitized(raw);
+    const cached = this.byRaw.get(raw);
+    if (cached !== undefined && cached.type === type && !cached.removed) return cached;
+    const fam = this.resolveFamily(raw, type);
+    if (fam !== undefined) {
+      if (this.byRaw.size >= this.nameCacheMax) this.byRaw.clear();
+      this.byRaw.set(raw, fam);
+    }
+    return fam;
+  }
+
+  private resolveFamily(raw: string, type: FamilyType): Family | undefined {
+    // Sanitised once per raw name: the family is cached by raw name (`byRaw`) afterwards.
+    let name = sanitizeMetricName(raw);
     // `req.total` and `req` are the same counter family, exposed as `req_total`.
     if (type === 'counter' && name.endsWith('_total') && name.length > 6) name = name.slice(0, -6);
     const fam = this.families.get(name);
@@ -327,24 +376,16 @@ export class ExpositionState {
       this.drop('type_clash', 'MD_ERR_SINK_TYPE_CLASH', raw, { type, existing: fam.type });
       return undefined;
     }
-    const claims =
-      type === 'counter'
-        ? [name, name + '_total']
-        : type === 'gauge'
-          ? [name]
-          : type === 'summary'
-            ? [name, name + '_sum', name + '_count']
-            : [name, name + '_bucket', name + '_sum', name + '_count'];
-    for (const c of claims) {
-      const other = this.claims.get(c);
+    for (const suffix of EXPOSED_SUFFIXES[type]) {
+      const exposed = name + suffix;
+      const other = this.holderOf(exposed, name);
       if (other !== undefined) {
-        this.drop('name_clash', 'MD_ERR_SINK_NAME_CLASH', raw, { exposed: c, heldBy: other.name, heldByType: other.type });
+        this.drop('name_clash', 'MD_ERR_SINK_NAME_CLASH', raw, { exposed, heldBy: other.name, heldByType: other.type });
         return undefined;
       }
     }
-    const created: Family = { name, type, rawName: raw, series: new Map(), claims, removed: false };
+    const created: Family = { name, type, rawName: raw, series: new Map(), removed: false, remoteName: undefined };
     this.families.set(name, created);
-    for (const c of claims) this.claims.set(c, created);
     return created;
   }
 
@@ -377,13 +418,16 @@ export class ExpositionState {
       labels,
       value: 0,
       count: 0,
-      buckets: type === 'histogram' ? new Float64Array(this.opts.buckets.length + 1) : undefined,
-      quantiles: type === 'summary' ? new Float64Array(this.opts.quantiles?.length ?? 0) : undefined,
+      // Plain arrays of doubles live on the JS heap: a typed array this size has an off-heap store whose
+      // bookkeeping made a 200k-series window's garbage collections several times longer.
+      buckets: type === 'histogram' ? zeros(this.opts.buckets.length + 1) : undefined,
+      quantiles: type === 'summary' ? zeros(this.opts.quantiles?.length ?? 0) : undefined,
       updatedMs: nowMs,
       touchedIn: 0,
       scale,
       originName: raw,
       originTags: tags,
+      remoteLabels: undefined,
     };
     home.series.set(labels, created);
     this.lastFamily = home;

@@ -105,6 +105,8 @@ export function decodeWriteRequest(buf: Buffer): WireSeries[] {
 export interface SeenRequest {
   headers: IncomingHttpHeaders;
   series: WireSeries[];
+  /** The body after snappy: the WriteRequest's bytes. */
+  raw: Buffer;
   status: number;
   /** When it arrived (epoch ms). */
   at: number;
@@ -117,9 +119,10 @@ export async function standIn(answer: (n: number, series: WireSeries[]) => { sta
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const series = decodeWriteRequest(snappyDecode(Buffer.concat(chunks)));
+      const raw = snappyDecode(Buffer.concat(chunks));
+      const series = decodeWriteRequest(raw);
       const a = answer(seen.length, series);
-      seen.push({ headers: req.headers, series, status: a.status, at: Date.now() });
+      seen.push({ headers: req.headers, series, raw, status: a.status, at: Date.now() });
       res.writeHead(a.status, a.headers).end(a.status >= 400 ? 'refused' : '');
     });
   });
