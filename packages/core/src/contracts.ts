@@ -31,7 +31,10 @@ export type BatchItemKind = 'series' | 'sketches' | 'events' | 'serviceChecks';
 export interface BatchDelivery {
   /** Stable id of the window in its sink's data directory, the same after a restart. */
   readonly batchId: string;
-  /** True when the window comes from disk: replayed after a restart, or exported again after {@link kept}. */
+  /**
+   * True when the window comes from disk: replayed after a restart, or exported again after {@link kept}.
+   * When false no item is done yet, so a sink may skip asking {@link done} per item.
+   */
   readonly replay: boolean;
   /** True when item `index` of `kind` was delivered by an earlier export of this window: skip it. */
   done(kind: BatchItemKind, index: number): boolean;

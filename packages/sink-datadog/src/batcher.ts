@@ -106,7 +106,7 @@ export class Batcher {
   private async group<T>(job: GroupJob<T>, out: PayloadQueue, tally: LossTally): Promise<void> {
     if (job.items.length === 0) return;
     let done = 0;
-    if (job.ledger !== undefined) for (let i = 0; i < job.items.length; i++) if (job.ledger.done(BATCH_KIND[job.kind], i)) done++;
+    if (job.ledger?.replay === true) for (let i = 0; i < job.items.length; i++) if (job.ledger.done(BATCH_KIND[job.kind], i)) done++;
     if (done === job.items.length) return;
     this.accounting.received(job.kind, job.items.length - done);
     const writer = new PayloadWriter(job.kind, this.scratchPool);
@@ -124,6 +124,8 @@ export class Batcher {
     // Compression is only known afterwards: aim the raw size at what the learnt ratio says fits compressed.
     const rawTarget = Math.min(limits.maxUncompressedBytes, Math.floor((COMPRESSED_HEADROOM * limits.maxCompressedBytes) / this.compressor.ratio[kind]));
     const batchKind = BATCH_KIND[kind];
+    // Only a window exported before (a replay) has items done; a first export skips the probe per item.
+    const skip = ledger?.replay === true ? ledger : undefined;
     // Index in `items` of each item written to the open body, so a delivered body can say which items it held.
     let idx: number[] = [];
     const push = async (): Promise<void> => {
@@ -138,7 +140,7 @@ export class Batcher {
         await yieldToLoop();
         sliceStart = performance.now();
       }
-      if (ledger?.done(batchKind, i) === true) continue; // delivered before a restart
+      if (skip?.done(batchKind, i) === true) continue; // delivered before a restart
       const item = items[i]!;
       let bytes: number;
       try {

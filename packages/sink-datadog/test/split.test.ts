@@ -35,13 +35,13 @@ t.test('series: uncompressed bodies stay under the limit', async (t) => {
 t.test('series: a compressed body over the limit is re-split until every body fits', async (t) => {
   const fake = await startFakeDatadog();
   t.teardown(() => fake.close());
-  // Random tags barely compress, so the first size estimate (ratio 0.5) is wrong and bodies must be re-split.
+  // Random tags barely compress, so the first size estimate (ratio 0.25) is wrong and bodies must be re-split.
   const { sink } = makeSink(fake, { limits: { series: { maxCompressedBytes: 1500 } } });
   const series = Array.from({ length: 120 }, (_, i) => gauge(`r.${i}`, [`rnd:${randomBytes(60).toString('base64')}`]));
   t.same(await sink.export(batch({ series })), { code: 'success' });
   const reqs = seriesReqs(fake);
   for (const r of reqs) t.ok(r.raw.length <= 1500, `compressed body ${r.raw.length} ≤ 1500`);
-  // Without the re-split the first bodies (sized for a 0.5 ratio) would compress to about 1,800 B.
+  // Without the re-split the first bodies (sized for a 0.25 ratio) would compress to well over 1,500 B.
   t.ok(reqs.every((r) => (r.json as { series: unknown[] }).series.length >= 2), 'bodies hold several items, not one each');
   t.same(names(fake).sort(), series.map((s) => s.metric).sort(), 'every series delivered exactly once');
   await sink.shutdown(Date.now() + 1000);

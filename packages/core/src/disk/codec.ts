@@ -30,8 +30,12 @@ import type {
 import { ByteReader, ByteWriter, MalformedRecord } from './bytes.js';
 import { decodeJsonBatch, decodeJsonMeta } from './codec-json.js';
 
-/** Encoding and decoding yield after this long; well under the 50 ms loop-delay budget. */
-const SLICE_MS = 4;
+/**
+ * Encoding and decoding yield after this long. A loop turn reads at most 32 datagrams per UDP socket,
+ * so at 10k datagrams/s a turn must stay well under 3 ms: with 4 ms slices the receive queue grew for
+ * the whole encode and overflowed (bench scenario 14b lost 5 % of its lines).
+ */
+const SLICE_MS = 1;
 /** Items between two looks at the clock: reading it per item would cost more than some items. */
 const CHECK_EVERY = 64;
 const VERSION = 2;
@@ -93,28 +97,43 @@ export function metaOf(batch: MetricBatch): WindowMeta {
   };
 }
 
+/**
+ * Strings (and tags arrays) a record indexes for de-duplication, at most. Probing a Map of a few
+ * thousand entries is cheap; one of 400k (a window where nearly every context has a name of its own)
+ * misses the CPU caches on every probe, ~1 µs each, and that was most of the encoding's CPU at 200k
+ * contexts. Past the bound, strings not yet indexed are appended again where they recur, which the
+ * format allows (the table may hold a string twice); the first 16k distinct names, tags and hosts of
+ * a window, which cover the usual few names × many tag sets, are still stored once.
+ */
+const INDEXED_MAX = 16_384;
+
 /** Builds the string table while the items are written. */
 class StringTable {
   private readonly index = new Map<string, number>();
   /** The table's bytes, each string as it is first seen. */
   readonly out = new ByteWriter();
+  /** Strings in the table. */
+  size = 0;
 
-  /** The index of `s`, added when new. */
+  /** The index of `s`, added when new (or when the index is full and `s` is not in it). */
   ref(s: string): number {
     let i = this.index.get(s);
     if (i === undefined) {
-      i = this.index.size;
-      this.index.set(s, i);
-      this.out.str(s);
+      i = this.add(s);
+      if (this.index.size < INDEXED_MAX) this.index.set(s, i);
     }
     return i;
   }
 
-  /** Strings in the table. */
-  get size(): number {
-    return this.index.size;
+  /** Appends `s` without looking for it: a new entry, even if `s` is in the table already. */
+  add(s: string): number {
+    this.out.str(s);
+    return this.size++;
   }
 }
+
+/** Names looked up before deciding whether looking names up pays (see {@link ItemWriter.name}). */
+const NAME_SAMPLE = 4096;
 
 const intBins = (d: SketchData): boolean => {
   for (const k of d.keys) if (!Number.isInteger(k) || k < -0x40000000 || k > 0x3fffffff) return false;
@@ -126,6 +145,22 @@ const intBins = (d: SketchData): boolean => {
 class ItemWriter {
   readonly w = new ByteWriter(1024 * 1024);
   readonly strings = new StringTable();
+  /**
+   * Table indices of each tags array's strings. Core interns tag lists (every context with the same
+   * tags shares one array), so one identity probe here replaces a string probe per tag: the string
+   * probes were most of the encoding's CPU. The first sight of an array adds its strings in order, so
+   * the bytes are those of a probe per tag.
+   */
+  private readonly tagRefs = new Map<readonly string[], number[]>();
+  /** The last host and its index: nearly every item of a window has the same host. */
+  private lastHost: string | undefined;
+  private lastHostRef = 0;
+  private lastName: string | undefined;
+  private lastNameRef = 0;
+  /** Whether names are still looked up in the table, and how the last sample of lookups went. */
+  private probeNames = true;
+  private nameProbes = 0;
+  private nameHits = 0;
 
   constructor(
     private readonly timestamp: number,
@@ -151,16 +186,54 @@ class ItemWriter {
     this.w.varuint(s === undefined ? 0 : this.strings.ref(s) + 1);
   }
 
+  /**
+   * A series or sketch name. Names repeat when a few names carry many tag sets, and are nearly all
+   * new when each context has a name of its own (bench scenario 7); in that case a lookup per name
+   * costs CPU and saves nothing. So after {@link NAME_SAMPLE} lookups that found less than one name in
+   * eight already in the table, the rest are appended without one (the same name may then be in the
+   * table twice, which the format allows). A run of equal names shares one entry either way.
+   */
+  name(n: string): void {
+    if (n !== this.lastName) {
+      this.lastName = n;
+      if (!this.probeNames) {
+        this.lastNameRef = this.strings.add(n);
+      } else {
+        const before = this.strings.size;
+        this.lastNameRef = this.strings.ref(n);
+        if (this.strings.size === before) this.nameHits++;
+        if (++this.nameProbes === NAME_SAMPLE) this.probeNames = this.nameHits * 8 >= NAME_SAMPLE;
+      }
+    }
+    this.w.varuint(this.lastNameRef);
+  }
+
+  /** An item's host: an index into the table, as {@link str}. */
+  host(h: string): void {
+    if (h !== this.lastHost) {
+      this.lastHostRef = this.strings.ref(h);
+      this.lastHost = h;
+    }
+    this.w.varuint(this.lastHostRef);
+  }
+
   tags(tags: readonly string[]): void {
-    this.w.varuint(tags.length);
-    for (const t of tags) this.w.varuint(this.strings.ref(t));
+    let refs = this.tagRefs.get(tags);
+    // A changed length means the array was reused for other tags after all (they are readonly in the model).
+    if (refs === undefined || refs.length !== tags.length) {
+      refs = new Array<number>(tags.length);
+      for (let i = 0; i < tags.length; i++) refs[i] = this.strings.ref(tags[i]!);
+      if (this.tagRefs.size < INDEXED_MAX) this.tagRefs.set(tags, refs);
+    }
+    this.w.varuint(refs.length);
+    for (let i = 0; i < refs.length; i++) this.w.varuint(refs[i]!);
   }
 
   series(s: Series): void {
     const flags = SERIES_TYPES.indexOf(s.type) | (s.aggregateOf === 'h' ? 0x04 : s.aggregateOf === 'ms' ? 0x08 : 0) | this.timeFlags(s.timestamp, s.interval);
     this.w.u8(flags);
-    this.str(s.metric);
-    this.str(s.host);
+    this.name(s.metric);
+    this.host(s.host);
     this.tags(s.tags);
     this.w.f64(s.value);
     this.time(flags, s.timestamp, s.interval);
@@ -171,8 +244,8 @@ class ItemWriter {
     const int = intBins(d);
     const flags = extra | this.timeFlags(s.timestamp, s.interval) | (int ? 0 : F_F64_BINS);
     this.w.u8(flags);
-    this.str(s.metric);
-    this.str(s.host);
+    this.name(s.metric);
+    this.host(s.host);
     this.tags(s.tags);
     this.time(flags, s.timestamp, s.interval);
     this.w.f64(d.count);

@@ -186,3 +186,85 @@ t.test('a large window is decoded in slices that let timers run', async (t) => {
   t.strictSame(back?.series[n - 1], b.series[n - 1]);
   t.ok(ticks > 0, `a timer ran ${ticks} times while a ${data.length}-byte window was encoded and decoded`);
 });
+
+t.test('interned tags arrays and hosts encode to the bytes of a lookup per string', async (t) => {
+  // Core hands out one tags array per tag set; the encoder caches by that array. Copies of every
+  // array force a lookup per tag, as the encoder did before the cache: the bytes must not differ.
+  const shared = [['env:prod', 'shard:1'], ['env:prod', 'shard:2'], []];
+  const hosts = ['web-1', 'web-1', 'web-2', 'web-1', ''];
+  const series = Array.from({ length: 60 }, (_, i) => ({
+    metric: `m.${i % 7}`,
+    type: 'gauge' as const,
+    timestamp: START_MS / 1000,
+    value: i / 3,
+    interval: 10,
+    tags: shared[i % 3]!,
+    host: hosts[i % 5]!,
+  }));
+  const sketches = Array.from({ length: 9 }, (_, i) => ({ metric: `d.${i}`, timestamp: START_MS / 1000, interval: 10, tags: shared[i % 3]!, host: hosts[i % 5]!, sketch }));
+  const interned: MetricBatch = { windowStartMs: START_MS, intervalMs: 10_000, series, sketches, events: [], serviceChecks: [] };
+  const copied: MetricBatch = {
+    ...interned,
+    series: series.map((s) => ({ ...s, tags: [...s.tags], host: `${s.host}` })),
+    sketches: sketches.map((s) => ({ ...s, tags: [...s.tags] })),
+  };
+  const a = await bytesOf(interned);
+  t.strictSame(a, await bytesOf(copied));
+  t.strictSame(await decodeBatch(a), interned);
+  t.equal(a.indexOf('shard:2'), a.lastIndexOf('shard:2'), 'a tag in the table once');
+  // A tags array changed in place to another length is seen, not served from the cache.
+  const reused = ['env:prod'];
+  const grown: MetricBatch = {
+    ...interned,
+    series: [
+      { ...series[0]!, tags: reused },
+      { ...series[1]!, tags: Object.assign(reused.slice(), { length: 2 }).fill('x:y', 1) },
+    ],
+    sketches: [],
+  };
+  t.strictSame(await decodeBatch(await bytesOf(grown)), grown);
+});
+
+t.test('names repeated across tag sets are stored once; a window of all-new names stops looking them up', async (t) => {
+  const occurrences = (data: Buffer, s: string): number => {
+    let n = 0;
+    for (let at = data.indexOf(s); at >= 0; at = data.indexOf(s, at + 1)) n++;
+    return n;
+  };
+  const series = (metric: string, i: number): MetricBatch['series'][number] => ({ metric, type: 'rate', timestamp: START_MS / 1000, value: i, interval: 10, tags: [`i:${i}`], host: 'h' });
+  const few: MetricBatch = {
+    windowStartMs: START_MS,
+    intervalMs: 10_000,
+    series: ['a.name', 'a.name', 'b.name', 'a.name'].map(series),
+    sketches: [{ metric: 'a.name', timestamp: START_MS / 1000, interval: 10, tags: [], host: 'h', sketch }],
+    events: [],
+    serviceChecks: [],
+  };
+  const data = await bytesOf(few);
+  t.equal(occurrences(data, 'a.name'), 1);
+  t.strictSame(await decodeBatch(data), few);
+  // 5000 names of their own (one per context), then the first one again: by then names are appended
+  // without a lookup, so it is in the table twice, and still decodes to itself.
+  const names = Array.from({ length: 5000 }, (_, i) => `own.${String(i).padStart(4, '0')}`);
+  const many: MetricBatch = { ...few, series: [...names, 'own.0000'].map(series), sketches: [] };
+  const manyData = await bytesOf(many);
+  t.equal(occurrences(manyData, 'own.0000'), 2);
+  t.strictSame(await decodeBatch(manyData), many);
+});
+
+t.test('a record larger than one checksum piece is written, scanned and checked whole', async (t) => {
+  const big = Buffer.alloc(1_100_000);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
+  const parts = [Buffer.from([2]), big.subarray(0, 300_000), big.subarray(300_000)];
+  const { file } = await segmentWith(parts);
+  const scan = scanSegment(1, 'seg', file);
+  t.equal(scan.records.length, 1);
+  t.strictSame(scan.records[0]?.data, Buffer.concat(parts));
+  t.strictSame(scan.corrupt, []);
+  // One flipped byte in the third 256 KiB piece of the second part fails the CRC.
+  const damaged = Buffer.from(file);
+  damaged[8 + 13 + 1 + 300_000 + 600_000]! ^= 0x01;
+  const bad = scanSegment(1, 'seg', damaged);
+  t.equal(bad.records.length, 0);
+  t.equal(bad.corrupt.length, 1);
+});
