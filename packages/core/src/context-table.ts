@@ -9,7 +9,7 @@ import type { ComponentContext } from './component.js';
 import { fnv1aStep, fnv1aString, seededBasis } from './hash.js';
 import type { MetricType, Sample } from './model.js';
 import type { SampleView } from './parser/types.js';
-import { RawKey, RawKeyIndex, sameBytes, type RawKeyed } from './raw-index.js';
+import { dataViewOf, KeyWords, RawKey, RawKeyIndex, segmentMatches, wordsOf, type RawKeyed } from './raw-index.js';
 import { normalizeTags, TagSet } from './tags.js';
 import { TransformStage } from './transform/stage.js';
 
@@ -59,8 +59,8 @@ const NEVER_SEEN = -0x40000000;
 
 /**
  * One (name, host, tag set, type), alive across windows while it gets samples. It is also its own
- * entry in the raw index for the first byte form it arrives in, when its name and tags can be
- * compared with the bytes directly (see {@link Context.rawMatches}).
+ * entry in the raw index for the first byte form it arrives in, whose bytes its table keeps as words
+ * (see {@link Context.rawMatches}).
  */
 export class Context implements RawKeyed<Context> {
   /**
@@ -83,11 +83,14 @@ export class Context implements RawKeyed<Context> {
   rawHash = 0;
   /** Owned by the raw index. */
   rawNext: RawKeyed<Context> | undefined = undefined;
-  /**
-   * Undefined while the context is not its own raw-index entry; then null when the raw tag bytes
-   * equal `tagSet.joined`, or those bytes (latin1) when they differ (other order, `host:` tag...).
-   */
-  rawTags: string | null | undefined = undefined;
+  /** Word offset of its own byte form in `rawWords`; -1 while the context is not its own raw-index entry. */
+  rawOff = -1;
+  /** Length of the name segment of its own byte form. */
+  rawNameLen = 0;
+  /** Length of the tag segment of its own byte form (0: none). */
+  rawTagsLen = 0;
+  /** The table's word store its own byte form is in. */
+  rawWords: KeyWords | undefined = undefined;
 
   constructor(
     /** How its samples aggregate. */
@@ -108,16 +111,15 @@ export class Context implements RawKeyed<Context> {
     return this;
   }
 
-  /**
-   * Compares with the name's chars, which equal its bytes (checked when the entry was made), and with
-   * the raw tag bytes or, when they were the normalised tags, `tagSet.joined`.
-   */
+  /** Compares type and lengths, then the bytes with its own byte form's words, four bytes per read. */
   rawMatches(type: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number): boolean {
-    const name = this.name;
-    if (type !== TYPE_CODE_OF_KIND[this.kind] || name.length !== nameEnd - nameStart) return false;
-    const tags = this.rawTags ?? this.tagSet.joined;
+    const nameLen = nameEnd - nameStart;
     const tagsLen = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
-    return tags.length === tagsLen && sameBytes(name, 0, buf, nameStart, name.length) && (tagsLen === 0 || sameBytes(tags, 0, buf, tagsStart, tagsLen));
+    if (type !== TYPE_CODE_OF_KIND[this.kind] || nameLen !== this.rawNameLen || tagsLen !== this.rawTagsLen) return false;
+    const words = this.rawWords!.words;
+    const dv = dataViewOf(buf);
+    const at = this.rawOff;
+    return segmentMatches(words, at, dv, nameStart, nameLen) && (tagsLen === 0 || segmentMatches(words, at + wordsOf(nameLen), dv, tagsStart, tagsLen));
   }
 
   /** Wire type. */
@@ -209,6 +211,8 @@ export class ContextTable {
   private readonly aliases = new Map<string, Context>();
   /** StatsD lines' keys: their raw bytes. */
   readonly rawIndex = new RawKeyIndex<Context>();
+  /** The byte forms of contexts that are their own raw-index entries. */
+  private keyWords = new KeyWords();
   /** Interned tag sets by tagSetHash, chained through `next`. */
   private readonly tagSets = new Map<number, TagSet>();
   /**
@@ -247,9 +251,10 @@ export class ContextTable {
   rekey(tf: TableTransform | undefined): void {
     for (const head of this.contexts.values()) {
       for (let ctx: Context | undefined = head; ctx !== undefined; ctx = ctx.next) {
-        if (ctx.rawTags !== undefined) {
+        if (ctx.rawOff >= 0) {
           this.rawIndex.delete(ctx);
-          ctx.rawTags = undefined;
+          ctx.rawOff = -1;
+          ctx.rawWords = undefined;
         }
         const keys = ctx.keys;
         if (keys === undefined) continue;
@@ -263,6 +268,7 @@ export class ContextTable {
     this.blockedNext = 0;
     this.extraKeys = 0;
     this.aliases.clear();
+    this.keyWords = new KeyWords();
     this.tf = tf;
   }
 
@@ -405,16 +411,17 @@ export class ContextTable {
   }
 
   /**
-   * Makes this byte form find the context: the context is its own entry for its first form if its
-   * name's chars are its bytes (ASCII); any other form gets a RawKey, up to MAX_ALIASES, or from the
-   * shared budget when `shared` (a transform maps several keys to it).
+   * Makes this byte form find the context: the context is its own entry for its first form (its
+   * bytes kept as words in the table's store); any other form gets a RawKey, up to MAX_ALIASES, or
+   * from the shared budget when `shared` (a transform maps several keys to it).
    */
   private addRawKey(ctx: Context, hash: number, typeCode: number, buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number, shared: boolean): void {
-    const name = ctx.name;
-    if (ctx.rawTags === undefined && name.length === nameEnd - nameStart && sameBytes(name, 0, buf, nameStart, name.length)) {
-      const joined = ctx.tagSet.joined;
-      const tagsLen = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
-      ctx.rawTags = joined.length === tagsLen && sameBytes(joined, 0, buf, tagsStart, tagsLen) ? null : tagsLen === 0 ? '' : buf.toString('latin1', tagsStart, tagsEnd);
+    if (ctx.rawOff < 0) {
+      if (this.keyWords.wantsCompaction) this.compactKeyWords();
+      ctx.rawOff = this.keyWords.add(buf, nameStart, nameEnd, tagsStart, tagsEnd);
+      ctx.rawNameLen = nameEnd - nameStart;
+      ctx.rawTagsLen = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
+      ctx.rawWords = this.keyWords;
       ctx.rawHash = hash;
       this.rawIndex.add(ctx);
       return;
@@ -423,6 +430,20 @@ export class ContextTable {
     const key = new RawKey(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, ctx);
     this.rawIndex.add(key);
     addKey(ctx, key);
+  }
+
+  /** Moves every live context's byte form into a fresh store, leaving the dead words behind. */
+  private compactKeyWords(): void {
+    const from = this.keyWords;
+    const into = new KeyWords();
+    for (const head of this.contexts.values()) {
+      for (let ctx: Context | undefined = head; ctx !== undefined; ctx = ctx.next) {
+        if (ctx.rawOff < 0) continue;
+        ctx.rawOff = from.moveTo(into, ctx.rawOff, wordsOf(ctx.rawNameLen) + wordsOf(ctx.rawTagsLen));
+        ctx.rawWords = into;
+      }
+    }
+    this.keyWords = into;
   }
 
   /** The hash chains of every live context, for a walk over all of them (see {@link forget} on walking). */
@@ -447,7 +468,11 @@ export class ContextTable {
     unchain(this.contexts, contextHash(ctx.kind, ctx.name, ts), ctx);
     this.live--;
     if (--ts.refs === 0) unchain(this.tagSets, ts.hash, ts);
-    if (ctx.rawTags !== undefined) this.rawIndex.delete(ctx);
+    if (ctx.rawOff >= 0) {
+      this.rawIndex.delete(ctx);
+      ctx.rawWords!.free(ctx.rawNameLen, ctx.rawTagsLen);
+      ctx.rawOff = -1;
+    }
     if (ctx.kind === Kind.Gauge) this.lastGauges.delete(ctx);
     this.extraKeys -= keysOverCap(ctx);
     const keys = ctx.keys;

@@ -43,6 +43,121 @@ export function sameBytes(a: string, aStart: number, b: Buffer, bStart: number, 
   return true;
 }
 
+/**
+ * A DataView over `buf`, kept for the last Buffer asked about: every line of a packet asks about the
+ * same one, so a packet costs one DataView, not one per line.
+ */
+let viewBuf: Buffer | undefined;
+let viewOfBuf: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+
+/** The DataView of `buf`'s bytes, reused while the same Buffer is asked about. */
+export function dataViewOf(buf: Buffer): DataView<ArrayBufferLike> {
+  if (buf !== viewBuf) {
+    viewOfBuf = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    viewBuf = buf;
+  }
+  return viewOfBuf;
+}
+
+/** 32-bit words a segment of `len` bytes takes in a {@link KeyWords} store: ⌈len/4⌉, and one for 1–3 bytes. */
+export function wordsOf(len: number): number {
+  return (len + 3) >>> 2;
+}
+
+/**
+ * The word of a 1–3 byte segment, bytes little-endian: too short for a 4-byte read, which must not
+ * run past the segment (the packet may end there).
+ */
+function shortWord(dv: DataView, start: number, len: number): number {
+  let w = 0;
+  for (let i = 0; i < len; i++) w |= dv.getUint8(start + i) << (8 * i);
+  return w;
+}
+
+/**
+ * Segment `dv[start, start+len)` as words: the 4-byte reads at 0, 4, 8… and, when `len` is not a
+ * multiple of 4, a last read ending exactly at the segment's end (overlapping the one before), so no
+ * read goes past the segment. Stored and compared the same way.
+ */
+function writeSegment(words: Int32Array, at: number, dv: DataView, start: number, len: number): void {
+  if (len < 4) {
+    words[at] = shortWord(dv, start, len);
+    return;
+  }
+  const last = len - 4;
+  for (let i = 0; i < last; i += 4) words[at++] = dv.getInt32(start + i, true);
+  words[at] = dv.getInt32(start + last, true);
+}
+
+/**
+ * Whether segment `dv[start, start+len)` (len ≥ 1) equals the words at `at`. Four bytes per read: on
+ * this V8 each element read of a typed array or char of a string costs some twenty instructions
+ * (map and bounds checks are not hoisted out of the loop), so a byte loop was most of a lookup.
+ */
+export function segmentMatches(words: Int32Array, at: number, dv: DataView, start: number, len: number): boolean {
+  if (len < 4) return words[at] === shortWord(dv, start, len);
+  const last = len - 4;
+  for (let i = 0; i < last; i += 4) if (words[at++] !== dv.getInt32(start + i, true)) return false;
+  return words[at] === dv.getInt32(start + last, true);
+}
+
+/**
+ * Byte forms of keys (name segment, then tag segment) as 32-bit words in one growing array, so a key
+ * costs no object of its own. Space of removed keys is counted as dead and reclaimed by
+ * {@link compactInto} when the owner moves the live keys into a fresh store.
+ */
+export class KeyWords {
+  /** The words; replaced when the store grows or is compacted. */
+  words = new Int32Array(1024);
+  /** Words handed out so far. */
+  used = 0;
+  /** Words of removed keys, not yet reclaimed. */
+  dead = 0;
+
+  /** Stores a key's name and tag segments (tagsStart < 0: none); returns its word offset. */
+  add(buf: Buffer, nameStart: number, nameEnd: number, tagsStart: number, tagsEnd: number): number {
+    const nameLen = nameEnd - nameStart;
+    const tagsLen = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
+    const need = wordsOf(nameLen) + wordsOf(tagsLen);
+    this.reserve(need);
+    const at = this.used;
+    const dv = dataViewOf(buf);
+    if (nameLen > 0) writeSegment(this.words, at, dv, nameStart, nameLen);
+    if (tagsLen > 0) writeSegment(this.words, at + wordsOf(nameLen), dv, tagsStart, tagsLen);
+    this.used += need;
+    return at;
+  }
+
+  /** Grows the store, if need be, so that `need` more words fit. */
+  private reserve(need: number): void {
+    if (this.used + need <= this.words.length) return;
+    let cap = this.words.length * 2;
+    while (cap < this.used + need) cap *= 2;
+    const grown = new Int32Array(cap);
+    grown.set(this.words.subarray(0, this.used));
+    this.words = grown;
+  }
+
+  /** Counts the words of a removed key as dead. */
+  free(nameLen: number, tagsLen: number): void {
+    this.dead += wordsOf(nameLen) + wordsOf(tagsLen);
+  }
+
+  /** Whether dead words are over half of the store, so that moving the live keys would pay. */
+  get wantsCompaction(): boolean {
+    return this.dead > 4096 && this.dead * 2 > this.used;
+  }
+
+  /** Copies `n` words from offset `at` of this store into `into` and returns their new offset there. */
+  moveTo(into: KeyWords, at: number, n: number): number {
+    into.reserve(n);
+    const to = into.used;
+    into.words.set(this.words.subarray(at, at + n), to);
+    into.used += n;
+    return to;
+  }
+}
+
 /** A stand-alone key: a copy of the key bytes and the value they resolve to. */
 export class RawKey<V> implements RawKeyed<V> {
   rawNext: RawKeyed<V> | undefined = undefined;

@@ -202,8 +202,10 @@ export class StatsdParser {
       if (b0 !== UNDERSCORE && b0 !== NL && b0 !== CR) {
         const pipe = this.scanNameValue(buf, pos, end);
         if (pipe >= 0) {
-          let nl = pipe + 1;
-          while (nl < end && buf[nl] !== NL) nl++;
+          // One native search beats a JS loop over the type, fields and tags: on this V8 every
+          // byte read in a loop costs some twenty instructions (map and bounds checks each time).
+          let nl = buf.indexOf(NL, pipe + 1);
+          if (nl < 0 || nl > end) nl = end;
           const lineEnd = buf[nl - 1] === CR ? nl - 1 : nl;
           lines++;
           const code = this.parseFrom(buf, pos, this.scanColon, this.scanHash, pipe, lineEnd);
