@@ -41,16 +41,20 @@ const BUILD_DIR = new URL('../build/', import.meta.url);
 /** The addon's default path: the package's `build/udp_batch.node`. */
 export const DEFAULT_ADDON_PATH = fileURLToPath(new URL('udp_batch.node', BUILD_DIR));
 
-/** Datagrams per recvmmsg call (the slab holds this many slots). */
-export const BATCH_DATAGRAMS = 64;
+/**
+ * Datagrams per recvmmsg call (the slab holds this many slots): 32, libuv's own bound on datagrams read
+ * per wake-up, so one wake-up holds the loop no longer than the dgram reader's does.
+ */
+export const BATCH_DATAGRAMS = 32;
 /**
  * recvmmsg calls per poll wake-up at most, so that one busy socket cannot hold the loop for long.
  * bench/drain.mjs (queue filled while the loop is blocked, load average 7–10): the CPU per datagram
- * did not move with the cap (1, 2, 4, 8, 64: all within that machine's noise), the longest loop
- * iteration did (CPU time: 2–5 ms at 1, 7 ms at 8, 21–26 ms at 64). 4 × 64 datagrams keeps a slice
- * to a few ms while a wake-up's own cost (epoll_wait, the loop's phases) stays spread over 256.
+ * did not move with the cap (1, 2, 4, 8, 64 batches of 64: all within that machine's noise), the
+ * longest loop iteration did (CPU time: 2–5 ms at 1, 7 ms at 8, 21–26 ms at 64). The cap of 4 × 64
+ * then cost scenario 7 (200k contexts, all new in the first window at ~8 µs a line) a loop delay of
+ * 95–115 ms against 36–41 ms with dgram, on a quiet machine: so one batch of 32.
  */
-export const BATCHES_PER_WAKE = 4;
+export const BATCHES_PER_WAKE = 1;
 /** The largest UDP payload; a slot never needs more. */
 const MAX_UDP_PAYLOAD = 65_536;
 
