@@ -1,52 +1,13 @@
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
-import { createSocket, type Socket } from 'node:dgram';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Aggregator, StatsRegistry, componentContext, createRootLogger, type ComponentContext, type IngestTarget, type Logger } from '@metrics-distributor/core';
+import { Aggregator, type IngestTarget } from '@metrics-distributor/core';
 import { UdpFrontend, type UdpFrontendOptions } from '../src/index.js';
+import { captureLogger, kernelDrops, portOf, send, udpContext, waitFor } from './helpers.js';
 import { BATCH_DATAGRAMS, loadBatchAddon, type BatchReaderStats } from '../src/batch-reader.js';
-
-interface LogLine {
-  level: number;
-  msg: string;
-  [key: string]: unknown;
-}
-
-function captureLogger(): { logger: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const logger = createRootLogger({ level: 'debug', destination: { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) } });
-  return { logger, lines };
-}
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-function udpContext(logger: Logger, stats = new StatsRegistry()): ComponentContext<'statsd-udp'> {
-  return componentContext({ logger, stats }, 'statsd-udp');
-}
-
-function portOf(fe: UdpFrontend): number {
-  const addr = fe.addresses()[0]!;
-  return Number(addr.slice(addr.lastIndexOf(':') + 1));
-}
-
-function send(client: Socket, payload: string | Buffer, port: number): Promise<void> {
-  return new Promise((resolve, reject) => client.send(payload, port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
-}
-
-/** The kernel's drop count of the socket on `port` (Linux /proc/net/udp), to tell a lost datagram from a bug. */
-function kernelDrops(port: number): number {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
-  const row = readFileSync('/proc/net/udp', 'utf8').split('\n').find((l) => l.includes(hex));
-  return Number(row?.trim().split(/\s+/).at(-1) ?? 0);
-}
 
 /** The reader's addon counters, read through the front-end (private: only tests look). */
 function readerStats(fe: UdpFrontend): BatchReaderStats {

@@ -1,48 +1,12 @@
 import t, { type Test } from 'tap';
 import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import { Aggregator, StatsRegistry, componentContext, createRootLogger, isMdError, type ComponentContext, type IngestTarget, type Logger, type MetricBatch, type Series } from '@metrics-distributor/core';
+import { Aggregator, isMdError, type IngestTarget, type MetricBatch, type Series } from '@metrics-distributor/core';
 import { UdpFrontend, type UdpFrontendOptions } from '../src/index.js';
-
-interface LogLine {
-  level: number;
-  msg: string;
-  [key: string]: unknown;
-}
-
-/** A real pino logger whose JSON lines are captured, so tests can assert what was logged. */
-function captureLogger(level = 'debug'): { logger: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const logger = createRootLogger({ level, destination: { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) } });
-  return { logger, lines };
-}
-
-/** Polls `cond` every few ms; rejects after `timeoutMs` so a lost datagram fails the test instead of hanging. */
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-/** A `statsd-udp` context on its own registry, logging to `logger`. */
-function udpContext(logger: Logger, stats = new StatsRegistry()): ComponentContext<'statsd-udp'> {
-  return componentContext({ logger, stats }, 'statsd-udp');
-}
+import { captureLogger, kernelDrops, portOf, send, udpContext, waitFor } from './helpers.js';
 
 /** A target that takes every datagram and does nothing with it. */
 const nullTarget: IngestTarget = { statsd: () => undefined, statsdLine: () => undefined, addSample: () => 'accepted', windowStartMs: 0 };
-
-function portOf(fe: UdpFrontend): number {
-  const addr = fe.addresses()[0];
-  if (addr === undefined) throw new Error('not listening');
-  return Number(addr.slice(addr.lastIndexOf(':') + 1));
-}
-
-function send(client: Socket, payload: string | Buffer, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => client.send(payload, port, host, (err) => (err ? reject(err) : resolve())));
-}
 
 function sortSeries(batch: MetricBatch): Series[] {
   return [...batch.series].sort((a, b) => (a.metric + a.tags.join(',')).localeCompare(b.metric + b.tags.join(',')));
@@ -305,7 +269,7 @@ for (const reader of READERS) {
       const payload = Array.from({ length: 10 }, () => 'burst:1|c').join('\n');
       await Promise.all(Array.from({ length: n }, () => s.send(payload)));
       await s.fe.close();
-      const drops = Number(readFileSync('/proc/net/udp', 'utf8').split('\n').find((l) => l.includes(`:${s.port.toString(16).toUpperCase().padStart(4, '0')} `))?.trim().split(/\s+/).at(-1) ?? 0);
+      const drops = kernelDrops(s.port);
       t.equal(drops, 0, 'the kernel dropped nothing (else the burst was too big for this machine)');
       t.equal(s.stats.packets, n, 'every queued datagram was read before the socket closed');
       const batch = await s.agg.close();
