@@ -70,6 +70,12 @@ export interface FakeIntake {
   script: FakeScript;
   /** TCP connections accepted so far (keep-alive reuses them). */
   connections: number;
+  /**
+   * TCP connections open now. Once a killed client's connections are closed, every request it sent has
+   * been read and answered by the script of that moment, so a test can change the script without the
+   * dead client's last request being judged by the new one.
+   */
+  readonly openConnections: number;
   /** Most requests received but not yet answered at any one time. */
   maxInFlight: number;
   /** Requests to `path` answered 2xx. */
@@ -78,7 +84,7 @@ export interface FakeIntake {
   series(): FakeSeries[];
   /** The same, each with the arrival time of its request. */
   seriesWithTime(): { s: FakeSeries; at: number }[];
-  /** Resolves once `pred` holds (checked after each request and answer); rejects after `timeoutMs`. */
+  /** Resolves once `pred` holds (checked after each request, answer and closed connection); rejects after `timeoutMs`. */
   waitFor(pred: () => boolean, timeoutMs?: number, what?: string): Promise<void>;
   /** Closes every connection and the server. */
   close(): Promise<void>;
@@ -113,6 +119,9 @@ export async function startFakeIntake(script?: FakeScript): Promise<FakeIntake> 
     requests,
     script: script ?? (() => undefined),
     connections: 0,
+    get openConnections() {
+      return sockets.size;
+    },
     maxInFlight: 0,
     accepted: (path) => requests.filter((r) => r.path === path && ok(r)),
     series: () => fake.seriesWithTime().map((x) => x.s),
@@ -199,7 +208,10 @@ export async function startFakeIntake(script?: FakeScript): Promise<FakeIntake> 
   server.on('connection', (s: Socket) => {
     fake.connections++;
     sockets.add(s);
-    s.on('close', () => sockets.delete(s));
+    s.on('close', () => {
+      sockets.delete(s);
+      wake();
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   fake.port = (server.address() as AddressInfo).port;
