@@ -14,12 +14,14 @@ import {
   unexpectedExportError,
   windowResult,
   addLoss,
+  type BatchDelivery,
   type ComponentContext,
   type ExportResult,
   type LossTally,
   type MetricBatch,
   type SendOutcome,
   type Sink,
+  type SinkDropReason,
 } from '@metrics-distributor/core';
 import { encodeJson, encodeProtobuf } from './encode.js';
 import { KIND_NAMES, PointMapper, kindOf, type Item } from './mapping.js';
@@ -34,6 +36,31 @@ const gzipAsync = promisify(gzip);
 const POINT_OVERHEAD_BYTES = 160;
 /** Log lines about partial-success warnings and ignored events: one a minute. */
 const NOTICE_INTERVAL_MS = 60_000;
+/**
+ * Drops after which a window on disk is exported again rather than lost: points are deltas, each with
+ * its window's own interval, so a later export of the same window adds nothing twice.
+ */
+const KEPT_ON_DISK: ReadonlySet<SinkDropReason> = new Set(['retry_buffer_full', 'shutdown_unsent']);
+
+/** The window's delivery records and where a request's points are in the window, when it is on disk. */
+interface Ledger {
+  readonly delivery: BatchDelivery;
+  /** Series in the window: item numbers below are series, the rest sketches. */
+  readonly ns: number;
+}
+
+/** Reports window item numbers (series first, then sketches) to `report`, split by kind. */
+function byKind(ns: number, idx: ArrayLike<number>, from: number, to: number, report: (kind: 'series' | 'sketches', indices: number[]) => void): void {
+  const series: number[] = [];
+  const sketches: number[] = [];
+  for (let i = from; i < to; i++) {
+    const n = idx[i]!;
+    if (n < ns) series.push(n);
+    else sketches.push(n - ns);
+  }
+  if (series.length > 0) report('series', series);
+  if (sketches.length > 0) report('sketches', sketches);
+}
 
 /** One request: its window items, one data point each (kept to split it), and its encoded, compressed body. */
 interface Payload {
@@ -42,6 +69,11 @@ interface Payload {
   readonly dataMs: number;
   /** The export it came from, for points a partial success refuses. */
   readonly tally: LossTally | undefined;
+  /** With `--data-dir`: the window's ledger, and each item's number in the window (parallel to `items`). */
+  readonly ledger: Ledger | undefined;
+  readonly idx: Uint32Array | undefined;
+  /** Set once the request's items were reported to the ledger (delivered, lost or kept). */
+  reported: boolean;
 }
 
 /**
@@ -53,6 +85,8 @@ export class OtlpSink implements Sink {
   readonly name = 'otlp';
   /** Where requests go, for the start-up log line (holds no secret). */
   readonly url: string;
+  /** Reports per-point delivery, so a window on disk is replayed without what the receiver already accepted. */
+  readonly tracksDelivery = true;
 
   private readonly opts: ResolvedOptions;
   private readonly mapper: PointMapper;
@@ -81,7 +115,17 @@ export class OtlpSink implements Sink {
         bytes: (p) => p.body.length + p.items.length * POINT_OVERHEAD_BYTES,
         items: (p) => p.items.length,
         dataMs: (p) => p.dataMs,
-        onLost: (_p, n) => (this.context.stats.failed += n),
+        onLost: (p, n) => {
+          this.context.stats.failed += n;
+          this.report(p, 'lost');
+        },
+        keep: (p, reason) => {
+          if (p.ledger === undefined || !KEPT_ON_DISK.has(reason)) return false;
+          // On disk and exported again later: not received yet, as far as the counters go.
+          this.context.stats.received -= p.items.length;
+          this.report(p, 'kept');
+          return true;
+        },
         logFields: (p) => ({ points: p.items.length, url: this.url }),
       },
       context,
@@ -102,29 +146,46 @@ export class OtlpSink implements Sink {
    * every point was accepted or parked for retry, `failure` when some were dropped for good (each
    * counted by reason in `dropped`). Never throws.
    */
-  async export(batch: MetricBatch): Promise<ExportResult> {
-    return this.inflight.track(this.runExport(batch));
+  async export(batch: MetricBatch, delivery?: BatchDelivery): Promise<ExportResult> {
+    return this.inflight.track(this.runExport(batch, delivery));
   }
 
-  private async runExport(batch: MetricBatch): Promise<ExportResult> {
+  private async runExport(batch: MetricBatch, delivery: BatchDelivery | undefined): Promise<ExportResult> {
     const tally: LossTally = { lost: 0, reasons: new Set() };
-    this.ignore(batch);
+    this.ignore(batch, delivery);
     try {
-      const total = batch.series.length + batch.sketches.length;
+      const ns = batch.series.length;
+      const ledger: Ledger | undefined = delivery === undefined ? undefined : { delivery, ns };
+      // A replay sends only what the receiver has not acknowledged: `todo` holds those item numbers.
+      let todo: Uint32Array | undefined;
+      if (delivery?.replay === true) {
+        const left: number[] = [];
+        for (let i = 0; i < ns; i++) if (!delivery.done('series', i)) left.push(i);
+        for (let i = 0; i < batch.sketches.length; i++) if (!delivery.done('sketches', i)) left.push(ns + i);
+        todo = Uint32Array.from(left);
+      }
+      const total = todo?.length ?? ns + batch.sketches.length;
+      const at = (n: number): Item => (n < ns ? batch.series[n]! : batch.sketches[n - ns]!);
+      const item = todo === undefined ? at : (i: number): Item => at(todo[i]!);
+      const numberOf = todo === undefined ? undefined : (i: number): number => todo[i]!;
       if (this.delivery.final) {
-        this.context.stats.received += total;
-        this.lose(total, 'shutdown_unsent', tally);
+        if (ledger !== undefined) {
+          // On disk: the next start sends it; nothing is lost.
+          const all = todo ?? Uint32Array.from({ length: total }, (_, i) => i);
+          byKind(ns, all, 0, all.length, (kind, indices) => delivery!.kept(kind, indices.length));
+        } else {
+          this.context.stats.received += total;
+          this.lose(total, 'shutdown_unsent', tally);
+        }
       } else {
         const step = this.opts.maxPointsPerRequest;
-        const ns = batch.series.length;
-        const item = (i: number): Item => (i < ns ? batch.series[i]! : batch.sketches[i - ns]!);
         let next = 0;
         // Each worker takes the next range before its first await, so no item is sent twice.
         const worker = async (): Promise<void> => {
           while (next < total) {
             const from = next;
             const to = (next = Math.min(total, next + step));
-            const p = await this.build(item, from, to, batch.windowStartMs, tally);
+            const p = await this.build(item, from, to, batch.windowStartMs, tally, ledger, numberOf);
             if (p === undefined) continue;
             this.context.stats.received += p.items.length;
             await this.delivery.deliver(p, tally);
@@ -141,9 +202,15 @@ export class OtlpSink implements Sink {
   }
 
   /** Events and service checks have no OTLP metrics form: counted (`ignored_events`), noted once a minute. */
-  private ignore(batch: MetricBatch): void {
+  private ignore(batch: MetricBatch, delivery: BatchDelivery | undefined): void {
     const n = batch.events.length + batch.serviceChecks.length;
     if (n === 0) return;
+    if (delivery !== undefined) {
+      // Nothing to send for them: settled at once, or their window would never leave the disk.
+      delivery.delivered('events', Array.from({ length: batch.events.length }, (_, i) => i));
+      delivery.delivered('serviceChecks', Array.from({ length: batch.serviceChecks.length }, (_, i) => i));
+      if (delivery.replay) return; // counted and noted at the first export
+    }
     this.context.stats.count('ignored_events', n);
     this.ignoredLog.maybe((suppressed) =>
       this.context.logger.info({ events: batch.events.length, serviceChecks: batch.serviceChecks.length, suppressed }, 'OTLP sink: events and service checks are not sent (OTLP metrics have no form for them).'),
@@ -170,24 +237,63 @@ export class OtlpSink implements Sink {
    * Plans, encodes (both in slices of the event loop) and compresses the request of items `[from, to)`;
    * undefined when none of them can be sent.
    */
-  private async build(item: (i: number) => Item, from: number, to: number, dataMs: number, tally: LossTally | undefined): Promise<Payload | undefined> {
+  private async build(
+    item: (i: number) => Item,
+    from: number,
+    to: number,
+    dataMs: number,
+    tally: LossTally | undefined,
+    ledger?: Ledger,
+    numberOf: (i: number) => number = (i) => i,
+  ): Promise<Payload | undefined> {
     const { mapper, opts } = this;
-    const invalid = (what: Item) => this.invalid(what, tally);
+    // The planner reads items in order and reports an invalid one right after reading it.
+    let current = 0;
+    const bad: number[] = [];
+    const read = ledger === undefined ? item : (i: number): Item => item((current = i));
+    const invalid = (what: Item) => {
+      if (ledger !== undefined) bad.push(numberOf(current));
+      this.invalid(what, tally);
+    };
+    let idx: Uint32Array | undefined;
+    if (ledger !== undefined) {
+      idx = new Uint32Array(to - from);
+      for (let i = from; i < to; i++) idx[i - from] = numberOf(i);
+    }
     const { items, raw } = await this.slicer.run(
       (function* () {
-        const plan = yield* mapper.plan(item, from, to, invalid);
+        const plan = yield* mapper.plan(read, from, to, invalid);
         return { items: plan.items, raw: plan.items.length === 0 ? undefined : yield* (opts.protocol === 'http/json' ? encodeJson(plan) : encodeProtobuf(plan)) };
       })(),
     );
+    if (ledger !== undefined && bad.length > 0) {
+      byKind(ledger.ns, bad, 0, bad.length, (kind, indices) => ledger.delivery.lost(kind, indices.length));
+      const lostSet = new Set(bad);
+      idx = idx!.filter((n) => !lostSet.has(n));
+    }
     if (raw === undefined) return undefined;
     const body = opts.compression === 'gzip' ? await gzipAsync(raw) : raw;
-    return { items, body, dataMs, tally };
+    return { items, body, dataMs, tally, ledger, idx, reported: false };
+  }
+
+  /** Reports every point of `p` to its window's ledger (once): its window leaves the disk once all are. */
+  private report(p: Payload, how: 'delivered' | 'lost' | 'kept', rejected = 0): void {
+    const { ledger, idx } = p;
+    if (ledger === undefined || idx === undefined || p.reported) return;
+    p.reported = true;
+    const d = ledger.delivery;
+    // A partial success says how many points were refused, not which: the last ones count as lost.
+    const cut = how === 'delivered' ? idx.length - rejected : 0;
+    if (cut > 0) byKind(ledger.ns, idx, 0, cut, (kind, indices) => d.delivered(kind, indices));
+    const rest = (kind: 'series' | 'sketches', indices: number[]): void => (how === 'kept' ? d.kept(kind, indices.length) : d.lost(kind, indices.length));
+    if (cut < idx.length) byKind(ledger.ns, idx, cut, idx.length, rest);
   }
 
   /** The policy's split on 413: two halves, each encoded anew. */
   private async split(p: Payload, tally: LossTally | undefined): Promise<readonly Payload[]> {
     const half = async (from: number, to: number): Promise<Payload> => {
-      const b = await this.build((i) => p.items[i]!, from, to, p.dataMs, tally ?? p.tally);
+      const idx = p.idx;
+      const b = await this.build((i) => p.items[i]!, from, to, p.dataMs, tally ?? p.tally, p.ledger, idx === undefined ? undefined : (i) => idx[i]!);
       // Every item of a sent request was valid, so a half is never empty.
       if (b === undefined) throw new Error('OTLP sink: a split half came out empty');
       return b;
@@ -203,6 +309,7 @@ export class OtlpSink implements Sink {
     if (out.kind === 'ok' && answer.status !== undefined) {
       const ps = partialSuccess(answer.headers, answer.body);
       const rejected = Math.min(ps?.rejected ?? 0, p.items.length);
+      this.report(p, 'delivered', rejected);
       this.context.stats.sent += p.items.length - rejected;
       this.context.stats.packets++;
       this.context.stats.bytes += p.body.length;
