@@ -11,6 +11,8 @@ import {
   windowResult,
   addLoss,
   type Clock,
+  type BatchDelivery,
+  type BatchItemKind,
   type ComponentContext,
   type ErrorCode,
   type ExportResult,
@@ -45,8 +47,64 @@ const ENCODE_LOG: Partial<Record<SinkDropReason, { readonly code: ErrorCode; rea
   invalid_value: { code: 'MD_ERR_SINK_REJECTED', message: 'Graphite sink: a non-finite value has no Graphite form; dropped.' },
 };
 
+/** Drops after which a window on disk is written again rather than lost (see {@link WindowTrack}). */
+const KEPT_ON_DISK: ReadonlySet<SinkDropReason> = new Set(['retry_buffer_full', 'shutdown_unsent']);
+
+/**
+ * One window's payloads, with `--data-dir`: the window is settled in its ledger as a whole once every
+ * payload was written or dropped, or kept (and so written again, whole, later) when any was let go of.
+ * Per-line records would buy nothing here: carbon keeps one value per name and timestamp, so lines
+ * written twice overwrite themselves.
+ */
+class WindowTrack {
+  private open = 0;
+  private ended = false;
+  private kept = false;
+  private settled = false;
+  constructor(
+    private readonly ledger: BatchDelivery,
+    private readonly batch: MetricBatch,
+  ) {}
+  /** A payload of the window was made (or a split made one more). */
+  add(n = 1): void {
+    this.open += n;
+  }
+  /** A payload was written, dropped (`keptOnDisk` false) or let go of with its window on disk (true). */
+  finish(keptOnDisk: boolean): void {
+    this.open--;
+    if (keptOnDisk) this.kept = true;
+    this.check();
+  }
+  /** Every payload of the window has been made. */
+  end(): void {
+    this.ended = true;
+    this.check();
+  }
+  private check(): void {
+    if (!this.ended || this.open > 0 || this.settled) return;
+    this.settled = true;
+    const b = this.batch;
+    const kinds: [BatchItemKind, number][] = [
+      ['series', b.series.length],
+      ['sketches', b.sketches.length],
+      ['events', b.events.length],
+      ['serviceChecks', b.serviceChecks.length],
+    ];
+    for (const [kind, n] of kinds) {
+      if (n === 0) continue;
+      if (this.kept) this.ledger.kept(kind, n);
+      else this.ledger.delivered(kind, Array.from({ length: n }, (_, i) => i));
+    }
+  }
+}
+
+/** A payload with the window it belongs to, when that window is on disk. */
+interface Tracked extends Payload {
+  readonly track?: WindowTrack;
+}
+
 /** Halves a payload at a line boundary (the policy's split; carbon never refuses a size, so rarely used). */
-function halves(p: Payload): Payload[] {
+function halves(p: Tracked): Tracked[] {
   const text = p.body.toString('utf8');
   let cut = text.indexOf('\n', Math.floor(text.length / 2));
   if (cut < 0 || cut === text.length - 1) cut = text.lastIndexOf('\n', Math.floor(text.length / 2));
@@ -54,9 +112,10 @@ function halves(p: Payload): Payload[] {
   const a = text.slice(0, cut + 1);
   const b = text.slice(cut + 1);
   const count = (s: string): number => s.split('\n').length - 1;
+  p.track?.add();
   return [
-    { body: Buffer.from(a, 'utf8'), lines: count(a), dataMs: p.dataMs },
-    { body: Buffer.from(b, 'utf8'), lines: count(b), dataMs: p.dataMs },
+    { body: Buffer.from(a, 'utf8'), lines: count(a), dataMs: p.dataMs, track: p.track },
+    { body: Buffer.from(b, 'utf8'), lines: count(b), dataMs: p.dataMs, track: p.track },
   ];
 }
 
@@ -67,11 +126,13 @@ function halves(p: Payload): Payload[] {
 export class GraphiteSink implements Sink {
   /** Sink id: core names its queue and stats `sink-graphite` after it. */
   readonly name = 'graphite';
+  /** Settles windows on disk only once their lines were written (see {@link WindowTrack}). */
+  readonly tracksDelivery = true;
 
   private readonly opts: ResolvedOptions;
   private readonly encoder: LineEncoder;
   private readonly connection: CarbonConnection;
-  private readonly delivery: DeliveryPolicy<Payload>;
+  private readonly delivery: DeliveryPolicy<Tracked>;
   private readonly inflight = new InFlightExports();
   private shutdownPromise: Promise<void> | undefined;
 
@@ -84,10 +145,18 @@ export class GraphiteSink implements Sink {
     this.opts = resolveOptions(options);
     this.encoder = new LineEncoder(this.opts);
     this.connection = new CarbonConnection(this.opts, context.logger, context.stats);
-    this.delivery = new DeliveryPolicy<Payload>(
+    this.delivery = new DeliveryPolicy<Tracked>(
       {
         send: (p) => this.send(p),
         split: (p) => Promise.resolve(halves(p)),
+        onLost: (p) => p.track?.finish(false),
+        keep: (p, reason) => {
+          if (p.track === undefined || !KEPT_ON_DISK.has(reason)) return false;
+          // Written again with its window later: not received yet, as far as the counters go.
+          this.context.stats.received -= p.lines;
+          p.track.finish(true);
+          return true;
+        },
         bytes: (p) => p.body.length,
         items: (p) => p.lines,
         dataMs: (p) => p.dataMs,
@@ -125,12 +194,13 @@ export class GraphiteSink implements Sink {
    * Writes the window's lines. Resolves `success` once every payload was written or parked for retry,
    * `failure` when some lines were dropped for good (each counted by reason). Never throws.
    */
-  async export(batch: MetricBatch): Promise<ExportResult> {
-    return this.inflight.track(this.runExport(batch));
+  async export(batch: MetricBatch, delivery?: BatchDelivery): Promise<ExportResult> {
+    return this.inflight.track(this.runExport(batch, delivery));
   }
 
-  private async runExport(batch: MetricBatch): Promise<ExportResult> {
+  private async runExport(batch: MetricBatch, delivery: BatchDelivery | undefined): Promise<ExportResult> {
     const tally: LossTally = { lost: 0, reasons: new Set() };
+    const track = delivery === undefined ? undefined : new WindowTrack(delivery, batch);
     const losses = {
       lose: (reason: SinkDropReason, n: number, sample: string): void => {
         this.context.stats.received += n;
@@ -141,22 +211,32 @@ export class GraphiteSink implements Sink {
     };
     try {
       let sliceStart = performance.now();
-      for (const p of this.encoder.payloads(batch, losses)) {
+      for (const made of this.encoder.payloads(batch, losses)) {
         // With carbon away every payload is parked at once, and awaiting that alone never leaves the
         // microtask queue: give the event loop (ingestion) a turn after each slice of encoding.
         if (performance.now() - sliceStart > ENCODE_SLICE_MS) {
           await new Promise<void>((r) => setImmediate(r));
           sliceStart = performance.now();
         }
-        if (p === null) continue;
-        this.context.stats.received += p.lines;
+        if (made === null) continue;
         if (this.delivery.final) {
-          this.context.drop('shutdown_unsent', p.lines);
-          addLoss(tally, p.lines, 'shutdown_unsent');
+          if (track !== undefined) {
+            // On disk: the next start writes it.
+            track.add();
+            track.finish(true);
+            continue;
+          }
+          this.context.stats.received += made.lines;
+          this.context.drop('shutdown_unsent', made.lines);
+          addLoss(tally, made.lines, 'shutdown_unsent');
           continue;
         }
+        this.context.stats.received += made.lines;
+        const p: Tracked = track === undefined ? made : { ...made, track };
+        track?.add();
         await this.delivery.deliver(p, tally);
       }
+      track?.end();
     } catch (err) {
       // Only a bug gets here; the window is then partly unaccounted for.
       return unexpectedExportError(this.context.logger, 'Graphite', err);
@@ -165,12 +245,13 @@ export class GraphiteSink implements Sink {
   }
 
   /** The policy's send: one write; lines count as sent only once written to the kernel. */
-  private async send(p: Payload): Promise<SendOutcome> {
+  private async send(p: Tracked): Promise<SendOutcome> {
     const out = await this.connection.send(p.body);
     if (out.kind === 'ok') {
       this.context.stats.sent += p.lines;
       this.context.stats.packets++;
       this.context.stats.bytes += p.body.length;
+      p.track?.finish(false);
     }
     return out;
   }
