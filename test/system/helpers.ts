@@ -249,6 +249,28 @@ export async function waitForPhase(intervalMs: number, atMs: number): Promise<nu
   return windowOf(target, intervalMs);
 }
 
+/**
+ * Sends `n` windows of `intervalMs` to UDP `port`, each its own metric `<prefix><k>` (3 × `:1|c` to
+ * each of `width` contexts `i:<i>`), early in its window; returns each name with when it was sent.
+ */
+export async function sendWindows(port: number, intervalMs: number, prefix: string, n: number, width = 1): Promise<{ name: string; at: number }[]> {
+  const sender = new UdpSender(port);
+  const sent: { name: string; at: number }[] = [];
+  for (let k = 0; k < n; k++) {
+    await waitForPhase(intervalMs, 60);
+    const name = `${prefix}${k}`;
+    const at = Date.now();
+    for (let r = 0; r < 3; r++) {
+      const lines = Array.from({ length: width }, (_, i) => `${name}:1|c|#i:${i}`);
+      for (let i = 0; i < lines.length; i += 100) await sender.send(lines.slice(i, i + 100).join('\n'));
+    }
+    sent.push({ name, at });
+    await sleep(intervalMs - 60);
+  }
+  sender.close();
+  return sent;
+}
+
 /** Polls `pred` every 20 ms until it holds or `timeoutMs` passes; rejects with `what`. */
 export async function eventually(pred: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
   const until = Date.now() + timeoutMs;
