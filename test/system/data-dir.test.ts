@@ -11,6 +11,8 @@
  * Windows are 200 ms (`--flush-interval 200ms`): the CLI warns that windows sharing a second overwrite
  * each other at Datadog, so every window here sends its own metric names (`dd.w<n>`), never shared.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -170,4 +172,41 @@ t.test('a data directory that becomes unusable while running is logged and survi
   t.same(duplicates(dd.series()), []);
   await cli.stop();
   await rm(sinkDir, { force: true });
+});
+
+/** Mounts a tmpfs of `bytes` at a new directory; undefined (with the reason) where mounting is not allowed. */
+function smallTmpfs(bytes: number): { dir: string } | { skip: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'md-tmpfs-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes}`, 'tmpfs', dir], { stdio: 'pipe' });
+    return { dir };
+  } catch (err) {
+    return { skip: `cannot mount a tmpfs here (${String((err as Error).message).split('\n')[0]}); needs root` };
+  }
+}
+
+t.test('a data directory on a filesystem that fills up (a 128 KiB tmpfs): ENOSPC logged and survived, every window delivered once', async (t) => {
+  const fs = smallTmpfs(128 * 1024);
+  if ('skip' in fs) {
+    t.comment(`skipped: ${fs.skip}`);
+    return;
+  }
+  t.teardown(() => execFileSync('umount', ['-l', fs.dir]));
+  const dd = await startStandIn();
+  t.teardown(() => dd.close());
+  down(dd);
+  // The bound (1 GiB by default) is far above the filesystem: the kernel says ENOSPC first.
+  const cli = await start(t, dd, fs.dir);
+  // 500 contexts a window, ~12 KiB a record: the 128 KiB fill after about ten.
+  const sent = await sendWindows(cli, 'nospc.w', 16, 500);
+  await sleep(INTERVAL_MS + 300);
+  const nospc = cli.logs().find((l) => (l['err'] as { code?: string } | undefined)?.code === 'MD_ERR_DISK_WRITE');
+  t.ok(nospc !== undefined, 'the failed write is logged');
+  t.match(JSON.stringify(nospc?.['err'] ?? {}), /ENOSPC/, 'naming ENOSPC');
+  t.equal(cli.proc.exitCode, null, 'still running');
+  up(dd);
+  await dd.waitFor(() => sent.every((w) => points(dd, w.name).length === 500), 20_000, 'every window, from disk or memory');
+  await sleep(500);
+  t.same(duplicates(dd.series()).slice(0, 3), [], 'nothing twice');
+  await cli.stop();
 });

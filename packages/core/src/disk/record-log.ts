@@ -163,10 +163,28 @@ async function writeAll(fh: FileHandle, rec: EncodedRecord, offset: number): Pro
     const group = rec.parts.slice(i, i + 512);
     let want = 0;
     for (const b of group) want += b.length;
-    const { bytesWritten } = await fh.writev(group, pos);
-    if (bytesWritten !== want) throw new Error(`short write: ${bytesWritten} of ${want} bytes`);
+    let done = (await fh.writev(group, pos)).bytesWritten;
+    // A filling disk first answers with a short write; writing on gets the rest in or the real error (ENOSPC).
+    while (done < want) {
+      const n = (await fh.writev(after(group, done), pos + done)).bytesWritten;
+      if (n === 0) throw new Error(`short write: ${done} of ${want} bytes`);
+      done += n;
+    }
     pos += want;
   }
+}
+
+/** What of `parts` is left after its first `skip` bytes (no copy). */
+function after(parts: readonly Buffer[], skip: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const b of parts) {
+    if (skip >= b.length) skip -= b.length;
+    else {
+      out.push(skip > 0 ? b.subarray(skip) : b);
+      skip = 0;
+    }
+  }
+  return out;
 }
 
 /** A queued append: its bytes and who waits for its place. */
