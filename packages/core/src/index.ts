@@ -46,7 +46,7 @@ export { SinkQueue } from './sink-queue.js';
 export type { SinkQueueOptions } from './sink-queue.js';
 export { ComponentStats, StatsRegistry } from './stats.js';
 export { InMemorySink } from './testing.js';
-export { DeliveryPolicy, addLoss } from './delivery/policy.js';
+export { DeliveryPolicy, KEPT_ON_DISK_REASONS, addLoss } from './delivery/policy.js';
 export { InFlightExports, readBodyHead, retryAfterMs, unexpectedExportError, windowResult } from './delivery/exports.js';
 export type { DeliveryOptions, DeliveryTarget, LossTally, SendOutcome, SinkDropReason } from './delivery/policy.js';
 export type { CancelTimer, Clock } from './delivery/clock.js';

@@ -7,6 +7,7 @@
 import {
   ComponentStats,
   DeliveryPolicy,
+  KEPT_ON_DISK_REASONS,
   InFlightExports,
   unexpectedExportError,
   windowResult,
@@ -37,9 +38,6 @@ const POOLED_BUFFERS = MAX_POOLED_PAYLOADS + 2;
 interface ExportTally extends LossTally {
   readonly ledger: BatchDelivery | undefined;
 }
-
-/** Why a payload may leave the memory retry buffer without being lost when its window is on disk. */
-const KEPT_ON_DISK: ReadonlySet<SinkDropReason> = new Set(['retry_buffer_full', 'shutdown_unsent']);
 
 /** What the sink takes besides its options and its component context. */
 export interface DatadogSinkExtras {
@@ -115,7 +113,7 @@ export class DatadogSink implements Sink {
           p.ledger?.lost(BATCH_KIND[p.kind], n);
         },
         keep: (p, reason) => {
-          if (p.ledger === undefined || !KEPT_ON_DISK.has(reason)) return false;
+          if (p.ledger === undefined || !KEPT_ON_DISK_REASONS.has(reason)) return false;
           // Its window is on disk and will be exported again: not received yet, as far as the counters go.
           this.kindStats[p.kind].received -= count(p);
           p.ledger.kept(BATCH_KIND[p.kind], count(p));

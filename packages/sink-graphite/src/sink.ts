@@ -6,6 +6,7 @@
 import {
   ComponentStats,
   DeliveryPolicy,
+  KEPT_ON_DISK_REASONS,
   InFlightExports,
   unexpectedExportError,
   windowResult,
@@ -46,9 +47,6 @@ const ENCODE_LOG: Partial<Record<SinkDropReason, { readonly code: ErrorCode; rea
   unsupported: { code: 'MD_ERR_SINK_UNSUPPORTED', message: 'Graphite sink: events and service checks have no Graphite plaintext form; dropped.' },
   invalid_value: { code: 'MD_ERR_SINK_REJECTED', message: 'Graphite sink: a non-finite value has no Graphite form; dropped.' },
 };
-
-/** Drops after which a window on disk is written again rather than lost (see {@link WindowTrack}). */
-const KEPT_ON_DISK: ReadonlySet<SinkDropReason> = new Set(['retry_buffer_full', 'shutdown_unsent']);
 
 /**
  * One window's payloads, with `--data-dir`: the window is settled in its ledger as a whole once every
@@ -151,7 +149,7 @@ export class GraphiteSink implements Sink {
         split: (p) => Promise.resolve(halves(p)),
         onLost: (p) => p.track?.finish(false),
         keep: (p, reason) => {
-          if (p.track === undefined || !KEPT_ON_DISK.has(reason)) return false;
+          if (p.track === undefined || !KEPT_ON_DISK_REASONS.has(reason)) return false;
           // Written again with its window later: not received yet, as far as the counters go.
           this.context.stats.received -= p.lines;
           p.track.finish(true);

@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import {
   DeliveryPolicy,
+  KEPT_ON_DISK_REASONS,
   RateLimitedLog,
   InFlightExports,
   unexpectedExportError,
@@ -21,7 +22,6 @@ import {
   type MetricBatch,
   type SendOutcome,
   type Sink,
-  type SinkDropReason,
 } from '@metrics-distributor/core';
 import { encodeJson, encodeProtobuf } from './encode.js';
 import { KIND_NAMES, PointMapper, kindOf, type Item } from './mapping.js';
@@ -36,12 +36,6 @@ const gzipAsync = promisify(gzip);
 const POINT_OVERHEAD_BYTES = 160;
 /** Log lines about partial-success warnings and ignored events: one a minute. */
 const NOTICE_INTERVAL_MS = 60_000;
-/**
- * Drops after which a window on disk is exported again rather than lost: points are deltas, each with
- * its window's own interval, so a later export of the same window adds nothing twice.
- */
-const KEPT_ON_DISK: ReadonlySet<SinkDropReason> = new Set(['retry_buffer_full', 'shutdown_unsent']);
-
 /** The window's delivery records and where a request's points are in the window, when it is on disk. */
 interface Ledger {
   readonly delivery: BatchDelivery;
@@ -120,7 +114,8 @@ export class OtlpSink implements Sink {
           this.report(p, 'lost');
         },
         keep: (p, reason) => {
-          if (p.ledger === undefined || !KEPT_ON_DISK.has(reason)) return false;
+          // Points are deltas, each with its window's interval: exporting the window again adds nothing twice.
+          if (p.ledger === undefined || !KEPT_ON_DISK_REASONS.has(reason)) return false;
           // On disk and exported again later: not received yet, as far as the counters go.
           this.context.stats.received -= p.items.length;
           this.report(p, 'kept');

@@ -94,6 +94,13 @@ export interface DeliveryOptions {
   random?: () => number;
 }
 
+/**
+ * The drops that are no loss for a payload whose window is on disk (`--data-dir`): evicted from the
+ * retry buffer, or unsent at shutdown. A sink whose payloads may be sent again (no cumulative state)
+ * answers {@link DeliveryTarget.keep} true for these, and its window is exported again from disk.
+ */
+export const KEPT_ON_DISK_REASONS: ReadonlySet<SinkDropReason> = new Set<SinkDropReason>(['retry_buffer_full', 'shutdown_unsent']);
+
 /** Retry log lines are limited to one per this interval. */
 const RETRY_LOG_INTERVAL_MS = 60_000;
 
