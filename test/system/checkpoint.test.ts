@@ -5,10 +5,11 @@
  * window); either way with exactly the counts sent before the last checkpoint. A clean SIGTERM leaves
  * no checkpoint. A corrupt checkpoint never stops the start and is counted.
  */
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import { decodeCheckpoint } from '@metrics-distributor/core';
 import { killOnTeardown, sleep, startCli, UdpSender, waitForPhase, windowOf, type Child } from './helpers.js';
 import { datadogArgs, selfTotal, startStandIn, total, type StandIn } from './stand-in-datadog.js';
 
@@ -23,14 +24,14 @@ async function setup(t: Test): Promise<{ dd: StandIn; dir: string }> {
   return { dd, dir };
 }
 
-async function start(t: Test, dd: StandIn, dir: string, intervalMs: number, checkpointMs: number): Promise<Child> {
-  const cli = startCli(['--flush-interval', `${intervalMs}ms`, '--checkpoint-open-window', `${checkpointMs}ms`, '--counter-expiry', '0ms', ...datadogArgs(dd), '--data-dir', dir]);
+async function start(t: Test, dd: StandIn, dir: string, intervalMs: number, checkpointMs: number, extra: string[] = []): Promise<Child> {
+  const cli = startCli(['--flush-interval', `${intervalMs}ms`, '--checkpoint-open-window', `${checkpointMs}ms`, '--counter-expiry', '0ms', ...datadogArgs(dd), '--data-dir', dir, ...extra]);
   killOnTeardown(t, cli);
   await cli.listening;
   return cli;
 }
 
-/** Sends `batches` UDP packets of `ck.<name>:1|c` ×10 each; returns the count sent and when the last went. */
+/** Sends `batches` UDP packets of `ck.<name>:1|c` ×10 each from one source port; returns the count sent and when the last went. */
 async function sendCounts(cli: Child, name: string, batches: number): Promise<{ count: number; lastAtMs: number }> {
   const sender = new UdpSender(cli.ports.udp);
   for (let b = 0; b < batches; b++) await sender.send(Array.from({ length: 10 }, () => `ck.${name}:1|c|#t:x`).join('\n'));
@@ -51,6 +52,25 @@ async function checkpointAfter(dir: string, w: number, afterMs: number): Promise
   }
   throw new Error(`no checkpoint of window ${w} after ${afterMs} (last ${mtime})`);
 }
+
+/** Waits for two checkpoint writes of window `w` after `afterMs`: the second began after the first ended, so after the sends. */
+async function twoCheckpointsAfter(dir: string, w: number, afterMs: number): Promise<void> {
+  await checkpointAfter(dir, w, afterMs - 50);
+  const first = (await stat(join(dir, 'checkpoint', `window-${w}.ckpt`))).mtimeMs;
+  await checkpointAfter(dir, w, first - 50);
+}
+
+/** Pids of the UDP workers of `cli`, from their log lines. */
+const workerPids = (cli: Child): number[] => [...new Set(cli.logs().flatMap((l) => (typeof l['workerPid'] === 'number' ? [l['workerPid']] : [])))];
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const points = (dd: StandIn, metric: string) => dd.series().filter((s) => s.metric === metric);
 
@@ -79,6 +99,46 @@ t.test('SIGKILL, restart within the 30 s window: the checkpoint is merged into i
   t.equal(p[0]?.points[0]?.timestamp, w / 1000, 'the window it was sent in');
   t.equal(total(dd.series(), 'ck.merged'), sent.count, 'exactly what was sent before the checkpoint');
   t.equal(selfTotal(dd.series(), 'restored', 'checkpoint'), 1, 'restored{component:checkpoint} counts the series');
+  t.same(await readdir(join(dir, 'checkpoint')), [], 'no checkpoint after SIGTERM');
+});
+
+t.test('--workers 2: SIGKILL of the primary and its workers, restart within the 30 s window: the workers\' parts are restored, counts exact', async (t) => {
+  const { dd, dir } = await setup(t);
+  const INTERVAL = 30_000;
+  // Room for up to four rounds of sends and checkpoints, the kill and the restart.
+  if (INTERVAL - (Date.now() % INTERVAL) < 20_000) await waitForPhase(INTERVAL, 200);
+  const first = await start(t, dd, dir, INTERVAL, 1000, ['--workers', '2']);
+  const workers = workerPids(first);
+  t.equal(workers.length, 2, 'two workers listening');
+  t.teardown(() => workers.filter(alive).forEach((pid) => process.kill(pid, 'SIGKILL')));
+  const w = windowOf(Date.now(), INTERVAL);
+  // Only the workers read the UDP socket; eight senders (source ports), so both are likely to get some.
+  // The kernel, not the source port, picks the reader of each datagram: bursts from several senders
+  // at once, until both workers have a part in the checkpoint (one entry of the context each).
+  let count = 0;
+  let parts = 0;
+  for (let round = 0; round < 4 && parts < 2; round++) {
+    count += (await Promise.all(Array.from({ length: 8 }, () => sendCounts(first, 'workers', 25)))).reduce((n, r) => n + r.count, 0);
+    await twoCheckpointsAfter(dir, w, Date.now());
+    const file = decodeCheckpoint(await readFile(join(dir, 'checkpoint', `window-${w}.ckpt`)));
+    parts = file.ok ? file.state.contexts.filter((c) => c.name === 'ck.workers').length : 0;
+  }
+  t.equal(parts, 2, 'both workers have a part in the checkpoint');
+  // A crash takes every process of the server at once: none ships its window anywhere.
+  for (const pid of [first.proc.pid!, ...workers]) process.kill(pid, 'SIGKILL');
+  await first.exited;
+  while (workers.some(alive)) await sleep(20);
+  t.equal(dd.series().length, 0, 'nothing was sent before the kill');
+
+  const second = await start(t, dd, dir, INTERVAL, 1000, ['--workers', '2']);
+  t.match(second.logs().find((l) => l['msg'] === 'Restored the open window from its checkpoint.'), { component: 'checkpoint', merged: 1, closed: 0, corrupt: 0 });
+  t.equal(windowOf(Date.now(), INTERVAL), w, 'still the same window');
+  await second.stop('SIGTERM');
+  await dd.waitFor(() => points(dd, 'ck.workers').length > 0, 10_000, 'the window');
+  const p = points(dd, 'ck.workers');
+  t.equal(p.length, 1, 'once');
+  t.equal(p[0]?.points[0]?.timestamp, w / 1000, 'the window it was sent in');
+  t.equal(total(dd.series(), 'ck.workers'), count, 'exactly what the workers received before the checkpoint');
   t.same(await readdir(join(dir, 'checkpoint')), [], 'no checkpoint after SIGTERM');
 });
 

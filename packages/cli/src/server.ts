@@ -126,11 +126,17 @@ export async function startServer(config: ServerConfig, deps: ServerDeps): Promi
   const graceMs = Math.min(2000, Math.max(50, Math.floor(config.flushIntervalMs / 2)));
   if (config.statsdUdp !== undefined) {
     const udpContext = componentContext(root, 'statsd-udp', ComponentNames.statsdUdp);
-    frontends.push(
-      workerCount > 1
-        ? new UdpWorkerPool({ workers: workerCount, config, graceMs }, { aggregator, stats, context: componentContext(root, 'workers', ComponentNames.workers), udpContext })
-        : new UdpFrontend(udpOptions(config), { target: aggregator.target(udpContext), context: udpContext }),
-    );
+    if (workerCount > 1) {
+      const pool = new UdpWorkerPool(
+        { workers: workerCount, config, graceMs, snapshotWaitMs: config.checkpointOpenWindowMs },
+        { aggregator, stats, context: componentContext(root, 'workers', ComponentNames.workers), udpContext },
+      );
+      // The workers' parts of the open window go into every checkpoint with the primary's own.
+      checkpointer?.addParts(pool.checkpointParts());
+      frontends.push(pool);
+    } else {
+      frontends.push(new UdpFrontend(udpOptions(config), { target: aggregator.target(udpContext), context: udpContext }));
+    }
   }
   if (config.statsdTcp !== undefined || config.statsdUnix !== undefined) {
     const { TcpFrontend } = await import('@metrics-distributor/frontend-statsd-tcp');

@@ -6,10 +6,15 @@ import {
   StatsRegistry,
   alignWindow,
   componentContext,
+  encodeOpenWindow,
+  type CheckpointParts,
   type ComponentContext,
+  type EncodedWindowPart,
   type Frontend,
   type Logger,
+  type PartsTaking,
   type WindowState,
+  type WindowStateRest,
 } from '@metrics-distributor/core';
 import { KernelDropWatch, UdpFrontend, type UdpBoundAddress } from '@metrics-distributor/frontend-statsd-udp';
 import type { ServerConfig } from './config.js';
@@ -31,10 +36,14 @@ type StatsDelta = Record<string, { counters: Record<string, number>; drops: Reco
 type FromWorker =
   | { kind: 'listening'; addresses: string[]; bound: UdpBoundAddress }
   | { kind: 'state'; state: WindowState; stats: StatsDelta; final: boolean }
-  | { kind: 'fatal'; message: string };
+  | { kind: 'fatal'; message: string }
+  // A snapshot of the open window for a checkpoint, in pieces (one IPC message each), then its end:
+  // `rest` undefined when the window was drained meanwhile (its state comes as a 'state' message).
+  | { kind: 'part'; id: number; piece: Uint8Array }
+  | { kind: 'part-end'; id: number; rest: WindowStateRest | undefined };
 
 /** Messages from the primary to a worker. */
-type ToWorker = { kind: 'shutdown' };
+type ToWorker = { kind: 'shutdown' } | { kind: 'snapshot'; id: number };
 
 const COUNTERS = ['packets', 'bytes', 'received', 'parsed', 'bad', 'sent', 'failed'] as const;
 
@@ -129,11 +138,89 @@ export async function runUdpWorker(logger: Logger): Promise<void> {
     // Disconnect only once the IPC channel has written the final window.
     process.send?.(final, undefined, {}, () => process.disconnect?.());
   };
+  let snapshotting = false;
+  // Sent only while connected: a snapshot may still be finishing after the final window went.
+  const sendPart = (m: FromWorker) => {
+    if (process.connected) process.send?.(m);
+  };
+  const snapshot = async (id: number) => {
+    if (snapshotting || stopping) return sendPart({ kind: 'part-end', id, rest: undefined });
+    snapshotting = true;
+    try {
+      const got = await encodeOpenWindow(agg, (piece) => sendPart({ kind: 'part', id, piece }));
+      sendPart({ kind: 'part-end', id, rest: stopping ? undefined : got?.rest });
+    } finally {
+      snapshotting = false;
+    }
+  };
   process.on('message', (m: ToWorker) => {
     if (m.kind === 'shutdown') void stop();
+    else if (m.kind === 'snapshot') void snapshot(m.id);
   });
   // The primary is gone: nobody would receive our windows.
   process.on('disconnect', () => process.exit(0));
+}
+
+/**
+ * The primary's latest part of the open window from each UDP worker, for `--checkpoint-open-window`.
+ * A worker's part is dropped once its drained state of that window (or a later one) is merged into
+ * the primary's window: the data is in the primary's own snapshot then, and both would count it twice.
+ * A dead worker's last part stays until its window closes.
+ */
+export class WorkerParts {
+  private readonly latest = new Map<number, EncodedWindowPart>();
+  /** Worker id to the start of its newest window state merged; kept after the worker exits. */
+  private readonly mergedUpTo = new Map<number, number>();
+  /** Parts dropped because their state was merged: a snapshot during which this moves holds some of one. */
+  private dropped = 0;
+
+  /** A worker's complete part; ignored (false) when that worker's state of its window was merged already or the window closed. */
+  received(workerId: number, part: EncodedWindowPart, openWindowStartMs: number): boolean {
+    if (part.windowStartMs < openWindowStartMs) return false;
+    if ((this.mergedUpTo.get(workerId) ?? -Infinity) >= part.windowStartMs) return false;
+    this.latest.set(workerId, part);
+    return true;
+  }
+
+  /** The worker's drained state of window `windowStartMs` was merged into the primary's window. */
+  merged(workerId: number, windowStartMs: number): void {
+    this.mergedUpTo.set(workerId, Math.max(this.mergedUpTo.get(workerId) ?? -Infinity, windowStartMs));
+    const part = this.latest.get(workerId);
+    if (part === undefined || part.windowStartMs > windowStartMs) return;
+    this.latest.delete(workerId);
+    this.dropped++;
+  }
+
+  /** Called as a checkpoint's snapshot of the primary's window starts (see CheckpointParts). */
+  begin(): PartsTaking {
+    const mark = this.dropped;
+    return {
+      take: (windowStartMs) => {
+        // A part's state was merged while the primary's window was being copied: partly in the copy.
+        if (this.dropped !== mark) return undefined;
+        const out: EncodedWindowPart[] = [];
+        for (const [id, part] of this.latest) {
+          // Of a window that closed (a dead worker's, or one that came late): never written again.
+          if (part.windowStartMs < windowStartMs) this.latest.delete(id);
+          else if (part.windowStartMs === windowStartMs) out.push(part);
+        }
+        return out;
+      },
+    };
+  }
+
+  /** Parts held (for tests). */
+  get size(): number {
+    return this.latest.size;
+  }
+}
+
+/** A snapshot asked of one worker and not yet complete. */
+interface AskedSnapshot {
+  id: number;
+  pieces: Buffer[];
+  done: Promise<void>;
+  resolve: () => void;
 }
 
 /** Options of a {@link UdpWorkerPool}. */
@@ -144,6 +231,8 @@ export interface UdpWorkerPoolOptions {
   config: ServerConfig;
   /** How long the primary waits at a boundary for every worker's partial window. */
   graceMs: number;
+  /** How long a checkpoint waits for the workers' snapshots before it uses the last ones (default 1000). */
+  snapshotWaitMs?: number;
 }
 
 /** Collaborators of a {@link UdpWorkerPool}, built by the server. */
@@ -175,6 +264,11 @@ export class UdpWorkerPool implements Frontend {
   private listening: { addresses: string[]; bound: UdpBoundAddress } | undefined;
   private kernelDrops: KernelDropWatch | undefined;
   private readonly logger: Logger;
+  /** Workers listening, so able to answer a snapshot request. */
+  private readonly ready = new Set<Worker>();
+  private readonly parts = new WorkerParts();
+  private readonly asked = new Map<number, AskedSnapshot>();
+  private snapshotIds = 0;
 
   constructor(
     private readonly opts: UdpWorkerPoolOptions,
@@ -215,6 +309,7 @@ export class UdpWorkerPool implements Frontend {
         switch (m.kind) {
           case 'listening':
             this.listening = { addresses: m.addresses, bound: m.bound };
+            this.ready.add(worker);
             resolve();
             return;
           case 'fatal':
@@ -223,10 +318,26 @@ export class UdpWorkerPool implements Frontend {
           case 'state':
             this.onState(worker, m.state, m.stats);
             return;
+          case 'part': {
+            const asked = this.asked.get(worker.id);
+            if (asked?.id === m.id) asked.pieces.push(Buffer.isBuffer(m.piece) ? m.piece : Buffer.from(m.piece.buffer, m.piece.byteOffset, m.piece.byteLength));
+            return;
+          }
+          case 'part-end': {
+            const asked = this.asked.get(worker.id);
+            if (asked?.id !== m.id) return;
+            this.asked.delete(worker.id);
+            if (m.rest !== undefined) this.parts.received(worker.id, { windowStartMs: m.rest.windowStartMs, pieces: asked.pieces, rest: m.rest }, this.deps.aggregator.currentWindowStart);
+            asked.resolve();
+            return;
+          }
         }
       });
       worker.on('exit', (code, signal) => {
         this.workers.delete(worker);
+        this.ready.delete(worker);
+        this.asked.get(worker.id)?.resolve();
+        this.asked.delete(worker.id);
         this.reported.delete(worker.id);
         this.wakeIfComplete();
         if (this.stopping) return;
@@ -250,8 +361,39 @@ export class UdpWorkerPool implements Frontend {
     }, delay).unref();
   }
 
+  /**
+   * The workers' parts of the open window for `--checkpoint-open-window`: each checkpoint asks every
+   * listening worker for a snapshot (without draining) and writes the parts with the primary's own.
+   */
+  checkpointParts(): CheckpointParts {
+    return { refresh: () => this.refreshParts(), begin: () => this.parts.begin() };
+  }
+
+  /** Asks every listening worker for a snapshot (one at a time per worker); resolves when all answered or after `snapshotWaitMs`. */
+  private refreshParts(): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    const waits: Promise<void>[] = [];
+    for (const w of this.ready) {
+      let asked = this.asked.get(w.id);
+      if (asked === undefined) {
+        if (!w.isConnected()) continue;
+        let resolve!: () => void;
+        const done = new Promise<void>((r) => (resolve = r));
+        asked = { id: ++this.snapshotIds, pieces: [], done, resolve };
+        this.asked.set(w.id, asked);
+        w.send({ kind: 'snapshot', id: asked.id } satisfies ToWorker);
+      }
+      waits.push(asked.done);
+    }
+    if (waits.length === 0) return Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((r) => (timer = setTimeout(r, this.opts.snapshotWaitMs ?? 1000)));
+    return Promise.race([Promise.all(waits).then(() => undefined), limit]).finally(() => clearTimeout(timer));
+  }
+
   private onState(worker: Worker, state: WindowState, delta: StatsDelta): void {
     this.deps.aggregator.mergeState(state);
+    this.parts.merged(worker.id, state.windowStartMs);
     for (const [component, d] of Object.entries(delta)) {
       const s = this.deps.stats.component(component);
       for (const [f, n] of Object.entries(d.counters)) s[f as (typeof COUNTERS)[number]] += n;

@@ -4,7 +4,7 @@ export type { WindowListener } from './aggregator.js';
 export { DEFAULT_HISTOGRAM_AGGREGATES, DEFAULT_HISTOGRAM_PERCENTILES } from './options.js';
 export type { AggregatorOptions, HistogramAggregate } from './options.js';
 export type { ContextState, WindowState, WindowStateRest } from './state-merge.js';
-export { Checkpointer, decodeCheckpoint, encodeCheckpoint, type CheckpointOptions, type ReadResult, type RestoreReport } from './disk/checkpoint.js';
+export { Checkpointer, decodeCheckpoint, encodeCheckpoint, encodeOpenWindow, type CheckpointOptions, type CheckpointParts, type EncodedOpenWindow, type EncodedWindowPart, type PartsTaking, type ReadResult, type RestoreReport } from './disk/checkpoint.js';
 export { SinkFanout } from './sink-fanout.js';
 export { TransformStage } from './transform/stage.js';
 export type { TransformDecision, TransformOptions } from './transform/stage.js';

@@ -9,7 +9,7 @@ import { crc32 } from 'node:zlib';
 import type { Aggregator } from '../aggregator.js';
 import type { ComponentContext } from '../component.js';
 import { MdError } from '../errors.js';
-import type { WindowState } from '../state-merge.js';
+import type { WindowState, WindowStateRest } from '../state-merge.js';
 
 /** Longest run of snapshotting before yielding to the event loop (the same budget as a window build's slices). */
 const SLICE_MS = 1;
@@ -19,6 +19,85 @@ const CHUNK = 512;
 const MAGIC = 0x4d444350;
 const VERSION = 1;
 const HEADER_BYTES = 16;
+
+const OPEN = Buffer.from('{"contexts":[');
+const COMMA = Buffer.from(',');
+
+/**
+ * A part of the open window held by another process (a `--workers` UDP worker), already encoded:
+ * written into the checkpoint next to the aggregator's own state. The processes' parts are disjoint,
+ * so the file's contexts may name one context once per process, and the restore's merge adds them up.
+ */
+export interface EncodedWindowPart {
+  /** Start (epoch ms) of the window the part is of. */
+  windowStartMs: number;
+  /** The part's contexts as JSON, each piece contexts joined by commas (no leading or trailing one), as {@link encodeOpenWindow} gives them. */
+  pieces: readonly Buffer[];
+  /** The part's timestamped samples, events and service checks. */
+  rest: WindowStateRest;
+}
+
+/** What one checkpoint takes from a {@link CheckpointParts}: the parts to write with the aggregator's snapshot. */
+export interface PartsTaking {
+  /**
+   * Called in the same turn as the aggregator's snapshot of window `windowStartMs` completed: the
+   * parts of that window to write with it, or undefined when a part's own data reached the aggregator
+   * during the snapshot (then partly in it): that checkpoint is skipped and the previous one stays.
+   */
+  take(windowStartMs: number): readonly EncodedWindowPart[] | undefined;
+}
+
+/** A source of parts of the open window held by other processes (the UDP worker pool). */
+export interface CheckpointParts {
+  /** Asks for fresh parts; resolves once they are in, or a time limit passed (the last ones are used then). */
+  refresh(): Promise<void>;
+  /** Called right before the aggregator's snapshot starts. */
+  begin(): PartsTaking;
+}
+
+/** The open window encoded as {@link encodeOpenWindow} returns it. */
+export interface EncodedOpenWindow {
+  /** Contexts as JSON, each piece contexts joined by commas (an empty window has none). */
+  pieces: Buffer[];
+  /** The rest of the window: its start, timestamped samples, events, service checks. */
+  rest: WindowStateRest;
+  /** The longest slice of work between two yields to the event loop, in ms. */
+  longestSliceMs: number;
+}
+
+/**
+ * The aggregator's open window as JSON pieces without taking it, 512 contexts at a time with a yield
+ * to the event loop after every ~1 ms, each slice encoded at once: the 20 MB of a 200k-context window
+ * are never one string. `onPiece` gets each piece as it is made (a worker ships them over IPC while
+ * it goes on); they are in `pieces` too unless it is given. Undefined when the window closed meanwhile.
+ */
+export async function encodeOpenWindow(aggregator: Aggregator, onPiece?: (piece: Buffer) => void): Promise<EncodedOpenWindow | undefined> {
+  const pieces: Buffer[] = [];
+  const emit = (parts: string[]) => {
+    const piece = Buffer.from(parts.join(','), 'utf8');
+    if (onPiece === undefined) pieces.push(piece);
+    else onPiece(piece);
+  };
+  const steps = aggregator.snapshotState(CHUNK);
+  let longest = 0;
+  let sliceStart = performance.now();
+  let parts: string[] = [];
+  let r = steps.next();
+  for (; r.done !== true; r = steps.next()) {
+    for (const cs of r.value) parts.push(JSON.stringify(cs));
+    const spent = performance.now() - sliceStart;
+    if (spent < SLICE_MS) continue;
+    emit(parts);
+    parts = [];
+    if (spent > longest) longest = spent;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    sliceStart = performance.now();
+  }
+  const rest = r.value;
+  if (rest === undefined) return undefined;
+  if (parts.length > 0) emit(parts);
+  return { pieces, rest, longestSliceMs: Math.max(longest, performance.now() - sliceStart) };
+}
 
 /** Options of a {@link Checkpointer}. */
 export interface CheckpointOptions {
@@ -56,6 +135,11 @@ function headerOf(pieces: readonly Buffer[]): Buffer {
     crc = crc32(p, crc);
     length += p.length;
   }
+  return headerBytes(crc, length);
+}
+
+/** The 16 header bytes for a payload of `length` bytes whose CRC32 is `crc`. */
+function headerBytes(crc: number, length: number): Buffer {
   const head = Buffer.alloc(HEADER_BYTES);
   head.writeUInt32BE(MAGIC, 0);
   head.writeUInt32BE(VERSION, 4);
@@ -106,6 +190,8 @@ export class Checkpointer {
   lastLongestSliceMs = 0;
   /** Wall time of the last checkpoint, snapshot to rename, in ms. */
   lastDurationMs = 0;
+  /** Other processes' parts of the open window, written with it. */
+  private readonly parts: CheckpointParts[] = [];
 
   constructor(
     private readonly aggregator: Aggregator,
@@ -159,6 +245,11 @@ export class Checkpointer {
     return report;
   }
 
+  /** Adds a source of other processes' parts of the open window (`--workers`): every checkpoint writes them too. */
+  addParts(parts: CheckpointParts): void {
+    this.parts.push(parts);
+  }
+
   /** Starts writing a checkpoint every interval. */
   start(): void {
     if (this.timer !== undefined) return;
@@ -190,36 +281,62 @@ export class Checkpointer {
   private async snapshot(): Promise<void> {
     const began = performance.now();
     try {
-      // Contexts first, each slice encoded at once: the 20 MB of a 200k-context window are never
-      // one string, and no slice but the last does more than copy and encode its chunk.
-      const pieces: Buffer[] = [Buffer.from('{"contexts":[')];
-      const steps = this.aggregator.snapshotState(CHUNK);
-      let longest = 0;
-      let sliceStart = performance.now();
-      let parts: string[] = [];
-      let r = steps.next();
-      for (; r.done !== true; r = steps.next()) {
-        for (const cs of r.value) parts.push(JSON.stringify(cs));
-        const spent = performance.now() - sliceStart;
-        if (spent < SLICE_MS) continue;
-        pieces.push(Buffer.from((pieces.length > 1 ? ',' : '') + parts.join(','), 'utf8'));
-        parts = [];
-        if (spent > longest) longest = spent;
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        sliceStart = performance.now();
-      }
-      const rest = r.value;
+      // Fresh parts first, so the file is as of about now for every process.
+      if (this.parts.length > 0) await Promise.all(this.parts.map((p) => p.refresh()));
+      const takings = this.parts.map((p) => p.begin());
+      const own = await encodeOpenWindow(this.aggregator);
       // The window closed meanwhile: its state went to the sinks, and the next interval takes the new one.
-      if (rest === undefined || rest.windowStartMs <= this.closedUpToMs) return;
-      if (parts.length > 0) pieces.push(Buffer.from((pieces.length > 1 ? ',' : '') + parts.join(','), 'utf8'));
-      pieces.push(Buffer.from(`],${JSON.stringify(rest).slice(1)}`, 'utf8'));
-      const bytes = [headerOf(pieces), ...pieces];
-      const spent = performance.now() - sliceStart;
-      this.lastLongestSliceMs = Math.max(longest, spent);
-      await this.enqueue(() => this.write(rest.windowStartMs, bytes));
+      if (own === undefined || own.rest.windowStartMs <= this.closedUpToMs) return;
+      const { rest } = own;
+      // In the turn the snapshot completed, so no part's data can reach the aggregator in between.
+      const others: EncodedWindowPart[] = [];
+      for (const taking of takings) {
+        const got = taking.take(rest.windowStartMs);
+        if (got === undefined) {
+          this.context.stats.count('checkpoint_skipped');
+          return;
+        }
+        others.push(...got);
+      }
+      const pieces: Buffer[] = [OPEN];
+      const add = (piece: Buffer) => {
+        if (piece.length === 0) return;
+        if (pieces.length > 1) pieces.push(COMMA);
+        pieces.push(piece);
+      };
+      for (const piece of own.pieces) add(piece);
+      for (const part of others) for (const piece of part.pieces) add(piece);
+      const merged: WindowStateRest = {
+        windowStartMs: rest.windowStartMs,
+        timestamped: [...rest.timestamped, ...others.flatMap((o) => o.rest.timestamped)],
+        events: [...rest.events, ...others.flatMap((o) => o.rest.events)],
+        serviceChecks: [...rest.serviceChecks, ...others.flatMap((o) => o.rest.serviceChecks)],
+      };
+      pieces.push(Buffer.from(`],${JSON.stringify(merged).slice(1)}`, 'utf8'));
+      const head = await this.headerSliced(pieces);
+      this.lastLongestSliceMs = Math.max(own.longestSliceMs, head.longestSliceMs);
+      await this.enqueue(() => this.write(rest.windowStartMs, [head.header, ...pieces]));
     } finally {
       this.lastDurationMs = performance.now() - began;
     }
+  }
+
+  /** {@link headerOf} with a yield to the event loop after every ~1 ms: the CRC32 of 60 MB is tens of ms. */
+  private async headerSliced(pieces: readonly Buffer[]): Promise<{ header: Buffer; longestSliceMs: number }> {
+    let crc = 0;
+    let length = 0;
+    let longest = 0;
+    let sliceStart = performance.now();
+    for (const p of pieces) {
+      crc = crc32(p, crc);
+      length += p.length;
+      const spent = performance.now() - sliceStart;
+      if (spent < SLICE_MS) continue;
+      if (spent > longest) longest = spent;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+    return { header: headerBytes(crc, length), longestSliceMs: Math.max(longest, performance.now() - sliceStart) };
   }
 
   /** Stops the timer and waits for the file operations under way (the last deletions on a clean stop). */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { Aggregator } from '../../src/aggregator.js';
 import { componentContext } from '../../src/component.js';
-import { Checkpointer, decodeCheckpoint } from '../../src/disk/checkpoint.js';
+import { Checkpointer, decodeCheckpoint, encodeOpenWindow, type CheckpointParts, type EncodedWindowPart } from '../../src/disk/checkpoint.js';
 import { silentLogger } from '../../src/logger.js';
 import type { MetricBatch } from '../../src/model.js';
 import { StatsRegistry } from '../../src/stats.js';
@@ -167,4 +167,114 @@ t.test('corrupt, torn and foreign checkpoints are counted, named in the log and 
   );
   t.same(await readdir(dir), [], 'the bad files and the unfinished temporary file are gone');
   t.equal(aggregator.closeWindow().series.length, 0);
+});
+
+/** A second process's part of the window (a `--workers` UDP worker): its own aggregator, encoded as a worker encodes it. */
+async function partOf(lines: string, nowMs: number): Promise<{ part: EncodedWindowPart; aggregator: Aggregator }> {
+  const aggregator = new Aggregator({ flushIntervalMs: INTERVAL, hostname: 'h', now: () => nowMs, stats: new StatsRegistry(), selfMetrics: false });
+  aggregator.ingestStatsd(Buffer.from(lines));
+  const got = await encodeOpenWindow(aggregator);
+  if (got === undefined) throw new Error('window closed');
+  return { part: { windowStartMs: got.rest.windowStartMs, pieces: got.pieces, rest: got.rest }, aggregator };
+}
+
+/** Parts handed to every checkpoint as they are; `skip` makes take() refuse (a part merged during the snapshot). */
+function fixedParts(parts: EncodedWindowPart[], opts: { skip?: boolean } = {}) {
+  const calls = { refresh: 0, take: [] as number[] };
+  const source: CheckpointParts = {
+    refresh: async () => {
+      calls.refresh++;
+    },
+    begin: () => ({
+      take: (w) => {
+        calls.take.push(w);
+        return opts.skip === true ? undefined : parts.filter((p) => p.windowStartMs === w);
+      },
+    }),
+  };
+  return { source, calls };
+}
+
+const WORKER_LINES = ['c.one:5|c|#k:a', 'g.one:3|g|#k:b', 's.one:u3|s', 'h.one:2|h', 'd.one:7|d', 'c.worker:1|c', '_e{2,2}:ev|ok', '_sc|svc|0'].join('\n');
+
+t.test('parts of other processes are written with the window and restored with it: exactly the merged window', async (t) => {
+  const dir = await tmp();
+  const a = setup(T0 + 1000, dir, true);
+  a.aggregator.ingestStatsd(Buffer.from(LINES));
+  const w1 = await partOf(WORKER_LINES, T0 + 1500);
+  const w2 = await partOf('c.one:10|c|#k:a\nh.one:50|h', T0 + 1600);
+  // Of another window: never written into this one's checkpoint.
+  const stale = await partOf('c.one:1000|c|#k:a', T0 - INTERVAL + 5);
+  const { source, calls } = fixedParts([w1.part, w2.part, stale.part]);
+  a.cp.addParts(source);
+  await a.cp.checkpoint();
+  t.equal(calls.refresh, 1);
+  t.same(calls.take, [T0], 'taken for the window the primary snapshotted');
+  const file = decodeCheckpoint(await readFile(join(dir, `window-${T0}.ckpt`)));
+  t.ok(file.ok, 'the same file format (version 1) and checks');
+  // What a primary would close had it merged both workers' drained windows.
+  a.aggregator.mergeState(w1.aggregator.drainState());
+  a.aggregator.mergeState(w2.aggregator.drainState());
+  const expected = a.aggregator.closeWindow();
+  t.equal(expected.series.find((s) => s.metric === 'c.one')?.value, (1 + 2 + 5 + 10) / 10);
+
+  const b = setup(T0 + 5000, dir);
+  t.match(await b.cp.restore(), { merged: 1, closed: 0, corrupt: 0 });
+  const got = b.aggregator.closeWindow();
+  t.same(sorted(got), sorted(expected));
+  t.equal(got.events.length, 1, "the worker's event");
+  t.equal(got.serviceChecks.length, 1, "the worker's service check");
+  t.equal(got.series.find((s) => s.metric === 'h.one.max')?.value, 50, 'histograms merged across parts');
+  t.equal(got.sketches[0]?.sketch.count, 4 + 1, 'sketches merged across parts');
+});
+
+t.test('parts restored after their window closed: one closed window with every process part, once', async (t) => {
+  const dir = await tmp();
+  const a = setup(T0 + 1000, dir, true);
+  a.aggregator.ingestStatsd(Buffer.from(LINES));
+  const w1 = await partOf(WORKER_LINES, T0 + 1500);
+  a.cp.addParts(fixedParts([w1.part]).source);
+  await a.cp.checkpoint();
+  a.aggregator.mergeState(w1.aggregator.drainState());
+  const expected = a.aggregator.closeWindow();
+
+  const b = setup(T0 + 2 * INTERVAL + 1000, dir);
+  t.match(await b.cp.restore(), { merged: 0, closed: 1 });
+  t.equal(b.windows.length, 1, 'one window, not one per process');
+  t.same(sorted(b.windows[0]!), sorted(expected));
+  await b.cp.close();
+  t.same(await readdir(dir), []);
+});
+
+t.test('a checkpoint during which a part reached the aggregator is skipped: the previous one stays', async (t) => {
+  const dir = await tmp();
+  const a = setup(T0 + 1000, dir, true);
+  a.aggregator.ingestStatsd(Buffer.from('c.one:1|c'));
+  await a.cp.checkpoint();
+  const before = await readFile(join(dir, `window-${T0}.ckpt`));
+  a.aggregator.ingestStatsd(Buffer.from('c.one:1|c'));
+  const w1 = await partOf('c.one:5|c', T0 + 1500);
+  a.cp.addParts(fixedParts([w1.part], { skip: true }).source);
+  await a.cp.checkpoint();
+  t.same(await readFile(join(dir, `window-${T0}.ckpt`)), before, 'not rewritten');
+  t.equal(a.component.counter('checkpoint_skipped'), 1, 'counted checkpoint_skipped');
+});
+
+t.test('encodeOpenWindow gives its pieces to onPiece as it goes and undefined when the window closed meanwhile', async (t) => {
+  const a = setup(T0 + 1000, await tmp());
+  for (let i = 0; i < 5000; i++) a.aggregator.increment(`c${i}`);
+  const pieces: Buffer[] = [];
+  const got = await encodeOpenWindow(a.aggregator, (p) => pieces.push(p));
+  t.same(got?.pieces, [], 'not kept when onPiece takes them');
+  t.equal(got?.rest.windowStartMs, T0);
+  const contexts = JSON.parse(`[${pieces.map((p) => p.toString()).join(',')}]`) as { name: string }[];
+  t.equal(contexts.length, 5000);
+  // The window closes between two slices (right after the first piece): nothing to write.
+  for (let i = 0; i < 50_000; i++) a.aggregator.increment(`x${i}`);
+  let n = 0;
+  const closing = encodeOpenWindow(a.aggregator, () => {
+    if (n++ === 0) a.aggregator.closeWindow();
+  });
+  t.equal(await closing, undefined);
+  t.equal(n, 1, 'no piece after the close');
 });
