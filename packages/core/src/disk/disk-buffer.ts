@@ -321,6 +321,16 @@ export class DiskBuffer {
       },
       kept: (_kind, n) => {
         kept += n;
+        // The bound dropped its segment while the window was still in memory: these items are now
+        // neither on disk nor with the sink, so they are lost here (the queue does not park it).
+        if (!w.onDisk && n > 0) {
+          this.context.drop('disk_full', n, {
+            code: 'MD_ERR_DISK_FULL',
+            level: 'error',
+            fields: { dir: this.opts.dir, maxBytes: this.opts.maxBytes, windows: 1 },
+            message: 'Data directory bound reached; dropped the oldest windows (see --data-dir-max-bytes).',
+          });
+        }
         check();
       },
     };
