@@ -238,7 +238,9 @@ export class SinkQueue {
         }
       },
       kept: (w) => {
-        if (!this.closed && w.onDisk) this.parked.push({ batch: undefined, written: undefined, disk: w, replay: false });
+        // Parked even while shutting down: the next start replays it, and should the bound drop its
+        // segment before then, the eviction finds it here and counts it.
+        if (w.onDisk) this.parked.push({ batch: undefined, written: undefined, disk: w, replay: false });
       },
     };
   }

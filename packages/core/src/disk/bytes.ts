@@ -4,15 +4,30 @@
  * table and its slicing, and every field here has one fixed meaning.
  */
 
-/** A growable byte buffer written front to back. */
+/** Below this, a writer's memory is kept by {@link ByteWriter.reset} however little the last use took. */
+const KEEP_BYTES = 1024 * 1024;
+
+/** A growable byte buffer written front to back; {@link reset} reuses its memory for the next record. */
 export class ByteWriter {
   private buf: Buffer;
   /** Bytes written so far. */
   length = 0;
 
   /** A writer starting with room for `initialBytes`. */
-  constructor(initialBytes = 64 * 1024) {
+  constructor(private readonly initialBytes = 64 * 1024) {
     this.buf = Buffer.allocUnsafe(initialBytes);
+  }
+
+  /**
+   * Starts again at byte 0, keeping the memory: what {@link bytes} returned before is overwritten from
+   * now on. A window's record is tens of MB at 200k contexts, and that much fresh external memory per
+   * window brought V8's next full mark-compact forward (about one more per window). Memory four times
+   * larger than the last use (over 1 MiB) is given up for a smaller allocation, so one outsized window
+   * does not pin its size for good.
+   */
+  reset(): void {
+    if (this.buf.length > KEEP_BYTES && this.length * 4 < this.buf.length) this.buf = Buffer.allocUnsafe(Math.max(this.initialBytes, this.length * 2));
+    this.length = 0;
   }
 
   private room(n: number): void {

@@ -110,10 +110,13 @@ const INDEXED_MAX = 16_384;
 /** Builds the string table while the items are written. */
 class StringTable {
   private readonly index = new Map<string, number>();
-  /** The table's bytes, each string as it is first seen. */
-  readonly out = new ByteWriter();
   /** Strings in the table. */
   size = 0;
+
+  constructor(
+    /** The table's bytes, each string as it is first seen. */
+    readonly out: ByteWriter,
+  ) {}
 
   /** The index of `s`, added when new (or when the index is full and `s` is not in it). */
   ref(s: string): number {
@@ -136,15 +139,31 @@ class StringTable {
 const NAME_SAMPLE = 4096;
 
 const intBins = (d: SketchData): boolean => {
-  for (const k of d.keys) if (!Number.isInteger(k) || k < -0x40000000 || k > 0x3fffffff) return false;
-  for (const c of d.counts) if (!Number.isInteger(c) || c < 0 || c > 0x7fffffff) return false;
-  return d.keys.length === d.counts.length;
+  const { keys, counts } = d;
+  if (keys.length !== counts.length) return false;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const c = counts[i]!;
+    if (!Number.isInteger(k) || k < -0x40000000 || k > 0x3fffffff || !Number.isInteger(c) || c < 0 || c > 0x7fffffff) return false;
+  }
+  return true;
 };
+
+/**
+ * The memory {@link encodeBatch} writes a record into, reusable from one record to the next: the
+ * buffers it returns are views of it, valid until it encodes the next record.
+ */
+export class EncodeScratch {
+  /** The items' bytes. */
+  readonly items = new ByteWriter(1024 * 1024);
+  /** The string table's bytes. */
+  readonly strings = new ByteWriter();
+}
 
 /** Writes the fields items of every kind share the layout of. */
 class ItemWriter {
-  readonly w = new ByteWriter(1024 * 1024);
-  readonly strings = new StringTable();
+  readonly w: ByteWriter;
+  readonly strings: StringTable;
   /**
    * Table indices of each tags array's strings. Core interns tag lists (every context with the same
    * tags shares one array), so one identity probe here replaces a string probe per tag: the string
@@ -165,7 +184,13 @@ class ItemWriter {
   constructor(
     private readonly timestamp: number,
     private readonly interval: number,
-  ) {}
+    scratch: EncodeScratch,
+  ) {
+    scratch.items.reset();
+    scratch.strings.reset();
+    this.w = scratch.items;
+    this.strings = new StringTable(scratch.strings);
+  }
 
   /** Flag bits for a timestamp and interval that differ from the window's. */
   timeFlags(timestamp: number, interval: number): number {
@@ -253,18 +278,20 @@ class ItemWriter {
     this.w.f64(d.max);
     this.w.f64(d.sum);
     this.w.f64(d.avg);
-    this.w.varuint(d.keys.length);
+    const { keys, counts } = d;
+    this.w.varuint(keys.length);
     if (int) {
       let prev = 0;
-      for (const k of d.keys) {
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
         this.w.varint(k - prev);
         prev = k;
       }
-      for (const c of d.counts) this.w.varuint(c);
+      for (let i = 0; i < counts.length; i++) this.w.varuint(counts[i]!);
     } else {
-      this.w.varuint(d.counts.length);
-      for (const k of d.keys) this.w.f64(k);
-      for (const c of d.counts) this.w.f64(c);
+      this.w.varuint(counts.length);
+      for (let i = 0; i < keys.length; i++) this.w.f64(keys[i]!);
+      for (let i = 0; i < counts.length; i++) this.w.f64(counts[i]!);
     }
   }
 
@@ -289,27 +316,34 @@ class ItemWriter {
   }
 }
 
-/** Encodes `batch` as buffers to write one after the other; yields to the event loop between slices. */
-export async function encodeBatch(batch: MetricBatch): Promise<Buffer[]> {
-  const iw = new ItemWriter(batch.windowStartMs / 1000, batch.intervalMs / 1000);
+/**
+ * Encodes `batch` as buffers to write one after the other; yields to the event loop between slices.
+ * With `scratch`, the buffers are views of its memory (see {@link EncodeScratch}). Index loops, not `for…of`: in an async function the array iterator is not optimised away, and its
+ * result object per item was 60 % of the bytes a 400k-item window allocated (two scavenges per window).
+ */
+export async function encodeBatch(batch: MetricBatch, scratch = new EncodeScratch()): Promise<Buffer[]> {
+  const iw = new ItemWriter(batch.windowStartMs / 1000, batch.intervalMs / 1000, scratch);
   const slicer = new Slicer();
-  for (const s of batch.series) {
-    iw.series(s);
+  const { series, sketches, events, serviceChecks } = batch;
+  for (let i = 0; i < series.length; i++) {
+    iw.series(series[i]!);
     if (slicer.due()) await slicer.yield();
   }
-  for (const s of batch.sketches) {
-    iw.sketch(s, 0);
+  for (let i = 0; i < sketches.length; i++) {
+    iw.sketch(sketches[i]!, 0);
     if (slicer.due()) await slicer.yield();
   }
-  for (const e of batch.events) {
-    iw.event(e);
+  for (let i = 0; i < events.length; i++) {
+    iw.event(events[i]!);
     if (slicer.due()) await slicer.yield();
   }
-  for (const c of batch.serviceChecks) {
-    iw.check(c);
+  for (let i = 0; i < serviceChecks.length; i++) {
+    iw.check(serviceChecks[i]!);
     if (slicer.due()) await slicer.yield();
   }
-  for (const s of batch.histogramSketches ?? []) {
+  const hs = batch.histogramSketches ?? [];
+  for (let i = 0; i < hs.length; i++) {
+    const s = hs[i]!;
     iw.sketch(s, s.sourceType === 'ms' ? 1 : 0);
     if (slicer.due()) await slicer.yield();
   }

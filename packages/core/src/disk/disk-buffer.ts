@@ -11,7 +11,7 @@ import type { BatchDelivery, BatchItemKind } from '../contracts.js';
 import { MdError, type ErrorCode } from '../errors.js';
 import { RateLimitedLog } from '../logger.js';
 import type { MetricBatch } from '../model.js';
-import { decodeBatch, decodeMeta, encodeBatch, metaOf, type WindowMeta } from './codec.js';
+import { EncodeScratch, decodeBatch, decodeMeta, encodeBatch, metaOf, type WindowMeta } from './codec.js';
 import { RecordLog, encodeRecord, type EncodedRecord, type RecordRef } from './record-log.js';
 
 const T_WINDOW = 1;
@@ -117,6 +117,11 @@ export class DiskBuffer {
   private readonly errorLog = new RateLimitedLog(60_000);
   private diskOffUntil = 0;
   private adding: Promise<void> = Promise.resolve();
+  /**
+   * The window record's memory, reused by every add: adds run one at a time, and a record's bytes are
+   * needed only until its append settles.
+   */
+  private readonly scratch = new EncodeScratch();
 
   private constructor(
     private readonly log: RecordLog,
@@ -214,7 +219,7 @@ export class DiskBuffer {
   private async addNow(batch: MetricBatch): Promise<DiskWindow | undefined> {
     if (Date.now() < this.diskOffUntil) return this.fallback();
     try {
-      const rec = await encodeRecord(T_WINDOW, await encodeBatch(batch));
+      const rec = await encodeRecord(T_WINDOW, await encodeBatch(batch, this.scratch));
       if (rec.bytes > this.opts.maxBytes) return this.fallback();
       await this.makeRoom(rec.bytes);
       const ref = await this.log.append(rec);
@@ -316,6 +321,16 @@ export class DiskBuffer {
       },
       kept: (_kind, n) => {
         kept += n;
+        // The bound dropped its segment while the window was still in memory: these items are now
+        // neither on disk nor with the sink, so they are lost here (the queue does not park it).
+        if (!w.onDisk && n > 0) {
+          this.context.drop('disk_full', n, {
+            code: 'MD_ERR_DISK_FULL',
+            level: 'error',
+            fields: { dir: this.opts.dir, maxBytes: this.opts.maxBytes, windows: 1 },
+            message: 'Data directory bound reached; dropped the oldest windows (see --data-dir-max-bytes).',
+          });
+        }
         check();
       },
     };
