@@ -50,6 +50,8 @@ export { DeliveryPolicy, KEPT_ON_DISK_REASONS, addLoss } from './delivery/policy
 export { InFlightExports, readBodyHead, retryAfterMs, unexpectedExportError, windowResult } from './delivery/exports.js';
 export type { DeliveryOptions, DeliveryTarget, LossTally, SendOutcome, SinkDropReason } from './delivery/policy.js';
 export type { CancelTimer, Clock } from './delivery/clock.js';
+export { DEFAULT_SLICE_BUDGET_MS, Slicer, longestSlice } from './slicer.js';
+export type { SliceFigures, SlicerOptions } from './slicer.js';
 export { ProtoWriter, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT, putVarint, varintSize, zigzag32 } from './protobuf.js';
 export type { ProtoMark } from './protobuf.js';
 export { DEFAULT_TAP_PER_SECOND, MAX_TAP_PER_SECOND, TAP_TICK_MS, TapHub, globToRegExp } from './tap.js';

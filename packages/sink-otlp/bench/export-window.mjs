@@ -3,9 +3,10 @@
 //   node bench/export-window.mjs [--contexts 200000] [--protocol http/protobuf|http/json] [--runs 3]
 // Add --cpu-prof or --trace-gc before the script to profile. Prints, per run, the process's CPU time
 // during the export, its wall time, the longest event-loop delay seen (monitorEventLoopDelay, 1 ms
-// resolution), the slices the sink cut its work into (longest, median, p99) and the collections
-// during the export. `--skip-export` does everything but the export: under
-// `valgrind --tool=callgrind`, the difference of two runs is the export's instruction count.
+// resolution), the slices the sink cut its work into (longest, median, p99, and the CPU time of the
+// longest and p99, from the sink's `slicer.onSlice`) and the collections during the export.
+// `--skip-export` does everything but the export: under `valgrind --tool=callgrind`, the difference
+// of two runs is the export's instruction count.
 // OTLP_SINK_DIST=<dir> takes the sink from another build (an older one, to compare).
 import { spawn } from 'node:child_process';
 import { PerformanceObserver, constants as perf, monitorEventLoopDelay } from 'node:perf_hooks';
@@ -13,16 +14,12 @@ import { parseArgs } from 'node:util';
 import { Aggregator, ComponentContext, ComponentStats, silentLogger } from '@metrics-distributor/core';
 const dist = process.env.OTLP_SINK_DIST ?? new URL('../dist', import.meta.url).pathname;
 const { OtlpSink } = await import(`${dist}/index.js`);
-const { Slicer } = await import(`${dist}/slicer.js`).catch(() => ({ Slicer: class {} }));
 
 // Every slice's length, besides the longest the sink reports: on a loaded machine the longest is
-// mostly the process waiting for a CPU, the distribution says what the slices themselves take.
+// mostly the process waiting for a CPU, the distribution says what the slices themselves take (and
+// their CPU time what they cost). A build whose slicer has no `onSlice` leaves these lists empty.
 const slices = [];
-const note = Slicer.prototype.note;
-Slicer.prototype.note = function (ms) {
-  slices.push(ms);
-  return note.call(this, ms);
-};
+const sliceCpus = [];
 let gcs = [];
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcs.push({ ms: e.duration, major: e.detail?.kind === perf.NODE_PERFORMANCE_GC_MAJOR });
@@ -66,11 +63,18 @@ for (let run = 0; run < Number(args.runs); run++) {
   const batch = agg.closeWindow();
   const stats = new ComponentStats('sink-otlp');
   const sink = new OtlpSink({ endpoint: `http://127.0.0.1:${port}`, protocol: args.protocol, histogram: args.histogram }, new ComponentContext('sink', 'sink-otlp', silentLogger(), stats));
+  if (sink.slicer !== undefined) {
+    sink.slicer.onSlice = (s) => {
+      slices.push(s.wallMs);
+      sliceCpus.push(s.cpuMs);
+    };
+  }
   globalThis.gc?.();
   const loop = monitorEventLoopDelay({ resolution: 1 });
   await new Promise((r) => setTimeout(r, 50));
   loop.enable();
   slices.length = 0;
+  sliceCpus.length = 0;
   gcs = [];
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -95,6 +99,8 @@ for (let run = 0; run < Number(args.runs); run++) {
     slices: slices.length,
     sliceP50Ms: r1(pct(slices, 0.5)),
     sliceP99Ms: r1(pct(slices, 0.99)),
+    sliceCpuMaxMs: r1(Math.max(0, ...sliceCpus)),
+    sliceCpuP99Ms: r1(pct(sliceCpus, 0.99)),
     gcCount: exportGcs.length,
     gcMajor: exportGcs.filter((e) => e.major).length,
     gcTotalMs: r1(exportGcs.reduce((n, e) => n + e.ms, 0)),

@@ -1,6 +1,8 @@
 /** The OTLP sink's options and their validation: everything is checked once, in the constructor. */
 import { MdError } from '@metrics-distributor/core';
-import { SLICE_MS } from './slicer.js';
+
+/** Default `sliceMs`: longest stretch of export work between two turns of the event loop (ms). */
+const SLICE_MS = 4;
 
 /** The two OTLP/HTTP encodings (the names `OTEL_EXPORTER_OTLP_PROTOCOL` uses). */
 export type OtlpProtocol = 'http/protobuf' | 'http/json';

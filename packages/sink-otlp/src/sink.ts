@@ -1,6 +1,6 @@
 /**
  * The OTLP sink: cuts each window into requests of at most `maxPointsPerRequest` points, plans
- * (`mapping.ts`) and encodes (`encode.ts`) each in slices of the event loop (`slicer.ts`), gzips it
+ * (`mapping.ts`) and encodes (`encode.ts`) each in slices of the event loop (core's `Slicer`), gzips it
  * off the loop, posts it (`transport.ts`), and leaves every answer (`response.ts`) to core's one retry
  * policy: retried from a byte-bounded buffer, split on 413, or dropped and counted; core's queue
  * never re-sends a window.
@@ -15,6 +15,7 @@ import {
   unexpectedExportError,
   windowResult,
   addLoss,
+  Slicer,
   type BatchDelivery,
   type ComponentContext,
   type ExportResult,
@@ -27,7 +28,6 @@ import { encodeJson, encodeProtobuf } from './encode.js';
 import { KIND_NAMES, PointMapper, kindOf, type Item } from './mapping.js';
 import { resolveOptions, type OtlpSinkOptions, type ResolvedOptions } from './options.js';
 import { LOGGED_CHARS, classify, partialSuccess } from './response.js';
-import { Slicer } from './slicer.js';
 import { OtlpTransport } from './transport.js';
 
 const gzipAsync = promisify(gzip);
@@ -84,7 +84,8 @@ export class OtlpSink implements Sink {
 
   private readonly opts: ResolvedOptions;
   private readonly mapper: PointMapper;
-  private readonly slicer: Slicer;
+  /** Cuts planning and encoding into `sliceMs` slices for all of the sink's requests; benchmarks set its `onSlice` to see every slice. */
+  readonly slicer: Slicer;
   private readonly transport: OtlpTransport;
   private readonly delivery: DeliveryPolicy<Payload>;
   private readonly inflight = new InFlightExports();
@@ -99,7 +100,7 @@ export class OtlpSink implements Sink {
   ) {
     this.opts = resolveOptions(options);
     this.mapper = new PointMapper(this.opts);
-    this.slicer = new Slicer(this.opts.sliceMs);
+    this.slicer = new Slicer({ budgetMs: this.opts.sliceMs });
     this.transport = new OtlpTransport(this.opts);
     this.url = this.transport.url;
     this.delivery = new DeliveryPolicy<Payload>(
@@ -188,7 +189,7 @@ export class OtlpSink implements Sink {
         };
         await Promise.all(Array.from({ length: this.opts.maxConcurrent }, worker));
       }
-      this.context.stats.gauge('export_slice_max_ms', Math.round(this.slicer.takeLongestMs() * 1000) / 1000);
+      this.context.stats.gauge('export_slice_max_ms', Math.round(this.slicer.takeLongest().wallMs * 1000) / 1000);
     } catch (err) {
       // Only a bug gets here (deliver() never rejects); the window is then partly unaccounted for.
       return unexpectedExportError(this.context.logger, 'OTLP', err);

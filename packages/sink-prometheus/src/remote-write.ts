@@ -10,14 +10,15 @@ import {
   MdError,
   readBodyHead,
   retryAfterMs,
+  Slicer,
   type ComponentContext,
   type ComponentStats,
   type DeliveryTarget,
   type LossTally,
   type SendOutcome,
+  type SliceFigures,
 } from '@metrics-distributor/core';
 import { formatValue } from './names.js';
-import { Slicer, type SliceFigures } from './slicer.js';
 import { snappyCompress } from './snappy.js';
 import type { Family, SeriesState, Touched } from './state.js';
 import { WriteRequestBuilder, encodeLabel, encodeLabelSet, splitRequest, type EncodedLabelSet, type LabelPair, type RawWriteRequest } from './write-request.js';
@@ -187,7 +188,7 @@ export class RemoteWriter {
    * Returns the longest synchronous slice of the encode.
    */
   async write(touched: readonly Touched[], windowStartMs: number, tally: LossTally): Promise<SliceFigures> {
-    const clock = new Slicer(ENCODE_CHECK_EVERY);
+    const clock = new Slicer({ checkEvery: ENCODE_CHECK_EVERY });
     // Left over only if a previous write threw (counted there as internal_error): never send them with this window.
     this.ready.length = 0;
     if (this.builder.samples > 0) this.builder.take();

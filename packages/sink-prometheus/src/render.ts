@@ -2,8 +2,8 @@
  * Renders the exposition state in the Prometheus text format 0.0.4 or OpenMetrics 1.0, in slices so
  * a scrape of a large state gives the event loop turns, and picks the format from `Accept`.
  */
+import { Slicer, type SliceFigures } from '@metrics-distributor/core';
 import { escapeHelp, formatValue } from './names.js';
-import { Slicer, type SliceFigures } from './slicer.js';
 import type { ExpositionState, Family, SeriesState } from './state.js';
 
 /** The two exposition formats. */
@@ -145,7 +145,7 @@ export async function* renderChunks(state: ExpositionState, format: ExpositionFo
   const qls = (opts.quantiles ?? []).map(formatValue);
   let pending = '';
   let since = 0;
-  const clock = new Slicer(RENDER_CHECK_EVERY);
+  const clock = new Slicer({ checkEvery: RENDER_CHECK_EVERY });
   for (const fam of state.snapshot()) {
     if (fam.removed) continue;
     let headed = false;

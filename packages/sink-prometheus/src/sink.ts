@@ -7,10 +7,9 @@ import type { AddressInfo } from 'node:net';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import { MdError, SUCCESS, type ComponentContext, type ComponentStats, type ExportResult, type LossTally, type MetricBatch, type Sink } from '@metrics-distributor/core';
+import { MdError, SUCCESS, Slicer, longestSlice, type ComponentContext, type ComponentStats, type ExportResult, type LossTally, type MetricBatch, type Sink, type SliceFigures } from '@metrics-distributor/core';
 import { RemoteWriter, type RemoteWriteOptions } from './remote-write.js';
 import { CONTENT_TYPES, negotiate, render, renderChunks, type ExpositionFormat, type RenderOptions } from './render.js';
-import { Slicer, longest, type SliceFigures } from './slicer.js';
 import { ExpositionState } from './state.js';
 
 /** The client libraries' default histogram buckets (client_golang `DefBuckets`), in seconds. */
@@ -225,7 +224,7 @@ export class PrometheusSink implements Sink {
       return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', 'prometheus sink is shut down') };
     }
     this.context.stats.received += items;
-    const clock = new Slicer(this.sliceCheckEvery);
+    const clock = new Slicer({ checkEvery: this.sliceCheckEvery });
     let nowMs = this.now();
     // Without scrapes nothing else removes expired series, so exports sweep now and then.
     if (nowMs - this.lastSweepMs >= Math.min(this.ttlMs, 60_000)) {
@@ -268,7 +267,7 @@ export class PrometheusSink implements Sink {
     }
     // The window's series go out with their cumulative values; what the receiver refuses is counted there.
     const tally: LossTally = { lost: 0, reasons: new Set() };
-    this.sliceGauges('export', longest(slices, await this.remote.write(this.state.takeTouched(), batch.windowStartMs, tally)));
+    this.sliceGauges('export', longestSlice(slices, await this.remote.write(this.state.takeTouched(), batch.windowStartMs, tally)));
     this.context.stats.sent += items;
     if (tally.lost === 0) return SUCCESS;
     return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', `prometheus remote write: ${tally.lost} sample(s) of the window dropped (${[...tally.reasons].join(', ')})`) };
