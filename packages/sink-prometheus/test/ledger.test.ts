@@ -117,13 +117,17 @@ t.test('all delivered: each item reported once, events and checks at once, a his
   t.same(l.deliveredOf('serviceChecks'), [0]);
   // a, g, b: 3 samples; d: 5 samples cut 3 + 2 across two requests.
   t.equal(srv.seen.length, 3);
-  // The sketch is reported in the call after the request holding its last samples, not before.
-  const sketchCall = l.calls.findIndex((c) => c.kind === 'sketches');
-  t.ok(sketchCall > 0, 'the sketch is reported on its own, after its second request');
-  // Events and checks need nothing from the receiver: reported before any request.
+  // Events, checks and the idle counter need nothing from the receiver: reported before any request.
+  // Request 1 (a, g, b) reports those three; request 2 (d's first 3 samples) nothing; request 3 the sketch.
   t.same(
-    l.calls.slice(0, 2).map((c) => c.kind),
-    ['events', 'serviceChecks'],
+    l.calls.map((c) => [c.kind, c.indices]),
+    [
+      ['events', [0, 1]],
+      ['serviceChecks', [0]],
+      ['series', [2]],
+      ['series', [0, 1, 3]],
+      ['sketches', [0]],
+    ],
   );
 });
 
