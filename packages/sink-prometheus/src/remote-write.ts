@@ -20,6 +20,7 @@ import {
 } from '@metrics-distributor/core';
 import { formatValue } from './names.js';
 import { snappyCompress } from './snappy.js';
+import { WindowLedger, type Cover } from './ledger.js';
 import type { Family, SeriesState, Touched } from './state.js';
 import { WriteRequestBuilder, encodeLabel, encodeLabelSet, splitRequest, type EncodedLabelSet, type LabelPair, type RawWriteRequest } from './write-request.js';
 
@@ -49,6 +50,9 @@ interface WritePayload {
   readonly body: Buffer;
   readonly windowStartMs: number;
   readonly bytes: number;
+  /** The window's delivery records (`--data-dir`), and the touched entries this request's samples cover. */
+  readonly ledger: WindowLedger | undefined;
+  readonly cover: Cover | undefined;
 }
 
 /** Response bodies of refused requests are logged up to this many characters. */
@@ -112,6 +116,13 @@ export class RemoteWriter {
   private readonly builder = new WriteRequestBuilder();
   /** Requests filled by the encode and not yet handed to the policy. */
   private readonly ready: WritePayload[] = [];
+  /** The delivery records of the window being encoded, if it has any. */
+  private track: WindowLedger | undefined;
+  /** Entry the request being built starts with; whether that entry began in the previous request (counted there). */
+  private openFrom = 0;
+  private openCarried = false;
+  /** First sample (in the request being built) of each entry begun in it. */
+  private starts: number[] = [];
 
   constructor(
     opts: RemoteWriteOptions,
@@ -164,6 +175,14 @@ export class RemoteWriter {
       items: (p) => p.request.ends.length,
       dataMs: (p) => p.windowStartMs,
       logFields: (p) => ({ samples: p.request.ends.length, bodyBytes: p.body.length }),
+      onLost: (p) => p.ledger?.settle(p.cover!, 'lost'),
+      // Only a shutdown lets go of a window kept on disk: the next start replays it into an empty state.
+      // An eviction stays a loss: exported again in this process, its deltas would be added twice.
+      keep: (p, reason) => {
+        if (p.ledger === undefined || reason !== 'shutdown_unsent') return false;
+        p.ledger.settle(p.cover!, 'kept');
+        return true;
+      },
     };
     this.policy = new DeliveryPolicy(target, context, {
       retryBufferBytes: opts.retryBufferBytes ?? 16 * 1024 * 1024,
@@ -185,22 +204,28 @@ export class RemoteWriter {
 
   /**
    * Sends the window's touched series at `windowStartMs`; losses of this first attempt go to `tally`.
-   * Returns the longest synchronous slice of the encode.
+   * With `ledger`, each request reports its entries there once settled. Returns the longest synchronous slice of the encode.
    */
-  async write(touched: readonly Touched[], windowStartMs: number, tally: LossTally): Promise<SliceFigures> {
+  async write(touched: readonly Touched[], windowStartMs: number, tally: LossTally, ledger?: WindowLedger): Promise<SliceFigures> {
     const clock = new Slicer({ checkEvery: ENCODE_CHECK_EVERY });
     // Left over only if a previous write threw (counted there as internal_error): never send them with this window.
     this.ready.length = 0;
     if (this.builder.samples > 0) this.builder.take();
+    this.track = ledger;
+    this.openFrom = 0;
+    this.openCarried = false;
+    this.starts = [];
     for (let i = 0; i < touched.length; i++) {
       const { family, series } = touched[i]!;
+      if (ledger !== undefined) this.starts.push(this.builder.samples);
       this.encode(family, series, windowStartMs);
       if (this.ready.length > 0) await this.deliverReady(tally, clock);
       // A delivery that only buffers (retries pending) resolves without I/O: the encode of a large
       // window must still give the event loop turns, as export does.
       else if (clock.tick()) await clock.pause();
     }
-    if (this.builder.samples > 0) this.ready.push(this.payload(this.builder.take(), windowStartMs));
+    if (this.builder.samples > 0) this.ready.push(this.built(windowStartMs, false));
+    this.track = undefined;
     await this.deliverReady(tally, clock);
     return clock.finish();
   }
@@ -250,7 +275,7 @@ export class RemoteWriter {
       case 'counter':
       case 'gauge':
         b.add(l, name, fam.type === 'counter' ? SUFFIX_TOTAL : SUFFIX_NONE, undefined, 0, st.value, ts);
-        if (b.samples >= max) this.cut(ts);
+        if (b.samples >= max) this.cut(ts, false);
         return;
       case 'histogram': {
         const buckets = st.buckets!;
@@ -274,22 +299,50 @@ export class RemoteWriter {
     b.add(l, name, SUFFIX_SUM, undefined, 0, st.scale === 1 ? st.value : st.value * st.scale, ts);
     if (b.samples >= max) this.cut(ts);
     b.add(l, name, SUFFIX_COUNT, undefined, 0, st.count, ts);
-    if (b.samples >= max) this.cut(ts);
+    if (b.samples >= max) this.cut(ts, false);
   }
 
-  /** Ends the request being built at the sample limit (a histogram's samples may run past it: the rest start the next). */
-  private cut(windowStartMs: number): void {
-    this.ready.push(this.payload(this.builder.take(), windowStartMs));
+  /**
+   * Ends the request being built at the sample limit (a histogram's samples may run past it: the rest start the next).
+   * `continues`: the series being encoded has samples left for the next request.
+   */
+  private cut(windowStartMs: number, continues = true): void {
+    this.ready.push(this.built(windowStartMs, continues));
   }
 
-  private payload(request: RawWriteRequest, windowStartMs: number): WritePayload {
+  /** The request being built as a payload, with the entries it covers counted on the window's ledger. */
+  private built(windowStartMs: number, continues: boolean): WritePayload {
+    const request = this.builder.take();
+    const ledger = this.track;
+    if (ledger === undefined) return this.payload(request, windowStartMs, undefined, undefined);
+    // A request taking up a series begun in the previous one starts with it at sample 0.
+    const starts = this.openCarried ? Uint32Array.from([0, ...this.starts]) : Uint32Array.from(this.starts);
+    const cover: Cover = { from: this.openFrom, starts };
+    // Counted before any request of the window is sent, so no entry settles while samples of it are still to come.
+    ledger.open(cover, this.openCarried, continues);
+    const to = cover.from + starts.length - 1;
+    this.openFrom = continues ? to : to + 1;
+    this.openCarried = continues;
+    this.starts = [];
+    return this.payload(request, windowStartMs, ledger, cover);
+  }
+
+  private payload(request: RawWriteRequest, windowStartMs: number, ledger: WindowLedger | undefined, cover: Cover | undefined): WritePayload {
     const body = snappyCompress(request.raw);
-    return { request, body, windowStartMs, bytes: body.length + request.raw.length + request.ends.byteLength };
+    const bytes = body.length + request.raw.length + request.ends.byteLength + (cover?.starts.byteLength ?? 0);
+    return { request, body, windowStartMs, bytes, ledger, cover };
   }
 
   private halves(p: WritePayload): WritePayload[] {
-    const [a, b] = splitRequest(p.request, Math.ceil(p.request.ends.length / 2));
-    return [this.payload(a, p.windowStartMs), this.payload(b, p.windowStartMs)];
+    const n = Math.ceil(p.request.ends.length / 2);
+    const [a, b] = splitRequest(p.request, n);
+    if (p.ledger === undefined || p.cover === undefined) return [this.payload(a, p.windowStartMs, undefined, undefined), this.payload(b, p.windowStartMs, undefined, undefined)];
+    const [ca, cb] = WindowLedger.halves(p.cover, n);
+    // The halves are counted before the whole lets go of its entries, so none settles in between.
+    p.ledger.open(ca, false, false);
+    p.ledger.open(cb, false, false);
+    p.ledger.settle(p.cover, 'replaced');
+    return [this.payload(a, p.windowStartMs, p.ledger, ca), this.payload(b, p.windowStartMs, p.ledger, cb)];
   }
 
   private async send(p: WritePayload): Promise<SendOutcome> {
@@ -311,6 +364,7 @@ export class RemoteWriter {
     if (status >= 200 && status < 300) {
       this.context.stats.count('remote_write_requests');
       this.context.stats.count('remote_write_samples', p.request.ends.length);
+      p.ledger?.settle(p.cover!, 'delivered');
       return { kind: 'ok' };
     }
     const fields = { status, body: text, samples: p.request.ends.length };

@@ -7,7 +7,22 @@ import type { AddressInfo } from 'node:net';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import { MdError, SUCCESS, Slicer, longestSlice, type ComponentContext, type ComponentStats, type ExportResult, type LossTally, type MetricBatch, type Sink, type SliceFigures } from '@metrics-distributor/core';
+import {
+  MdError,
+  SUCCESS,
+  Slicer,
+  longestSlice,
+  type BatchDelivery,
+  type BatchItemKind,
+  type ComponentContext,
+  type ComponentStats,
+  type ExportResult,
+  type LossTally,
+  type MetricBatch,
+  type Sink,
+  type SliceFigures,
+} from '@metrics-distributor/core';
+import { DONE, WindowLedger } from './ledger.js';
 import { RemoteWriter, type RemoteWriteOptions } from './remote-write.js';
 import { CONTENT_TYPES, negotiate, render, renderChunks, type ExpositionFormat, type RenderOptions } from './render.js';
 import { ExpositionState } from './state.js';
@@ -81,6 +96,21 @@ function round3(ms: number): number {
 /** Items of a batch this sink takes: series, distributions and timer/histogram sketches. */
 function itemsOf(batch: MetricBatch): number {
   return batch.series.length + batch.sketches.length + (batch.histogramSketches?.length ?? 0);
+}
+
+/** A window the shut-down sink will not send: its items not yet delivered stay on disk for the next start. */
+function keepUndone(batch: MetricBatch, delivery: BatchDelivery): void {
+  const kinds: [BatchItemKind, number][] = [
+    ['series', batch.series.length],
+    ['sketches', batch.sketches.length],
+    ['events', batch.events.length],
+    ['serviceChecks', batch.serviceChecks.length],
+  ];
+  for (const [kind, n] of kinds) {
+    let left = 0;
+    for (let i = 0; i < n; i++) if (!delivery.replay || !delivery.done(kind, i)) left++;
+    if (left > 0) delivery.kept(kind, left);
+  }
 }
 
 /** Checks bucket bounds: finite, strictly ascending, at least one. */
@@ -200,14 +230,25 @@ export class PrometheusSink implements Sink {
     return a === undefined || a === null ? undefined : a.port;
   }
 
+  /**
+   * With remote write, items are reported per request on the window's {@link BatchDelivery}
+   * (`--data-dir`), so a replay skips what was delivered. Scrape alone settles a window once applied.
+   */
+  get tracksDelivery(): boolean {
+    return this.remote !== undefined;
+  }
+
   /** Live series in the state. */
   get seriesCount(): number {
     return this.state.size;
   }
 
-  /** Applies a window to the state. Never fails once started; after shutdown the window is counted as `closed`. */
-  export(batch: MetricBatch): Promise<ExportResult> {
-    const run = this.tail.then(() => this.apply(batch)).catch((err: unknown): ExportResult => {
+  /**
+   * Applies a window to the state (and sends it with remote write). Never fails once started; after
+   * shutdown the window is counted as `closed`, or left on disk for the next start when it is there.
+   */
+  export(batch: MetricBatch, delivery?: BatchDelivery): Promise<ExportResult> {
+    const run = this.tail.then(() => this.apply(batch, delivery)).catch((err: unknown): ExportResult => {
       // A bug, not an expected failure: the window is lost for this sink, the chain must go on.
       const items = itemsOf(batch);
       this.context.drop('internal_error', items, { code: 'MD_ERR_SINK_EXPORT', level: 'error', cause: err });
@@ -217,10 +258,13 @@ export class PrometheusSink implements Sink {
     return run;
   }
 
-  private async apply(batch: MetricBatch): Promise<ExportResult> {
+  private async apply(batch: MetricBatch, delivery: BatchDelivery | undefined): Promise<ExportResult> {
     const items = itemsOf(batch);
+    // Delivery is recorded only for remote write: scrape state has no receiver to confirm anything.
+    const tracked = this.remote !== undefined && delivery !== undefined ? delivery : undefined;
     if (this.closed) {
-      this.context.drop('closed', items);
+      if (tracked !== undefined) keepUndone(batch, tracked);
+      else this.context.drop('closed', items);
       return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', 'prometheus sink is shut down') };
     }
     this.context.stats.received += items;
@@ -231,28 +275,41 @@ export class PrometheusSink implements Sink {
       this.lastSweepMs = nowMs;
       this.state.sweep(nowMs);
     }
-    this.state.beginExport();
     // With their sketches in the batch, h/ms contexts are histograms: their aggregate gauges are left out.
     const skipAggregates = batch.histogramSketches !== undefined;
-    for (const s of batch.series) {
-      if (!skipAggregates || s.aggregateOf === undefined) this.state.applySeries(s, nowMs);
+    const ledger = tracked === undefined ? undefined : new WindowLedger(batch, tracked, skipAggregates);
+    const state = this.state;
+    state.beginExport(ledger !== undefined);
+    const series = batch.series;
+    for (let i = 0; i < series.length; i++) {
+      const s = series[i]!;
+      if (ledger === undefined) {
+        if (!skipAggregates || s.aggregateOf === undefined) state.applySeries(s, nowMs);
+      } else if (ledger.series(i, s)) {
+        state.unit = i;
+        state.applySeries(s, nowMs);
+      }
       if (clock.tick()) {
         await clock.pause();
         nowMs = this.now();
       }
     }
-    const state = this.state;
     const observe = this.summaries ? state.applySummary.bind(state) : state.applySketch.bind(state);
-    for (const s of batch.sketches) {
-      observe(s.metric, s.host, s.tags, s.sketch, nowMs);
+    const sketches = batch.sketches;
+    for (let i = 0; i < sketches.length; i++) {
+      const s = sketches[i]!;
+      // On a replay, what was delivered is neither applied nor sent: the state after a restart is empty.
+      if (ledger === undefined || (state.unit = ledger.sketch(i)) !== DONE) observe(s.metric, s.host, s.tags, s.sketch, nowMs);
       if (clock.tick()) {
         await clock.pause();
         nowMs = this.now();
       }
     }
     // Timers and histograms as observers: ms in seconds, as statsd_exporter; h in the unit sent.
-    for (const s of batch.histogramSketches ?? []) {
-      observe(s.metric, s.host, s.tags, s.sketch, nowMs, s.sourceType === 'ms' ? 0.001 : 1);
+    const hs = batch.histogramSketches ?? [];
+    for (let j = 0; j < hs.length; j++) {
+      const s = hs[j]!;
+      if (ledger === undefined || (state.unit = ledger.histogram(j, s)) !== DONE) observe(s.metric, s.host, s.tags, s.sketch, nowMs, s.sourceType === 'ms' ? 0.001 : 1);
       if (clock.tick()) {
         await clock.pause();
         nowMs = this.now();
@@ -267,7 +324,12 @@ export class PrometheusSink implements Sink {
     }
     // The window's series go out with their cumulative values; what the receiver refuses is counted there.
     const tally: LossTally = { lost: 0, reasons: new Set() };
-    this.sliceGauges('export', longestSlice(slices, await this.remote.write(this.state.takeTouched(), batch.windowStartMs, tally)));
+    const touched = state.takeTouched();
+    if (ledger !== undefined) {
+      const { units, more } = state.takeUnits();
+      ledger.applied(units, more);
+    }
+    this.sliceGauges('export', longestSlice(slices, await this.remote.write(touched, batch.windowStartMs, tally, ledger)));
     this.context.stats.sent += items;
     if (tally.lost === 0) return SUCCESS;
     return { code: 'failure', error: new MdError('MD_ERR_SINK_EXPORT', `prometheus remote write: ${tally.lost} sample(s) of the window dropped (${[...tally.reasons].join(', ')})`) };

@@ -25,6 +25,8 @@ export interface SeriesState {
   updatedMs: number;
   /** The export that last listed it as touched, so it is listed once per window. */
   touchedIn: number;
+  /** Its place in that export's touched list, so a second item touching it is recorded on the same entry. */
+  touchedAt: number;
   /** Factor on a histogram's values and sum (0.001 for `ms` timers); 1 for other types. */
   readonly scale: number;
   /** Raw name of the first writer: a gauge written by another raw series is a clash. */
@@ -164,6 +166,15 @@ export class ExpositionState {
   private touched: Touched[] = [];
   /** The export running now, so a series touched twice in one window is listed once. */
   private exportNo = 0;
+  /**
+   * The item being applied (the sink's unit number, -1: none), recorded per touched series when the
+   * export tracks delivery per item (`--data-dir` with remote write): see {@link takeUnits}.
+   */
+  unit = -1;
+  private unitsOn = false;
+  /** Per touched entry, the first unit that touched it; further units of an entry in {@link moreUnits}. */
+  private units: number[] = [];
+  private moreUnits = new Map<number, number[]>();
 
   constructor(
     private readonly opts: StateOptions,
@@ -182,10 +193,26 @@ export class ExpositionState {
     return keys;
   }
 
-  /** Starts a new export's list of touched series. */
-  beginExport(): void {
+  /** Starts a new export's list of touched series; with `trackUnits`, also which unit touched each (see {@link unit}). */
+  beginExport(trackUnits = false): void {
     this.exportNo++;
     this.touched = [];
+    this.unitsOn = trackUnits && this.opts.trackTouched === true;
+    this.unit = -1;
+    if (this.unitsOn) {
+      this.units = [];
+      this.moreUnits = new Map();
+    }
+  }
+
+  /** The units that touched each entry of the list {@link takeTouched} returned (empty unless `trackUnits`). */
+  takeUnits(): { units: number[]; more: Map<number, number[]> } {
+    const out = { units: this.units, more: this.moreUnits };
+    this.units = [];
+    this.moreUnits = new Map();
+    this.unitsOn = false;
+    this.unit = -1;
+    return out;
   }
 
   /** The series updated since {@link beginExport}, each once (empty unless `trackTouched`). */
@@ -196,9 +223,26 @@ export class ExpositionState {
   }
 
   private touch(family: Family, series: SeriesState): void {
-    if (this.opts.trackTouched !== true || series.touchedIn === this.exportNo) return;
+    if (this.opts.trackTouched !== true) return;
+    if (series.touchedIn === this.exportNo) {
+      if (this.unitsOn && this.unit >= 0) this.addUnit(series.touchedAt);
+      return;
+    }
     series.touchedIn = this.exportNo;
+    series.touchedAt = this.touched.length;
     this.touched.push({ family, series });
+    if (this.unitsOn) this.units.push(this.unit);
+  }
+
+  /** A second item touched entry `e` (`req` and `req.total`, two tag orders of one label set). */
+  private addUnit(e: number): void {
+    if (this.units[e]! < 0) {
+      this.units[e] = this.unit;
+      return;
+    }
+    const list = this.moreUnits.get(e);
+    if (list === undefined) this.moreUnits.set(e, [this.unit]);
+    else if (!list.includes(this.unit)) list.push(this.unit);
   }
 
   /** Live series (histograms count once each). */
@@ -424,6 +468,7 @@ export class ExpositionState {
       quantiles: type === 'summary' ? zeros(this.opts.quantiles?.length ?? 0) : undefined,
       updatedMs: nowMs,
       touchedIn: 0,
+      touchedAt: 0,
       scale,
       originName: raw,
       originTags: tags,
