@@ -444,8 +444,10 @@ export class ContextTable {
   /** The context of (kind, name, tag set), created if there is room; undefined when full. */
   private contextIn(kind: Kind, name: string, ts: TagSet): Context | undefined {
     const hash = contextHash(kind, name, ts);
+    // The chain head serves both the search and the new context's link: one Map lookup, not two.
+    const head = this.contexts.get(hash);
     if (ts.refs > 0) {
-      for (let ctx = this.contexts.get(hash); ctx !== undefined; ctx = ctx.next) {
+      for (let ctx = head; ctx !== undefined; ctx = ctx.next) {
         if (ctx.tagSet === ts && ctx.kind === kind && ctx.name === name) return ctx;
       }
     }
@@ -456,7 +458,7 @@ export class ContextTable {
       this.tagSets.set(ts.hash, ts);
     }
     const ctx = new Context(kind, name, ts);
-    ctx.next = this.contexts.get(hash);
+    ctx.next = head;
     this.contexts.set(hash, ctx);
     this.live++;
     return ctx;
