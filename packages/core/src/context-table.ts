@@ -6,10 +6,10 @@
  * finds the mapped context (or the blocked mark) directly: the transform runs per key, never per line.
  */
 import type { ComponentContext } from './component.js';
-import { fnv1aStep, fnv1aString, seededBasis } from './hash.js';
+import { fnv1aBytes, fnv1aStep, fnv1aString, seededBasis } from './hash.js';
 import type { MetricType, Sample } from './model.js';
 import type { SampleView } from './parser/types.js';
-import { dataViewOf, KeyWords, RawKey, RawKeyIndex, segmentMatches, wordsOf, type RawKeyed } from './raw-index.js';
+import { dataViewOf, KeyWords, RawKey, RawKeyIndex, sameBytes, segmentMatches, wordsOf, type RawKeyed } from './raw-index.js';
 import { normalizeTags, TagSet } from './tags.js';
 import { TransformStage } from './transform/stage.js';
 
@@ -39,6 +39,19 @@ const TYPE_CODE_OF_KIND: readonly number[] = [0x63, 0x67, 0x73, 0x68, 0x6d, 0x64
 
 /** A raw alias map can be poisoned by clients sending tags in many orders; cap aliases per context. */
 const MAX_ALIASES = 4;
+
+/**
+ * Entries of the tag-segment cache (a power of two): direct-mapped and overwritten on a collision, so
+ * its memory is bounded whatever the tag cardinality; far more distinct segments than this are rare.
+ */
+const SEGMENT_CACHE_SIZE = 4096;
+
+/** Tag segments (raw bytes, as latin1) seen lately and their tag sets, in parallel columns. */
+class SegmentCache {
+  readonly hashes = new Int32Array(SEGMENT_CACHE_SIZE);
+  readonly bytes: (string | undefined)[] = new Array<string | undefined>(SEGMENT_CACHE_SIZE).fill(undefined);
+  readonly sets: (TagSet | undefined)[] = new Array<TagSet | undefined>(SEGMENT_CACHE_SIZE).fill(undefined);
+}
 
 /** Seeded per process, like the raw index, so crafted names cannot all collide. */
 const HASH_BASIS = seededBasis();
@@ -215,6 +228,8 @@ export class ContextTable {
   private keyWords = new KeyWords();
   /** Interned tag sets by tagSetHash, chained through `next`. */
   private readonly tagSets = new Map<number, TagSet>();
+  /** Tag segments of StatsD lines and their tag sets, used while there is no transform. */
+  private segmentCache = new SegmentCache();
   /**
    * Last gauge value of any window per live gauge context, kept only with gaugeDeltas: Etsy deltas
    * build on it, and nothing else reads it.
@@ -268,6 +283,8 @@ export class ContextTable {
     this.blockedNext = 0;
     this.extraKeys = 0;
     this.aliases.clear();
+    // Global tags may have changed with the transform.
+    this.segmentCache = new SegmentCache();
     this.keyWords = new KeyWords();
     this.tf = tf;
   }
@@ -292,12 +309,13 @@ export class ContextTable {
   private ofNewView(view: SampleView, hash: number, typeCode: number): Context | undefined {
     const { buf, nameStart, nameEnd, tagsStart, tagsEnd } = view;
     const name = buf.toString('utf8', nameStart, nameEnd);
-    const tags = tagsStart >= 0 ? buf.toString('utf8', tagsStart, tagsEnd).split(',') : [];
     if (this.tf === undefined) {
-      const ctx = this.resolve(view.type, name, tags, undefined);
+      // Without a transform the tag segment alone decides the tag set: no split, sort or join per context.
+      const ctx = this.contextIn(kindOf(view.type), name, this.tagSetOfSegment(buf, tagsStart, tagsEnd));
       if (ctx !== undefined) this.addRawKey(ctx, hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, false);
       return ctx;
     }
+    const tags = tagsStart >= 0 ? buf.toString('utf8', tagsStart, tagsEnd).split(',') : [];
     const t = this.transform(name, tags);
     if (t === undefined) {
       this.addBlockedKey(new RawKey(hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, BLOCKED));
@@ -306,6 +324,32 @@ export class ContextTable {
     const ctx = this.resolve(view.type, t.name, t.tags, undefined);
     if (ctx !== undefined) this.addRawKey(ctx, hash, typeCode, buf, nameStart, nameEnd, tagsStart, tagsEnd, this.collapsed);
     return ctx;
+  }
+
+  /**
+   * The live tag set of a line's tag segment (tagsStart < 0: none) as normalised with the options'
+   * global tags and hostname, from the segment cache when it holds these bytes; only valid without a
+   * transform, whose rules may change tags per name. Many contexts share few tag segments, so the
+   * usual new context costs one hash of its tag bytes instead of split, normalise and join.
+   */
+  private tagSetOfSegment(buf: Buffer, tagsStart: number, tagsEnd: number): TagSet {
+    const len = tagsStart >= 0 ? tagsEnd - tagsStart : 0;
+    const h = len > 0 ? fnv1aBytes(HASH_BASIS, buf, tagsStart, tagsEnd) : HASH_BASIS;
+    const i = h & (SEGMENT_CACHE_SIZE - 1);
+    const cache = this.segmentCache;
+    const ts = cache.sets[i];
+    // A tag set no context uses any more has left the table; it is made again, not revived.
+    if (ts !== undefined && ts.refs > 0 && cache.hashes[i] === h) {
+      const bytes = cache.bytes[i]!;
+      if (bytes.length === len && (len === 0 || sameBytes(bytes, 0, buf, tagsStart, len))) return ts;
+    }
+    const raw = len > 0 ? buf.toString('utf8', tagsStart, tagsEnd).split(',') : [];
+    const { tags, host } = normalizeTags(raw, this.opts.globalTags);
+    const found = this.tagSetOf(host ?? this.opts.hostname, tags);
+    cache.hashes[i] = h;
+    cache.bytes[i] = len > 0 ? buf.toString('latin1', tagsStart, tagsEnd) : '';
+    cache.sets[i] = found;
+    return found;
   }
 
   /**
@@ -382,29 +426,39 @@ export class ContextTable {
 
   /** The context of (type, name, host, normalised tags), created if there is room; undefined when full. */
   lookup(type: MetricType, name: string, host: string, tags: readonly string[]): Context | undefined {
-    const kind = kindOf(type);
+    return this.contextIn(kindOf(type), name, this.tagSetOf(host, tags));
+  }
+
+  /**
+   * The tag set of (host, normalised tags), interned. A new one has no contexts yet (refs 0) and stays
+   * out of the table until {@link contextIn} gives it one, so a full table leaves nothing behind.
+   */
+  private tagSetOf(host: string, tags: readonly string[]): TagSet {
     const joined = tags.join(',');
     const tsHash = tagSetHash(host, joined);
     let ts = this.tagSets.get(tsHash);
     while (ts !== undefined && (ts.joined !== joined || ts.host !== host)) ts = ts.next;
-    let hash = 0;
-    if (ts !== undefined) {
-      hash = contextHash(kind, name, ts);
-      for (let ctx = this.contexts.get(hash); ctx !== undefined; ctx = ctx.next) {
+    return ts ?? new TagSet(tsHash, host, joined, tags);
+  }
+
+  /** The context of (kind, name, tag set), created if there is room; undefined when full. */
+  private contextIn(kind: Kind, name: string, ts: TagSet): Context | undefined {
+    const hash = contextHash(kind, name, ts);
+    // The chain head serves both the search and the new context's link: one Map lookup, not two.
+    const head = this.contexts.get(hash);
+    if (ts.refs > 0) {
+      for (let ctx = head; ctx !== undefined; ctx = ctx.next) {
         if (ctx.tagSet === ts && ctx.kind === kind && ctx.name === name) return ctx;
       }
     }
     if (this.live >= this.opts.maxContexts && !this.exempt) return undefined;
-    if (ts === undefined) {
+    if (ts.refs++ === 0) {
       // Contexts differing only in name or type share one tag array (and its strings).
-      ts = new TagSet(tsHash, host, joined, tags);
-      ts.next = this.tagSets.get(tsHash);
-      this.tagSets.set(tsHash, ts);
-      hash = contextHash(kind, name, ts);
+      ts.next = this.tagSets.get(ts.hash);
+      this.tagSets.set(ts.hash, ts);
     }
-    ts.refs++;
     const ctx = new Context(kind, name, ts);
-    ctx.next = this.contexts.get(hash);
+    ctx.next = head;
     this.contexts.set(hash, ctx);
     this.live++;
     return ctx;

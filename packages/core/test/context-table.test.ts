@@ -84,3 +84,50 @@ t.test('byte forms of forgotten contexts are reclaimed and the live ones still m
   a.ingestStatsd(Buffer.from(live.join('\n')));
   t.equal(a.contextCount, 10 + 2000, 'no live counter got a second context (the last window\'s gauges are still there)');
 });
+
+t.test('a tag segment seen before gives the tag set its bytes normalise to, as hosts, global tags and expiry change', async (t) => {
+  const a = agg();
+  const tagsOf = (batch: MetricBatch, metric: string): string[] => batch.series.filter((s) => s.metric === metric).map((s) => `${s.host}|${s.tags.join(',')}`);
+  // One segment, several names: the second and later contexts take the tag set from the segment cache.
+  a.ingestStatsd(Buffer.from('a:1|g|#z:1,b:2,b:2\nb:1|g|#z:1,b:2,b:2\nc:1|g|#host:web1,k:v\nd:1|g|#host:web1,k:v\ne:1|g|#k:v\nf:1|g'));
+  let batch = a.closeWindow();
+  t.same(tagsOf(batch, 'b'), ['h|b:2,z:1'], 'sorted and de-duplicated as on first sight');
+  t.same(tagsOf(batch, 'd'), ['web1|k:v'], 'host: taken out of the tags');
+  t.same(tagsOf(batch, 'e'), ['h|k:v'], 'without host: another tag set');
+  t.same(tagsOf(batch, 'f'), ['h|'], 'no tags');
+  t.equal(a.contextCount, 6);
+  const shared = batch.series.filter((s) => s.metric === 'a' || s.metric === 'b').map((s) => s.tags);
+  t.equal(shared[0], shared[1], 'contexts of one segment share one tag array');
+  // The gauges idle out and their tag set leaves the table; the segment then makes a fresh one.
+  a.closeWindow();
+  t.equal(a.contextCount, 0);
+  a.ingestStatsd(Buffer.from('g:1|g|#z:1,b:2,b:2\nh:1|g|#z:1,b:2,b:2'));
+  batch = a.closeWindow();
+  t.same(tagsOf(batch, 'g'), ['h|b:2,z:1']);
+  t.same(tagsOf(batch, 'h'), ['h|b:2,z:1']);
+  // The segment's tag set dies again, and another form of the same tags makes a new one first: the
+  // cached segment must then find that one, not bring back its own, or one context would be two.
+  a.closeWindow();
+  a.ingestStatsd(Buffer.from('x:1|g|#b:2,z:1\nx:2|g|#z:1,b:2,b:2'));
+  t.equal(a.contextCount, 1, 'one context for both forms');
+  batch = a.closeWindow();
+  t.same(batch.series.map((s) => `${s.metric}|${s.value}|${s.tags.join(',')}`), ['x|2|b:2,z:1']);
+  // A reload's global tags apply to contexts made after it, whatever segment they have.
+  a.reconfigure({ globalTags: ['env:prod', 'host:other'] });
+  a.ingestStatsd(Buffer.from('i:1|g|#z:1,b:2,b:2\nj:1|g'));
+  batch = a.closeWindow();
+  t.same(tagsOf(batch, 'i'), ['other|b:2,env:prod,z:1']);
+  t.same(tagsOf(batch, 'j'), ['other|env:prod']);
+});
+
+t.test('a full table leaves no tag set behind: a later context of that segment still gets its tags', async (t) => {
+  const a = agg({ maxContexts: 1 });
+  a.ingestStatsd(Buffer.from('a:1|g|#k:v\nb:1|g|#x:y\nb:1|g|#x:y'));
+  let batch = a.closeWindow();
+  t.same(batch.series.map((s) => `${s.metric}|${s.tags.join(',')}`), ['a|k:v'], 'b dropped: the table was full');
+  a.closeWindow();
+  t.equal(a.contextCount, 0);
+  a.ingestStatsd(Buffer.from('b:1|g|#x:y'));
+  batch = a.closeWindow();
+  t.same(batch.series.map((s) => `${s.metric}|${s.tags.join(',')}`), ['b|x:y']);
+});

@@ -27,9 +27,15 @@ let sortOrder = new Uint32Array(64);
 /** Scratch sketch binning exact samples for {@link HistogramAgg.toSketchData}: synchronous, so one serves all. */
 const binScratch = new AgentSketch();
 
-/** A plain array of `cap` numbers; only the first `n` entries are ever read. */
+/**
+ * A plain array of `cap` numbers; only the first `n` entries are ever read. Filled by a loop: `fill`
+ * is a C++ builtin here, a call into the runtime that cost twice the whole loop for a new
+ * histogram's 4 slots (a micro-benchmark on Node 20: ~250 against ~105 ns per array).
+ */
 function numberArray(cap: number): number[] {
-  return new Array<number>(cap).fill(0);
+  const a = new Array<number>(cap);
+  for (let i = 0; i < cap; i++) a[i] = 0;
+  return a;
 }
 
 /** The serialisable form of a {@link HistogramAgg}: exact samples, or a sketch past the exact limit. */
