@@ -58,6 +58,7 @@ class WindowTrack {
   private open = 0;
   private ended = false;
   private kept = false;
+  private written = false;
   private settled = false;
   constructor(
     private readonly ledger: BatchDelivery,
@@ -67,10 +68,11 @@ class WindowTrack {
   add(n = 1): void {
     this.open += n;
   }
-  /** A payload was written, dropped (`keptOnDisk` false) or let go of with its window on disk (true). */
-  finish(keptOnDisk: boolean): void {
+  /** A payload was written, dropped for good, or let go of with its window on disk. */
+  finish(how: 'written' | 'lost' | 'kept'): void {
     this.open--;
-    if (keptOnDisk) this.kept = true;
+    if (how === 'kept') this.kept = true;
+    if (how === 'written') this.written = true;
     this.check();
   }
   /** Every payload of the window has been made. */
@@ -91,7 +93,9 @@ class WindowTrack {
     for (const [kind, n] of kinds) {
       if (n === 0) continue;
       if (this.kept) this.ledger.kept(kind, n);
-      else this.ledger.delivered(kind, Array.from({ length: n }, (_, i) => i));
+      // Only a window with a line written says carbon takes lines: the queue then sends parked windows.
+      else if (this.written) this.ledger.delivered(kind, Array.from({ length: n }, (_, i) => i));
+      else this.ledger.lost(kind, n);
     }
   }
 }
@@ -147,12 +151,12 @@ export class GraphiteSink implements Sink {
       {
         send: (p) => this.send(p),
         split: (p) => Promise.resolve(halves(p)),
-        onLost: (p) => p.track?.finish(false),
+        onLost: (p) => p.track?.finish('lost'),
         keep: (p, reason) => {
           if (p.track === undefined || !KEPT_ON_DISK_REASONS.has(reason)) return false;
           // Written again with its window later: not received yet, as far as the counters go.
           this.context.stats.received -= p.lines;
-          p.track.finish(true);
+          p.track.finish('kept');
           return true;
         },
         bytes: (p) => p.body.length,
@@ -221,7 +225,7 @@ export class GraphiteSink implements Sink {
           if (track !== undefined) {
             // On disk: the next start writes it.
             track.add();
-            track.finish(true);
+            track.finish('kept');
             continue;
           }
           this.context.stats.received += made.lines;
@@ -249,7 +253,7 @@ export class GraphiteSink implements Sink {
       this.context.stats.sent += p.lines;
       this.context.stats.packets++;
       this.context.stats.bytes += p.body.length;
-      p.track?.finish(false);
+      p.track?.finish('written');
     }
     return out;
   }

@@ -71,6 +71,21 @@ t.test('carbon away at shutdown: the window is kept on disk, not counted lost', 
   t.equal(ctx.stats.dropped('shutdown_unsent'), 0, 'not a loss: the next start writes it');
 });
 
+t.test('every payload dropped (expired while carbon is away): the window is settled as lost, not delivered', async (t) => {
+  const carbon = await new StandIn().start();
+  await carbon.stop();
+  const ctx = testContext();
+  // The test windows are about 90 s old: with a 1 s age limit their payloads expire at the first retry.
+  const sink = new GraphiteSink({ port: carbon.port, ...FAST, retryMaxAgeMs: 1000 }, ctx);
+  t.teardown(() => sink.shutdown(Date.now() + 300));
+  const ledger = recorder();
+  await sink.export(window(1, 10), ledger);
+  await until(() => (ledger.lost_ > 0 ? true : undefined), 5000, 'the expiry');
+  t.equal(ledger.lost_, 11, 'ten series and the event');
+  t.same(ledger.delivered_, {}, 'nothing was written: no sign that carbon takes lines again');
+  t.ok(ctx.stats.dropped('expired') > 0, 'counted expired');
+});
+
 t.test('through the disk buffer: carbon away, shutdown, restart with carbon back: every line arrives', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'md-graphite-'));
   const carbon = await new StandIn().start();

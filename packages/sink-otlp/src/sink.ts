@@ -263,7 +263,8 @@ export class OtlpSink implements Sink {
       })(),
     );
     if (ledger !== undefined && bad.length > 0) {
-      byKind(ledger.ns, bad, 0, bad.length, (kind, indices) => ledger.delivery.lost(kind, indices.length));
+      // Dropped for good (counted above): recorded as done, so no later export drops and counts them again.
+      byKind(ledger.ns, bad, 0, bad.length, (kind, indices) => ledger.delivery.delivered(kind, indices));
       const lostSet = new Set(bad);
       idx = idx!.filter((n) => !lostSet.has(n));
     }
@@ -273,16 +274,13 @@ export class OtlpSink implements Sink {
   }
 
   /** Reports every point of `p` to its window's ledger (once): its window leaves the disk once all are. */
-  private report(p: Payload, how: 'delivered' | 'lost' | 'kept', rejected = 0): void {
+  private report(p: Payload, how: 'delivered' | 'lost' | 'kept'): void {
     const { ledger, idx } = p;
     if (ledger === undefined || idx === undefined || p.reported) return;
     p.reported = true;
     const d = ledger.delivery;
-    // A partial success says how many points were refused, not which: the last ones count as lost.
-    const cut = how === 'delivered' ? idx.length - rejected : 0;
-    if (cut > 0) byKind(ledger.ns, idx, 0, cut, (kind, indices) => d.delivered(kind, indices));
-    const rest = (kind: 'series' | 'sketches', indices: number[]): void => (how === 'kept' ? d.kept(kind, indices.length) : d.lost(kind, indices.length));
-    if (cut < idx.length) byKind(ledger.ns, idx, cut, idx.length, rest);
+    if (how === 'delivered') byKind(ledger.ns, idx, 0, idx.length, (kind, indices) => d.delivered(kind, indices));
+    else byKind(ledger.ns, idx, 0, idx.length, (kind, indices) => (how === 'kept' ? d.kept(kind, indices.length) : d.lost(kind, indices.length)));
   }
 
   /** The policy's split on 413: two halves, each encoded anew. */
@@ -305,7 +303,9 @@ export class OtlpSink implements Sink {
     if (out.kind === 'ok' && answer.status !== undefined) {
       const ps = partialSuccess(answer.headers, answer.body);
       const rejected = Math.min(ps?.rejected ?? 0, p.items.length);
-      this.report(p, 'delivered', rejected);
+      // A partial success says how many points were refused, not which: the whole request is done (the
+      // refused ones are counted below), so no later export of the window can send an accepted point twice.
+      this.report(p, 'delivered');
       this.context.stats.sent += p.items.length - rejected;
       this.context.stats.packets++;
       this.context.stats.bytes += p.body.length;

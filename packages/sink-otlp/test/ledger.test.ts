@@ -85,24 +85,25 @@ t.test('a request refused for good: its points lost, the others delivered', asyn
   t.equal(ledger.reported(), 10);
 });
 
-t.test('a partial success: the refused count is lost, the rest delivered', async (t) => {
-  const { sink } = await setup(t, () => ({ status: 200, body: partialSuccessBody(1, 'bad point') }));
+t.test('a partial success: the whole request is done (the answer does not say which points), the refused counted as dropped', async (t) => {
+  const { sink, stats } = await setup(t, () => ({ status: 200, body: partialSuccessBody(1, 'bad point') }));
   const ledger = new RecordingLedger();
   await sink.export(window(), ledger);
-  const lost = ledger.lost_.series + ledger.lost_.sketches;
-  t.equal(lost, 3, 'one point of each of the 3 requests');
-  t.equal(ledger.delivered_.series.length + ledger.delivered_.sketches.length, 6);
+  t.equal(stats.dropped('partial_success'), 3, 'one point of each of the 3 requests');
+  t.same(ledger.sortedDelivered('series'), [0, 1, 2, 3, 4, 5, 6], 'no accepted point can be sent again by a later export');
+  t.same(ledger.sortedDelivered('sketches'), [0, 1]);
+  t.equal(ledger.lost_.series + ledger.lost_.sketches, 0);
   t.equal(ledger.reported(), 10);
 });
 
-t.test('a point that cannot be sent (non-finite) is lost; the rest delivered', async (t) => {
-  const { sink } = await setup(t, () => ({ status: 200 }));
+t.test('a point that cannot be sent (non-finite) is dropped, counted once, and recorded done', async (t) => {
+  const { sink, stats } = await setup(t, () => ({ status: 200 }));
   const b = window();
   const bad = { ...b, series: b.series.map((s, i) => (i === 2 ? { ...s, type: 'gauge' as const, value: Number.NaN } : s)) };
   const ledger = new RecordingLedger();
   await sink.export(bad, ledger);
-  t.equal(ledger.lost_.series, 1);
-  t.same(ledger.sortedDelivered('series'), [0, 1, 3, 4, 5, 6]);
+  t.equal(stats.dropped('invalid_value'), 1);
+  t.same(ledger.sortedDelivered('series'), [0, 1, 2, 3, 4, 5, 6], 'so a later export does not drop and count it again');
   t.equal(ledger.reported(), 10);
 });
 
