@@ -22,6 +22,16 @@ export type ExportResult =
 /** Which item array of a {@link MetricBatch} an index refers to. */
 export type BatchItemKind = 'series' | 'sketches' | 'events' | 'serviceChecks';
 
+/** Each item kind of `batch` with its count, in the order a ledger numbers them: for settling a window whole. */
+export function batchItemCounts(batch: MetricBatch): [BatchItemKind, number][] {
+  return [
+    ['series', batch.series.length],
+    ['sketches', batch.sketches.length],
+    ['events', batch.events.length],
+    ['serviceChecks', batch.serviceChecks.length],
+  ];
+}
+
 /**
  * Per-item delivery bookkeeping of one window, handed to `export()` when the window is kept on disk
  * (`--data-dir`). A sink that sets {@link Sink.tracksDelivery} reports every item it was given as

@@ -14,7 +14,7 @@ export type { MapperMappingConfig, MapperProfileConfig } from './transform/mappe
 export type { FanoutDiskOptions } from './sink-fanout.js';
 export { normalizeTags } from './tags.js';
 export { alignWindow } from './window-store.js';
-export { SUCCESS } from './contracts.js';
+export { SUCCESS, batchItemCounts } from './contracts.js';
 export type { AddResult, BatchDelivery, BatchItemKind, ExportResult, Frontend, IngestTarget, Sink } from './contracts.js';
 export type { DiskBufferOptions } from './disk/disk-buffer.js';
 export { ComponentContext, ComponentNames, DROP_REASONS, componentContext, sinkContext } from './component.js';

@@ -6,6 +6,7 @@
 import {
   ComponentStats,
   DeliveryPolicy,
+  batchItemCounts,
   KEPT_ON_DISK_REASONS,
   InFlightExports,
   unexpectedExportError,
@@ -13,7 +14,6 @@ import {
   addLoss,
   type Clock,
   type BatchDelivery,
-  type BatchItemKind,
   type ComponentContext,
   type ErrorCode,
   type ExportResult,
@@ -83,14 +83,7 @@ class WindowTrack {
   private check(): void {
     if (!this.ended || this.open > 0 || this.settled) return;
     this.settled = true;
-    const b = this.batch;
-    const kinds: [BatchItemKind, number][] = [
-      ['series', b.series.length],
-      ['sketches', b.sketches.length],
-      ['events', b.events.length],
-      ['serviceChecks', b.serviceChecks.length],
-    ];
-    for (const [kind, n] of kinds) {
+    for (const [kind, n] of batchItemCounts(this.batch)) {
       if (n === 0) continue;
       if (this.kept) this.ledger.kept(kind, n);
       // Only a window with a line written says carbon takes lines: the queue then sends parked windows.

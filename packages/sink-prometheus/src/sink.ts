@@ -10,10 +10,10 @@ import { createGzip } from 'node:zlib';
 import {
   MdError,
   SUCCESS,
+  batchItemCounts,
   Slicer,
   longestSlice,
   type BatchDelivery,
-  type BatchItemKind,
   type ComponentContext,
   type ComponentStats,
   type ExportResult,
@@ -100,13 +100,7 @@ function itemsOf(batch: MetricBatch): number {
 
 /** A window the shut-down sink will not send: its items not yet delivered stay on disk for the next start. */
 function keepUndone(batch: MetricBatch, delivery: BatchDelivery): void {
-  const kinds: [BatchItemKind, number][] = [
-    ['series', batch.series.length],
-    ['sketches', batch.sketches.length],
-    ['events', batch.events.length],
-    ['serviceChecks', batch.serviceChecks.length],
-  ];
-  for (const [kind, n] of kinds) {
+  for (const [kind, n] of batchItemCounts(batch)) {
     let left = 0;
     for (let i = 0; i < n; i++) if (!delivery.replay || !delivery.done(kind, i)) left++;
     if (left > 0) delivery.kept(kind, left);
